@@ -1,0 +1,57 @@
+"""Reads for tenants, memberships and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .keys import secret_matches, split_key
+from .models import ApiKey, Client, Heartbeat, Membership, User
+
+
+def api_key_lookup(*, raw: str) -> ApiKey | None:
+    """The key a raw bearer token names, if the secret matches; revocation and expiry are not checked."""
+    parts = split_key(raw)
+    if parts is None:
+        return None
+    prefix, secret = parts
+    api_key = ApiKey.objects.select_related("client").filter(prefix=prefix).first()
+    if api_key is None or not secret_matches(secret, api_key.secret_hash):
+        return None
+    return api_key
+
+
+def api_key_is_usable(api_key: ApiKey, *, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    if api_key.revoked_at is not None:
+        return False
+    return api_key.expires_at is None or api_key.expires_at > now
+
+
+def api_key_list(*, client: Client) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(client=client).select_related("created_by")
+
+
+def membership_for(*, user: User, client_id: UUID | str | None = None) -> Membership | None:
+    """The user's membership in `client_id`, or their first one when no client is chosen."""
+    memberships = Membership.objects.filter(user=user).select_related("client").order_by("created_at")
+    if client_id is not None:
+        chosen = memberships.filter(client_id=client_id).first()
+        if chosen is not None:
+            return chosen
+    return memberships.first()
+
+
+def client_get(*, client_id: UUID | str) -> Client | None:
+    try:
+        return Client.objects.filter(pk=client_id).first()
+    except (ValueError, TypeError, ValidationError):  # a malformed UUID
+        return None
+
+
+def heartbeat_last(*, name: str) -> datetime | None:
+    return Heartbeat.objects.filter(name=name).values_list("beat_at", flat=True).first()

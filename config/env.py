@@ -1,0 +1,82 @@
+"""Every setting Herald reads from the environment, read once, here.
+
+Settings modules import from this file instead of calling os.environ themselves, so the list of
+knobs an operator can turn is this one file. Each integration turns on by the presence of its
+variable: no DATABASE_URL means the embedded PostgreSQL, no reachable Redis means the filesystem
+broker and the PostgreSQL-backed rate limiter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A .env file is a convenience for development; real deployments set variables.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Embedded PostgreSQL data and the filesystem broker's queue live here.
+VAR_DIR = Path(env.str("HERALD_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def database_config() -> dict[str, Any]:
+    """DATABASES['default'] from DATABASE_URL, else from the embedded PostgreSQL under var/."""
+    url = env.str("DATABASE_URL", default="")
+    if url:
+        config: dict[str, Any] = env.db_url_config(url)
+        # django-environ leaves a Unix-socket host percent-encoded (postgres://u@%2Fpath/db).
+        config["HOST"] = unquote(str(config.get("HOST", "")))
+    else:
+        from config.embedded import embedded_database_config
+
+        config = embedded_database_config(VAR_DIR)
+    config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def redis_reachable(url: str, timeout: float = 0.3) -> bool:
+    """True when something accepts TCP connections at the Redis URL's host and port."""
+    parsed = urlparse(url)
+    host = parsed.hostname or "127.0.0.1"
+    port = parsed.port or 6379
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+NO_REDIS = "none"
+
+
+def redis_url() -> str | None:
+    """REDIS_URL when set (`none` turns Redis off); else the local default if it answers; else None."""
+    url = env.str("REDIS_URL", default="")
+    if url.lower() == NO_REDIS:
+        return None
+    if url:
+        return url
+    return DEFAULT_REDIS_URL if redis_reachable(DEFAULT_REDIS_URL) else None
+
+
+def broker_url(redis: str | None) -> str:
+    """CELERY_BROKER_URL when set; else Redis when there is one; else kombu's filesystem transport."""
+    url = env.str("CELERY_BROKER_URL", default="")
+    if url:
+        return url
+    return redis if redis else "filesystem://"
+
+
+def instance_tag() -> str:
+    """A short tag unique to this checkout, used to keep test databases and Redis keys apart."""
+    return hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]

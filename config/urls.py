@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.api.errors import api_not_found
+from accounts.views import healthz
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("contacts.api.urls")),
+    path("", include("templates_app.api.urls")),
+    path("", include("wallets.api.urls")),
+    path("", include("broadcasts.api.urls")),
+    path("", include("tracking.api.urls")),
+    path("", include("webhooks.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include(api_v1)),
+    re_path(r"^api/", api_not_found),
+    path("healthz", healthz, name="healthz"),
+    path("", include("dashboard.urls")),
+]
+
+handler400 = "accounts.api.errors.handler400"
+handler403 = "accounts.api.errors.handler403"
+handler404 = "accounts.api.errors.handler404"
+handler500 = "accounts.api.errors.handler500"

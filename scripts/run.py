@@ -1,0 +1,163 @@
+"""`make run`: embedded PostgreSQL (unless DATABASE_URL), migrate, seed_demo, then web + worker + beat.
+
+Runs everything in the foreground and prints the dashboard URL, a login and an API key. Ctrl-C (or
+SIGTERM) stops every child process and the embedded PostgreSQL it started.
+
+Environment: DATABASE_URL, CELERY_BROKER_URL and REDIS_URL as in README; HERALD_PORT (default 8000);
+HERALD_HOST (default 127.0.0.1); HERALD_VAR_DIR (default ./var) for the embedded data.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from config.embedded import embedded_database_url, stop_embedded_postgres  # noqa: E402
+from config.env import redis_reachable  # noqa: E402
+
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def log(message: str) -> None:
+    print(f"[herald] {message}", flush=True)
+
+
+def prepare_environment(var_dir: Path) -> tuple[dict[str, str], bool]:
+    """The environment every child gets; True when this script started the embedded PostgreSQL."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    env["HERALD_VAR_DIR"] = str(var_dir)
+    started_pg = False
+    if not env.get("DATABASE_URL"):
+        log(f"starting embedded PostgreSQL (data in {var_dir / 'pgdata'})")
+        env["DATABASE_URL"] = embedded_database_url(var_dir)
+        started_pg = True
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/0" if redis_reachable("redis://127.0.0.1:6379/0") else "none"
+    if not env.get("CELERY_BROKER_URL"):
+        env["CELERY_BROKER_URL"] = env["REDIS_URL"] if env["REDIS_URL"] != "none" else "filesystem://"
+    log(f"broker: {env['CELERY_BROKER_URL'].split('://')[0]}; redis: {'yes' if env['REDIS_URL'] != 'none' else 'no'}")
+    return env, started_pg
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [PYTHON, str(BASE_DIR / "manage.py"), *args], env=env, cwd=BASE_DIR, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"manage.py {' '.join(args)} failed")
+    return result.stdout
+
+
+def start(name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log(f"starting {name}")
+    # Own process group: Ctrl-C in the terminal reaches us, and we stop each child in order.
+    return subprocess.Popen(command, env=env, cwd=BASE_DIR, start_new_session=True)
+
+
+def stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for _, proc in children:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for name, proc in children:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log(f"{name} did not stop in time; killing it")
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def main() -> int:
+    var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var").resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    host = os.environ.get("HERALD_HOST", "127.0.0.1")
+    port = os.environ.get("HERALD_PORT", "8000")
+    env, started_pg = prepare_environment(var_dir)
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        log("migrating the database")
+        manage(env, "migrate", "--noinput")
+        demo = manage(env, "seed_demo")
+        children = [
+            (
+                "web",
+                start(
+                    "web (gunicorn)",
+                    [
+                        str(BIN / "gunicorn"),
+                        "config.wsgi",
+                        "--bind",
+                        f"{host}:{port}",
+                        "--workers",
+                        "2",
+                        "--threads",
+                        "4",
+                        "--access-logfile",
+                        "-",
+                        "--graceful-timeout",
+                        "10",
+                    ],
+                    env,
+                ),
+            ),
+            (
+                "worker",
+                start(
+                    "Celery worker",
+                    [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
+                    env,
+                ),
+            ),
+            (
+                "beat",
+                start("Celery beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "--pidfile="], env),
+            ),
+        ]
+        time.sleep(1.5)
+        print(
+            "\n"
+            f"  Herald is running.\n"
+            f"  Dashboard:  http://{host}:{port}/\n"
+            f"  Admin:      http://{host}:{port}/admin/\n"
+            f"  API docs:   http://{host}:{port}/api/docs/\n"
+            + "".join(f"  {line}\n" for line in demo.strip().splitlines())
+            + f"  Try it:     curl -H 'Authorization: Bearer <api key>' http://{host}:{port}/api/v1/me/\n"
+            "  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while not stopping:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    log(f"{name} exited with status {proc.returncode}; stopping everything")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        log("stopping")
+        stop_all(children)
+        if started_pg:
+            stop_embedded_postgres(var_dir)
+            log("embedded PostgreSQL stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Support staff's admin: search, filters, suspend/reactivate, revoke, key secret shown once."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.messages import get_messages
+
+from accounts.models import ApiKey, Client, User
+from accounts.selectors import api_key_lookup
+from tests.factories.accounts import ClientFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client):
+    user = User.objects.create_superuser("staff", "staff@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/accounts/client/?q=Acme&status__exact=active",
+        "/admin/accounts/membership/?role__exact=owner",
+        "/admin/accounts/apikey/?q=crm&status=active",
+        "/admin/accounts/apikey/?status=revoked",
+        "/admin/accounts/apikey/?status=expired",
+        "/admin/accounts/apikey/add/",
+        "/admin/accounts/user/",
+    ],
+)
+def test_admin_pages_load(staff, url):
+    ClientFactory(name="Acme")
+    assert staff.get(url).status_code == 200
+
+
+def test_suspend_and_reactivate_actions(staff):
+    acme = ClientFactory(name="Acme")
+    staff.post("/admin/accounts/client/", {"action": "suspend_clients", "_selected_action": [acme.pk]})
+    acme.refresh_from_db()
+    assert acme.status == Client.Status.SUSPENDED
+    assert acme.suspended_at is not None
+    staff.post("/admin/accounts/client/", {"action": "reactivate_clients", "_selected_action": [acme.pk]})
+    acme.refresh_from_db()
+    assert acme.status == Client.Status.ACTIVE
+
+
+def test_revoke_action(staff):
+    api_key, _ = make_api_key()
+    staff.post("/admin/accounts/apikey/", {"action": "revoke_keys", "_selected_action": [api_key.pk]})
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+
+
+def test_adding_a_key_shows_the_secret_once_and_never_again(staff):
+    acme = ClientFactory(name="Acme")
+    response = staff.post(
+        "/admin/accounts/apikey/add/",
+        {"client": acme.pk, "name": "Support key", "scope_choices": ["read"], "allowed_ips_text": "10.0.0.0/8"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    shown = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    raw = re.search(r"hk_\w+", shown).group(0)
+    api_key = api_key_lookup(raw=raw)
+    assert api_key is not None
+    assert (api_key.name, api_key.scopes, api_key.allowed_ips) == ("Support key", ["read"], ["10.0.0.0/8"])
+    change_page = staff.get(f"/admin/accounts/apikey/{api_key.pk}/change/").content.decode()
+    assert raw not in change_page
+    assert raw.split("_")[2] not in change_page
+    assert ApiKey.objects.count() == 1

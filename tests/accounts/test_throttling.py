@@ -1,0 +1,112 @@
+"""Per-client rate limits kept in Redis (or PostgreSQL without Redis), shared across processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+from django.db import connections
+
+from accounts.ratelimit import PostgresRateLimiter, RedisRateLimiter, get_limiter, parse_rate
+from tests.accounts.test_authentication import assert_error
+
+pytestmark = [pytest.mark.urls("tests.accounts.urls")]
+
+
+def send(api):
+    return api.post("/api/v1/test/send/", {}, format="json")
+
+
+@pytest.mark.django_db
+def test_the_n_plus_first_send_in_the_window_gets_429_with_retry_after(make_api, redis_url, settings):
+    settings.SEND_RATE_LIMIT = "3/15m"
+    api = make_api()
+    assert isinstance(get_limiter(), RedisRateLimiter)
+    assert [send(api).status_code for _ in range(3)] == [201, 201, 201]
+    response = send(api)
+    error = assert_error(response, 429, "rate_limit_error")
+    retry_after = int(response["Retry-After"])
+    assert 1 <= retry_after <= 15 * 60
+    assert str(retry_after) in error["message"]
+
+
+@pytest.mark.django_db
+def test_client_override_beats_the_default(make_api, redis_url, settings):
+    settings.SEND_RATE_LIMIT = "100/15m"
+    api = make_api()
+    api.tenant.send_rate_limit = "1/h"
+    api.tenant.save()
+    assert send(api).status_code == 201
+    assert send(api).status_code == 429
+
+
+@pytest.mark.django_db
+def test_send_and_api_limits_are_counted_apart(make_api, redis_url, settings):
+    settings.SEND_RATE_LIMIT = "1/15m"
+    settings.API_RATE_LIMIT = "2/h"
+    api = make_api()
+    assert send(api).status_code == 201
+    assert send(api).status_code == 429
+    assert api.get("/api/v1/me/").status_code == 200
+    assert api.get("/api/v1/me/").status_code == 200
+    assert_error(api.get("/api/v1/me/"), 429, "rate_limit_error")
+
+
+@pytest.mark.django_db
+def test_limits_are_per_client(make_api, redis_url, settings):
+    settings.SEND_RATE_LIMIT = "1/15m"
+    first, second = make_api(), make_api()
+    assert send(first).status_code == 201
+    assert send(first).status_code == 429
+    assert send(second).status_code == 201
+
+
+@pytest.mark.django_db
+def test_without_redis_the_postgres_limiter_enforces_the_same_limit(make_api, settings):
+    settings.REDIS_URL = None
+    settings.SEND_RATE_LIMIT = "2/15m"
+    api = make_api()
+    assert isinstance(get_limiter(), PostgresRateLimiter)
+    assert [send(api).status_code for _ in range(3)] == [201, 201, 429]
+
+
+def test_redis_window_slides(redis_url, settings):
+    limiter = RedisRateLimiter(redis_url, f"{settings.REDIS_KEY_PREFIX}:slide")
+    limiter.reset("k")
+    rate = parse_rate("2/1s")
+    assert limiter.hit("k", rate).allowed
+    assert limiter.hit("k", rate).allowed
+    assert not limiter.hit("k", rate).allowed
+    import time
+
+    time.sleep(1.1)
+    assert limiter.hit("k", rate).allowed
+    limiter.reset("k")
+
+
+def _hammer(raw_key: str, count: int, queue) -> None:  # runs in a forked process
+    from rest_framework.test import APIClient
+
+    connections.close_all()
+    get_limiter.cache_clear()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    queue.put([api.post("/api/v1/test/send/", {}, format="json").status_code for _ in range(count)])
+    connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_limit_holds_across_processes(make_api, redis_url, settings):
+    settings.SEND_RATE_LIMIT = "5/15m"
+    api = make_api()
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_hammer, args=(api.raw_key, 4, queue)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    statuses = [status for _ in workers for status in queue.get(timeout=60)]
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    assert sorted(statuses) == [201] * 5 + [429] * 7

@@ -1,0 +1,95 @@
+"""Fixtures shared by the whole suite. Real PostgreSQL and Redis; nothing of theirs is mocked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import ApiKey, Client, Membership, Scope
+from accounts.ratelimit import get_limiter
+from tests.factories.accounts import ClientFactory, MembershipFactory, UserFactory, make_api_key
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def service_unavailable(name: str, reason: str) -> None:
+    """Skip, or with REQUIRE_SERVICES=1 fail: CI must never pass by skipping what it could not reach."""
+    message = f"{name} is not reachable: {reason}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limiter() -> Iterator[None]:
+    get_limiter.cache_clear()
+    yield
+    get_limiter.cache_clear()
+
+
+@pytest.fixture
+def redis_url(settings: Any) -> str:
+    import redis
+
+    url = settings.REDIS_URL or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        service_unavailable("Redis", str(exc))
+    settings.REDIS_URL = url
+    get_limiter.cache_clear()
+    return url
+
+
+class HeraldAPIClient(APIClient):
+    """An APIClient that remembers which tenant and key it acts for."""
+
+    tenant: Client
+    api_key: ApiKey | None
+    raw_key: str | None
+
+
+@pytest.fixture
+def tenant(db: None) -> Client:
+    return ClientFactory()
+
+
+@pytest.fixture
+def make_api(db: None) -> Callable[..., HeraldAPIClient]:
+    """make_api(scopes=[...], client=None, **key_options) → an APIClient sending that key."""
+
+    def _make(scopes: list[str] | None = None, client: Client | None = None, **options: Any) -> HeraldAPIClient:
+        client = client or ClientFactory()
+        api_key, raw = make_api_key(client=client, scopes=scopes or list(Scope.values), **options)
+        api = HeraldAPIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        api.tenant, api.api_key, api.raw_key = client, api_key, raw
+        return api
+
+    return _make
+
+
+@pytest.fixture
+def api(make_api: Callable[..., HeraldAPIClient]) -> HeraldAPIClient:
+    """A client with every scope."""
+    return make_api()
+
+
+@pytest.fixture
+def make_session_api(db: None) -> Callable[..., HeraldAPIClient]:
+    """make_session_api(role='owner', client=None) → an APIClient logged in as a member (CSRF enforced)."""
+
+    def _make(role: str = Membership.Role.OWNER, client: Client | None = None) -> HeraldAPIClient:
+        client = client or ClientFactory()
+        user = UserFactory()
+        MembershipFactory(user=user, client=client, role=role)
+        api = HeraldAPIClient(enforce_csrf_checks=False)
+        api.force_login(user)
+        api.tenant, api.api_key, api.raw_key = client, None, None
+        return api
+
+    return _make

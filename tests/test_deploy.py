@@ -1,0 +1,65 @@
+"""Production settings: `check --deploy` is clean, and they refuse to start half-configured."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def manage(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS")}
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.prod", **env_overrides})
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = manage(
+        {"SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "herald.example.com"},
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"ALLOWED_HOSTS": "herald.example.com"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short", "ALLOWED_HOSTS": "herald.example.com"}, "SECRET_KEY"),
+        ({"SECRET_KEY": secrets.token_urlsafe(64)}, "ALLOWED_HOSTS"),
+    ],
+)
+def test_production_refuses_to_start_without_secret_key_or_allowed_hosts(overrides, message):
+    result = manage(overrides, "check")
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_openapi_schema_generates_without_warnings(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("spectacular", "--fail-on-warn", "--format", "openapi-json", stdout=out, stderr=StringIO())
+    assert '"/api/v1/me/"' in out.getvalue()
+
+
+def test_every_model_change_has_a_migration(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO(), stderr=StringIO())
