@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import ApiKey
 from accounts.selectors import api_key_lookup
-from tests.accounts.test_authentication import assert_error
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

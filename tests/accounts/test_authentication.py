@@ -12,20 +12,9 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from accounts.services import api_key_revoke, client_suspend
 from tests.factories.accounts import ClientFactory, make_api_key
+from tests.helpers import assert_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.urls")]
-
-
-def assert_error(response, status, error_type, code=None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"type", "code", "message", "fields"}
-    assert body["error"]["type"] == error_type
-    assert body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code
-    return body["error"]
 
 
 def bearer(raw: str) -> APIClient:

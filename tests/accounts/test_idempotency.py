@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import IdempotencyRecord
 from tests.accounts import urls as test_urls
-from tests.accounts.test_authentication import assert_error
+from tests.helpers import assert_error
 
 pytestmark = [pytest.mark.urls("tests.accounts.urls")]
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 
 from accounts.ratelimit import PostgresRateLimiter, RedisRateLimiter, get_limiter, parse_rate
-from tests.accounts.test_authentication import assert_error
+from tests.helpers import assert_error
 
 pytestmark = [pytest.mark.urls("tests.accounts.urls")]
 
