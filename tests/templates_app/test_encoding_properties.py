@@ -1,0 +1,94 @@
+"""Properties of encoding and smart encoding, checked on generated text (hypothesis)."""
+
+from __future__ import annotations
+
+import gsm0338  # noqa: F401  registers the "gsm03.38" codec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from templates_app.encoding import (
+    GSM_BASIC,
+    GSM_EXTENSION,
+    SMART_REPLACEMENTS,
+    analyze,
+    find_urls,
+    is_gsm,
+    optimize_text,
+    split_segments,
+)
+
+# Mostly GSM text, with look-alikes, emoji, other scripts and URLs mixed in, so every branch is hit.
+pieces = st.sampled_from(
+    [*GSM_BASIC, *GSM_EXTENSION, *SMART_REPLACEMENTS, "ç", "\U0001f600", "\U0001f468\u200d\U0001f469", "ж", "中"]
+)
+urls = st.sampled_from(
+    [" https://example.com/a-b?c=d ", " www.example.org/x ", " http://ex.com/\u2019 ", " info@example.com "]
+)
+runs = st.builds(lambda piece, n: piece * n, pieces, st.integers(min_value=1, max_value=80))
+chunks = st.one_of(pieces, runs, urls, st.text(max_size=10))
+texts = st.lists(chunks, max_size=40).map("".join)
+
+
+@given(texts, texts)
+def test_more_text_never_means_fewer_parts(a, b):
+    assert analyze(a + b).segments >= analyze(a).segments
+    assert analyze(a + b).segments >= analyze(b).segments
+
+
+@given(texts, st.integers(min_value=0), texts)
+def test_inserting_text_never_means_fewer_parts(a, at, b):
+    at = at % (len(a) + 1)
+    assert analyze(a[:at] + b + a[at:]).segments >= analyze(a).segments
+
+
+@given(texts)
+def test_parts_join_back_and_each_fits(text):
+    parts = split_segments(text)
+    info = analyze(text)
+    assert "".join(parts) == text
+    assert len(parts) == info.segments
+    if info.encoding == "gsm7":
+        limit = 160 if len(parts) == 1 else 153
+        sizes = [len(part.encode("gsm03.38")) for part in parts]  # an escape pair is two bytes here
+    else:
+        limit = 70 if len(parts) == 1 else 67
+        sizes = [len(part.encode("utf-16-le", "surrogatepass")) // 2 for part in parts]
+    assert all(size <= limit for size in sizes)
+    assert sum(sizes) == info.length  # so no pair was split: each part re-encodes on its own
+
+
+@given(texts)
+def test_smart_encoding_never_adds_parts(text):
+    assert analyze(optimize_text(text)).segments <= analyze(text).segments
+
+
+@given(texts)
+def test_smart_encoding_never_changes_a_url(text):
+    optimized = optimize_text(text)
+    remaining = optimized
+    for _, _, url in find_urls(text):
+        assert url in remaining
+        remaining = remaining[remaining.index(url) + len(url) :]
+
+
+@given(texts)
+def test_smart_encoding_is_idempotent(text):
+    once = optimize_text(text)
+    assert optimize_text(once) == once
+
+
+@given(st.text(max_size=50))
+@settings(max_examples=500)
+def test_gsm_classification_agrees_with_the_gsm0338_codec(text):
+    try:
+        text.encode("gsm03.38")
+        codec_says = "\x1b" not in text  # ESC alone is refused on purpose (see encoding.py)
+    except UnicodeEncodeError:
+        codec_says = False
+    assert is_gsm(text) == codec_says
+    assert (analyze(text).encoding == "gsm7") == codec_says
+
+
+@given(st.text(alphabet=st.sampled_from([*GSM_BASIC, *GSM_EXTENSION]), max_size=400))
+def test_gsm_length_is_the_encoded_septet_count(text):
+    assert analyze(text).length == len(text.encode("gsm03.38"))
