@@ -1,0 +1,166 @@
+"""Contacts, contact lists and their membership, imports. Rules live in services.py / selectors.py."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.functions import RandomUUID
+from django.db import models
+from django.db.models.functions import Now
+
+from accounts.models import Client
+
+
+class OptOutSource(models.TextChoices):
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    KEYWORD = "keyword", "Inbound keyword"
+    ADMIN = "admin", "Admin"
+    DASHBOARD = "dashboard", "Dashboard"
+
+
+class Contact(models.Model):
+    """A recipient of one client: a phone (E.164) and/or a Telegram chat id, names, fields, opt-out."""
+
+    # Database defaults too: imports insert contacts with INSERT … SELECT, not through the ORM.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contacts")
+    phone = models.CharField(max_length=16, null=True, blank=True, help_text="E.164, e.g. +256772123456.")
+    telegram_chat_id = models.CharField(max_length=20, null=True, blank=True)
+    first_name = models.CharField(max_length=128, blank=True, default="", db_default="")
+    last_name = models.CharField(max_length=128, blank=True, default="", db_default="")
+    language = models.CharField(max_length=3, null=True, blank=True, help_text="ISO 639-3, e.g. eng.")
+    fields = models.JSONField(default=dict, db_default={}, blank=True)
+    opted_out = models.BooleanField(default=False, db_default=False)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    opted_out_source = models.CharField(
+        max_length=16, choices=OptOutSource.choices, blank=True, default="", db_default=""
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "phone"], name="contact_unique_client_phone"),
+            models.UniqueConstraint(fields=["client", "telegram_chat_id"], name="contact_unique_client_telegram"),
+            models.CheckConstraint(
+                condition=models.Q(phone__isnull=False) | models.Q(telegram_chat_id__isnull=False),
+                name="contact_has_address",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(opted_out=False) | models.Q(opted_out_at__isnull=False),
+                name="contact_opted_out_has_time",
+            ),
+        ]
+        indexes = [
+            # The API's list: one client's contacts, newest first (cursor pagination).
+            models.Index(fields=["client", "-created_at", "-id"], name="contact_client_created"),
+            # ?opted_out=true, and broadcasts counting who they skip.
+            models.Index(
+                fields=["client", "-created_at"], condition=models.Q(opted_out=True), name="contact_opted_out"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or str(self.id)
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class ContactList(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contact_lists")
+    name = models.CharField(max_length=255)
+    # Kept by the services with F() on every membership change: counting a 1,000,000-member list on
+    # every read would not do. contact_list_recount() repairs it from the membership table.
+    contact_count = models.PositiveIntegerField(default=0)
+    contacts = models.ManyToManyField(Contact, through="ContactListMembership", related_name="lists")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["client", "name"], name="contact_list_unique_client_name")]
+        indexes = [models.Index(fields=["client", "-created_at", "-id"], name="contact_list_client_created")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactListMembership(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        # (list, contact) is the unique key and the index that reads a list's members, in
+        # contact order, index-only; the contact index serves a contact's lists and deletes.
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "contact"], name="membership_unique_list_contact")
+        ]
+        indexes = [models.Index(fields=["contact"], name="membership_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in {self.contact_list_id}"
+
+
+def import_upload_to(instance: ContactImport, filename: str) -> str:
+    extension = ".xlsx" if instance.file_format == ContactImport.Format.XLSX else ".csv"
+    return f"contact-imports/{instance.client_id}/{instance.id}{extension}"
+
+
+class ContactImport(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contact_imports")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(upload_to=import_upload_to, max_length=255, blank=True)
+    file_name = models.CharField(max_length=255, blank=True, help_text="As uploaded.")
+    file_format = models.CharField(max_length=8, choices=Format.choices)
+    contact_list = models.ForeignKey(
+        ContactList, null=True, blank=True, on_delete=models.SET_NULL, related_name="imports"
+    )
+    update_existing = models.BooleanField(default=False)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first 100 row errors: {row, value, reason}.")
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "processing", "completed", "failed"]),
+                name="contact_import_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(processed_rows__lte=models.F("total_rows")),
+                name="contact_import_progress_bounded",
+            ),
+        ]
+        indexes = [models.Index(fields=["client", "-created_at", "-id"], name="contact_import_client_created")]
+
+    def __str__(self) -> str:
+        return f"Import {self.id} ({self.status})"
