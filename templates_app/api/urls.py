@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from .views import TemplateViewSet
+
+router = SimpleRouter()
+router.register("templates", TemplateViewSet, basename="template")
+
+urlpatterns = [*router.urls]
