@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import django_filters
+
+from accounts.channels import Channel
+from wallets.models import LedgerEntry, Route
+
+
+class LedgerEntryFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=LedgerEntry.Kind.choices)
+    broadcast = django_filters.UUIDFilter(field_name="broadcast_id")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["kind", "broadcast", "created_after", "created_before"]
+
+
+class PriceFilter(django_filters.FilterSet):
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    country = django_filters.CharFilter(
+        field_name="country_code", method="filter_country", help_text="ISO 3166-1 alpha-2, e.g. UG."
+    )
+
+    class Meta:
+        model = Route
+        fields = ["channel", "country"]
+
+    def filter_country(self, queryset: django_filters.QuerySet, name: str, value: str) -> django_filters.QuerySet:
+        return queryset.filter(country_code=value.strip().upper())
