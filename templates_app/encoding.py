@@ -18,10 +18,9 @@ and only when that makes the whole message GSM-7 without adding parts; see docs/
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,7 +43,10 @@ GSM_BASIC = (
 GSM_EXTENSION = "\f^{}\\[~]|€"
 
 _NON_GSM = re.compile("[^" + re.escape(GSM_BASIC + GSM_EXTENSION) + "]")
+_NOT_BASIC = re.compile("[^" + re.escape(GSM_BASIC) + "]")
+_EXTENSION_SET = frozenset(GSM_EXTENSION)
 _EXTENSION = re.compile("[" + re.escape(GSM_EXTENSION) + "]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 units (a surrogate pair) each
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,25 +71,28 @@ def _utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _weights_gsm(text: str) -> list[int]:
-    return [2 if c in GSM_EXTENSION else 1 for c in text]
+def _part_ends(text: str, doubles: re.Pattern[str], part_limit: int) -> list[int]:
+    """End index (exclusive, in characters) of each part, filled greedily up to part_limit.
 
-
-def _weights_ucs2(text: str) -> list[int]:
-    return [2 if c > "\uffff" else 1 for c in text]
-
-
-def _part_ends(weights: list[int], part_limit: int) -> list[int]:
-    """End index (exclusive, in characters) of each part, filling each greedily up to part_limit."""
-    prefix = [0, *accumulate(weights)]
+    Characters matching `doubles` cost 2 (escape pair, surrogate pair), the rest 1. The cost of
+    text[:e] is e plus the doubles before e, which only grows with e: a binary search finds where
+    each part ends, and a pair is never cut since whole characters are placed.
+    """
+    positions = [match.start() for match in doubles.finditer(text)]
+    n = len(text)
     ends: list[int] = []
     start = 0
-    n = len(weights)
     while start < n:
-        # the last character index e such that prefix[e] - prefix[start] <= part_limit
-        end = bisect_right(prefix, prefix[start] + part_limit) - 1
-        ends.append(end)
-        start = end
+        target = start + bisect_left(positions, start) + part_limit
+        low, high = start + 1, n  # part_limit >= 2, so at least one character always fits
+        while low < high:
+            middle = (low + high + 1) // 2
+            if middle + bisect_left(positions, middle) <= target:
+                low = middle
+            else:
+                high = middle - 1
+        ends.append(low)
+        start = low
     return ends
 
 
@@ -95,15 +100,18 @@ def analyze(text: str) -> SmsInfo:
     """Encoding, length and number of parts of `text` as it would be sent (no smart encoding)."""
     if not text:
         return SmsInfo(GSM7, 0, 0, ())
-    if _NON_GSM.search(text) is None:
-        extension = len(_EXTENSION.findall(text))
+    # One scan finds everything outside the basic set; usually nothing, so plain GSM text is cheap.
+    special = _NOT_BASIC.findall(text)
+    non_gsm = [c for c in special if c not in _EXTENSION_SET] if special else special
+    if not non_gsm:
+        extension = len(special)
         length = len(text) + extension
         if length <= GSM_SINGLE_LIMIT:
             segments = 1
         elif not extension:
             segments = -(-length // GSM_PART_LIMIT)
         else:
-            segments = len(_part_ends(_weights_gsm(text), GSM_PART_LIMIT))
+            segments = len(_part_ends(text, _EXTENSION, GSM_PART_LIMIT))
         return SmsInfo(GSM7, length, segments, ())
     length = _utf16_units(text)
     if length <= UCS2_SINGLE_LIMIT:
@@ -111,8 +119,8 @@ def analyze(text: str) -> SmsInfo:
     elif length == len(text):  # no surrogate pairs: plain division
         segments = -(-length // UCS2_PART_LIMIT)
     else:
-        segments = len(_part_ends(_weights_ucs2(text), UCS2_PART_LIMIT))
-    return SmsInfo(UCS2, length, segments, non_gsm_characters(text))
+        segments = len(_part_ends(text, _ASTRAL, UCS2_PART_LIMIT))
+    return SmsInfo(UCS2, length, segments, tuple(dict.fromkeys(non_gsm)))
 
 
 def split_segments(text: str) -> list[str]:
@@ -121,9 +129,9 @@ def split_segments(text: str) -> list[str]:
     if info.segments <= 1:
         return [text] if text else []
     if info.encoding == GSM7:
-        ends = _part_ends(_weights_gsm(text), GSM_PART_LIMIT)
+        ends = _part_ends(text, _EXTENSION, GSM_PART_LIMIT)
     else:
-        ends = _part_ends(_weights_ucs2(text), UCS2_PART_LIMIT)
+        ends = _part_ends(text, _ASTRAL, UCS2_PART_LIMIT)
     parts, start = [], 0
     for end in ends:
         parts.append(text[start:end])
@@ -216,7 +224,15 @@ SMART_REPLACEMENTS: dict[str, str] = {
     **_FULL_WIDTH,
     **_FRACTIONS,
 }
-_SMART_TABLE = str.maketrans(SMART_REPLACEMENTS)
+# A regex over the table's keys beats str.translate: it scans in C and calls back only on hits.
+_SMART = re.compile("[" + re.escape("".join(SMART_REPLACEMENTS)) + "]")
+_SMART_LOOKUP = SMART_REPLACEMENTS.__getitem__
+
+
+def _smart_replace(text: str) -> str:
+    return _SMART.sub(lambda match: _SMART_LOOKUP(match.group()), text)
+
+
 # A URL, as linkify-it finds them, needs a scheme (":"), a dotted host (".") or an e-mail ("@")
 # followed by a non-space: texts without any are not worth linkify's ~100 µs.
 _URL_HINT = re.compile(r"[.:@]\S")
@@ -239,10 +255,10 @@ def find_urls(text: str) -> list[tuple[int, int, str]]:
 def _translate_outside(text: str, urls: list[tuple[int, int, str]]) -> str:
     pieces, position = [], 0
     for start, end, _ in urls:
-        pieces.append(text[position:start].translate(_SMART_TABLE))
+        pieces.append(_smart_replace(text[position:start]))
         pieces.append(text[start:end])
         position = end
-    pieces.append(text[position:].translate(_SMART_TABLE))
+    pieces.append(_smart_replace(text[position:]))
     return "".join(pieces)
 
 
@@ -253,10 +269,10 @@ def optimize_text(text: str) -> str:
     (a message that stays UCS-2 is sent as written, emoji sequences intact), when a URL would be
     touched, or when the result would need more parts (e.g. many `…` becoming `...`).
     """
-    if _NON_GSM.search(text) is None:
+    if _NON_GSM.search(text) is None or _SMART.search(text) is None:
         return text
-    optimized = text.translate(_SMART_TABLE)
-    if optimized == text or _NON_GSM.search(optimized) is not None:
+    optimized = _smart_replace(text)
+    if _NON_GSM.search(optimized) is not None:
         return text
     urls = find_urls(text)
     if urls:

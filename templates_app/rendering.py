@@ -44,42 +44,22 @@ class Rendered:
     defaulted: tuple[str, ...] = ()  # those of `missing` that rendered their default
 
 
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    name: str
-    default: str | None
-
-
-def _lookup(
-    name: str,
-    variables: Mapping[str, object],
-    fields: Mapping[str, object],
-    first_name: str,
-    last_name: str,
-    phone: str,
-) -> str:
-    value = variables.get(name)
-    if value is None or value == "":
-        value = fields.get(name)
-    if value is not None and value != "":
-        return value if isinstance(value, str) else str(value)
-    if name == "first_name":
-        return first_name
-    if name == "last_name":
-        return last_name
-    if name == "name":
-        return f"{first_name} {last_name}".strip()
-    if name == "phone":
-        return phone
-    return ""
+def _builtins(first_name: str, last_name: str, phone: str) -> dict[str, str]:
+    return {
+        "first_name": first_name,
+        "last_name": last_name,
+        "name": f"{first_name} {last_name}".strip(),
+        "phone": phone,
+    }
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledTemplate:
-    """A template parsed once; `render` then costs a dictionary lookup per placeholder."""
+    """A template parsed once; `render` then costs a few dictionary lookups per placeholder."""
 
     content: str
-    parts: tuple[str | _Slot, ...] = field(repr=False)
+    # (literal text before the placeholder, name, default); the last piece may have name None.
+    pieces: tuple[tuple[str, str | None, str | None], ...] = field(repr=False)
     variables: tuple[str, ...]  # distinct names, in order of first appearance
 
     def render(
@@ -96,37 +76,44 @@ class CompiledTemplate:
         out: list[str] = []
         missing: list[str] = []
         defaulted: list[str] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
+        builtins: dict[str, str] | None = None
+        for literal, name, default in self.pieces:
+            out.append(literal)
+            if name is None:
                 continue
-            value = _lookup(part.name, variables, fields, first_name, last_name, phone)
+            value = variables.get(name)
+            if value is None or value == "":
+                value = fields.get(name)
+                if value is None or value == "":
+                    if builtins is None:
+                        builtins = _builtins(first_name, last_name, phone)
+                    value = builtins.get(name, "")
+            if type(value) is not str:
+                value = str(value)
             if not value:
-                if part.name not in missing:
-                    missing.append(part.name)
-                if part.default is not None:
-                    value = part.default
-                    if part.name not in defaulted:
-                        defaulted.append(part.name)
+                if name not in missing:
+                    missing.append(name)
+                if default is not None:
+                    value = default
+                    if name not in defaulted:
+                        defaulted.append(name)
             out.append(value)
         return Rendered("".join(out), tuple(missing), tuple(defaulted))
 
 
 def _parse(content: str) -> CompiledTemplate:
-    parts: list[str | _Slot] = []
+    pieces: list[tuple[str, str | None, str | None]] = []
     names: dict[str, None] = {}
     position = 0
     for match in _PLACEHOLDER.finditer(content):
         name = match.group("double") or match.group("single") or match.group("at")
         default = match.group("default")
-        if match.start() > position:
-            parts.append(content[position : match.start()])
-        parts.append(_Slot(name, default.strip() if default is not None else None))
+        pieces.append((content[position : match.start()], name, default.strip() if default is not None else None))
         names[name] = None
         position = match.end()
     if position < len(content):
-        parts.append(content[position:])
-    return CompiledTemplate(content=content, parts=tuple(parts), variables=tuple(names))
+        pieces.append((content[position:], None, None))
+    return CompiledTemplate(content=content, pieces=tuple(pieces), variables=tuple(names))
 
 
 @lru_cache(maxsize=512)
