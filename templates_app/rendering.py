@@ -7,7 +7,7 @@ Placeholder forms (names are ASCII identifiers: a letter or `_`, then letters, d
 - `{{name|default}}`: the default (trimmed, any text without braces) replaces a missing value;
 - `{name}`: single braces around a bare identifier only, so JSON-like text (`{"a": 1}`), `{ x }`
   and `{}` stay literal;
-- `@contact.name` and `@fields.name`, unless the `@` follows a letter, digit, `.` or `@`, so
+- `@contact.name` and `@fields.name`, unless the `@` follows a letter, digit, `_`, `.` or `@`, so
   e-mail addresses (`info@contact.com`) stay literal.
 
 Every form resolves the name the same way, first non-empty value wins: the recipient's own
