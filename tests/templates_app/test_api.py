@@ -228,3 +228,23 @@ def test_delete(api):
     template = TemplateFactory(client=api.tenant)
     assert api.delete(f"{URL}{template.pk}/").status_code == 204
     assert not Template.objects.filter(pk=template.pk).exists()
+
+
+def test_a_create_race_on_the_unique_constraint_is_the_same_400(api, monkeypatch):
+    TemplateFactory(client=api.tenant, name="welcome")
+    monkeypatch.setattr("templates_app.services._is_duplicate", lambda template: False)  # lose the race
+    error = assert_error(
+        api.post(URL, {"name": "welcome", "content": "x"}, format="json"), 400, "invalid_request_error", "duplicate"
+    )
+    assert list(error["fields"]) == ["name"]
+    assert Template.objects.count() == 1
+
+
+def test_a_repeated_create_with_the_same_idempotency_key_is_replayed(api):
+    payload = {"name": "welcome", "content": "Hi {{name}}"}
+    first = api.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="tpl-1")
+    again = api.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="tpl-1")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Template.objects.count() == 1
