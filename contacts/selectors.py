@@ -1,0 +1,161 @@
+"""Reads of contacts, lists and imports. Other apps (broadcasts, inbound webhooks) call these."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, Q, QuerySet
+
+from accounts.exceptions import NotFoundError
+from accounts.models import Client
+
+from .models import Contact, ContactImport, ContactList, ContactListMembership
+
+MAX_IDS_SHOWN = 20
+_PHONEISH = re.compile(r"\+?[\d().\-]*\d[\d().\-]*")
+
+
+def parse_ids(ids: Iterable[UUID | str], *, field: str) -> list[UUID]:
+    """Distinct UUIDs in the given order; a malformed one is a ValidationError naming `field`."""
+    seen: dict[UUID, None] = {}
+    bad: list[str] = []
+    for raw in ids:
+        try:
+            value = raw if isinstance(raw, UUID) else uuid.UUID(str(raw))
+        except (ValueError, TypeError, AttributeError):
+            bad.append(str(raw)[:40])
+            continue
+        seen[value] = None
+    if bad:
+        shown = ", ".join(bad[:MAX_IDS_SHOWN])
+        raise ValidationError({field: [f"Not a valid id: {shown}."]}, code="invalid")
+    return list(seen)
+
+
+def ids_not_found(kind: str, missing: list[UUID], field: str) -> NotFoundError:
+    shown = ", ".join(str(i) for i in missing[:MAX_IDS_SHOWN])
+    more = f" and {len(missing) - MAX_IDS_SHOWN} more" if len(missing) > MAX_IDS_SHOWN else ""
+    return NotFoundError(
+        f"Unknown {kind} id{'s' if len(missing) > 1 else ''}: {shown}{more}.",
+        code=f"{kind.replace(' ', '_')}_not_found",
+        fields={field: [f"Unknown {kind} id: {i}" for i in missing[:MAX_IDS_SHOWN]]},
+    )
+
+
+def _memberships() -> Prefetch:
+    return Prefetch(
+        "memberships", queryset=ContactListMembership.objects.only("id", "contact_id", "contact_list_id").order_by("id")
+    )
+
+
+def contact_queryset(*, client: Client) -> QuerySet[Contact]:
+    """One client's contacts, with their list ids prefetched (one query per page, not per contact)."""
+    return Contact.objects.filter(client=client).prefetch_related(_memberships())
+
+
+def contact_get(*, client: Client, contact_id: UUID | str) -> Contact:
+    try:
+        return contact_queryset(client=client).get(pk=contact_id)
+    except (Contact.DoesNotExist, ValueError, ValidationError):
+        raise NotFoundError("No such contact.", code="not_found") from None
+
+
+def contact_list_ids(contact: Contact) -> list[UUID]:
+    """The contact's list ids, from the prefetch when there is one."""
+    return [m.contact_list_id for m in contact.memberships.all()]
+
+
+def contact_search(queryset: QuerySet[Contact], term: str) -> QuerySet[Contact]:
+    """Every word must match the first name, last name or phone (case-insensitive, anywhere inside).
+
+    A word of digits matches phones containing those digits, without a national leading 0, so
+    "0772 123" finds +256772123456.
+    """
+    for word in term.split()[:5]:
+        if _PHONEISH.fullmatch(word):
+            digits = re.sub(r"\D", "", word)
+            condition = Q(phone__contains=digits.lstrip("0") or digits)
+        else:
+            condition = Q(first_name__icontains=word) | Q(last_name__icontains=word)
+        queryset = queryset.filter(condition)
+    return queryset
+
+
+def contacts_by_ids(*, client: Client, ids: Iterable[UUID | str], field: str = "contacts") -> dict[UUID, Contact]:
+    """The client's contacts by id. Unknown ids, or another client's, raise NotFoundError naming them."""
+    wanted = parse_ids(ids, field=field)
+    found = {c.id: c for c in Contact.objects.filter(client=client, pk__in=wanted)}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ids_not_found("contact", missing, field)
+    return found
+
+
+def contact_lists_by_ids(
+    *, client: Client, ids: Iterable[UUID | str], field: str = "contact_lists"
+) -> dict[UUID, ContactList]:
+    """The client's lists by id. Unknown ids, or another client's, raise NotFoundError naming them."""
+    wanted = parse_ids(ids, field=field)
+    found = {lst.id: lst for lst in ContactList.objects.filter(client=client, pk__in=wanted)}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ids_not_found("contact list", missing, field)
+    return found
+
+
+def audience_contacts(
+    *,
+    client: Client,
+    contact_ids: Iterable[UUID] = (),
+    list_ids: Iterable[UUID] = (),
+    exclude_list_ids: Iterable[UUID] = (),
+) -> QuerySet[Contact]:
+    """The client's contacts named by id or in any of `list_ids`, minus members of `exclude_list_ids`.
+
+    Each contact once (IN-subqueries on the contact table, no join, no DISTINCT), unordered, so it
+    can be the SELECT of a set-based INSERT: `audience_contacts(...).values(...)`. Opted-out contacts
+    are included; callers count and skip them. Validate ids first with contacts_by_ids /
+    contact_lists_by_ids: ids of another client simply select nothing here.
+    """
+    contact_ids, list_ids, exclude_list_ids = list(contact_ids), list(list_ids), list(exclude_list_ids)
+    include = Q()
+    if contact_ids:
+        include |= Q(pk__in=contact_ids)
+    if list_ids:
+        members = ContactListMembership.objects.filter(contact_list_id__in=list_ids).values("contact_id")
+        include |= Q(pk__in=members)
+    if not include:
+        return Contact.objects.none()
+    queryset = Contact.objects.filter(client=client).filter(include)
+    if exclude_list_ids:
+        excluded = ContactListMembership.objects.filter(contact_list_id__in=exclude_list_ids).values("contact_id")
+        queryset = queryset.exclude(pk__in=excluded)
+    return queryset.order_by()
+
+
+def contacts_by_phones(*, client: Client, phones: Iterable[str]) -> dict[str, Contact]:
+    """The client's contacts whose phone (E.164) is in `phones`, keyed by phone; others are absent."""
+    wanted = list(dict.fromkeys(phones))
+    if not wanted:
+        return {}
+    return {c.phone: c for c in Contact.objects.filter(client=client, phone__in=wanted) if c.phone}
+
+
+def contact_by_telegram_chat_id(*, client: Client, telegram_chat_id: str) -> Contact | None:
+    return Contact.objects.filter(client=client, telegram_chat_id=telegram_chat_id).first()
+
+
+def contact_list_queryset(*, client: Client) -> QuerySet[ContactList]:
+    return ContactList.objects.filter(client=client)
+
+
+def contact_list_name_taken(*, client: Client, name: str) -> bool:
+    return ContactList.objects.filter(client=client, name=name.strip()).exists()
+
+
+def contact_import_queryset(*, client: Client) -> QuerySet[ContactImport]:
+    return ContactImport.objects.filter(client=client)
