@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import QuerySet
 
 from accounts.channels import Channel
 from wallets.models import LedgerEntry, Route
@@ -27,5 +28,5 @@ class PriceFilter(django_filters.FilterSet):
         model = Route
         fields = ["channel", "country"]
 
-    def filter_country(self, queryset: django_filters.QuerySet, name: str, value: str) -> django_filters.QuerySet:
+    def filter_country(self, queryset: QuerySet[Route], name: str, value: str) -> QuerySet[Route]:
         return queryset.filter(country_code=value.strip().upper())
