@@ -1,0 +1,230 @@
+"""Broadcasts, their messages, the providers that carry them (connectors) and sender IDs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from accounts.channels import Channel
+from accounts.models import ApiKey, Client, User
+from wallets.models import MoneyField, Tier
+
+from .crypto import EncryptedJSONField
+
+
+class Connector(models.Model):
+    """A provider account messages go out through. Platform-wide; routes name it by `name`."""
+
+    class Backend(models.TextChoices):
+        SIMULATOR = "simulator", "Simulator"
+        HTTP = "http", "Generic HTTP"
+        TWILIO = "twilio", "Twilio"
+        TELEGRAM = "telegram", "Telegram Bot API"
+        WHATSAPP_CLOUD = "whatsapp_cloud", "WhatsApp Cloud API"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=64, unique=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    backend = models.CharField(max_length=32, choices=Backend.choices)
+    config = EncryptedJSONField(blank=True, default=dict, help_text="Backend settings; stored encrypted.")
+    tps = models.PositiveIntegerField(default=50, help_text="Messages a second, shared by all workers.")
+    active = models.BooleanField(default=True)
+    # The moment the next message may go out at `tps`; every worker reserves its slots here.
+    pacing_next_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(tps__gte=1), name="connector_tps_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.backend}, {self.channel})"
+
+
+class Sender(models.Model):
+    """A sender ID (3–11 letters/digits) or number registered and approved for a client."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="senders")
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.SMS)
+    sender = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sender"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "channel", "sender"], name="sender_unique_per_client_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender} ({self.channel})"
+
+
+class Broadcast(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        SENT = "sent", "Sent"
+        PARTIALLY_SENT = "partially_sent", "Partially sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class ScheduleMode(models.TextChoices):
+        NOW = "now", "Now"
+        SCHEDULED = "scheduled", "Scheduled"
+        DRIP = "drip", "Drip"
+
+    class Purpose(models.TextChoices):
+        MARKETING = "marketing", "Marketing"
+        TRANSACTIONAL = "transactional", "Transactional"
+
+    Tier = Tier
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="broadcasts")
+    name = models.CharField(max_length=255)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.SMS)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    schedule_mode = models.CharField(max_length=16, choices=ScheduleMode.choices, default=ScheduleMode.NOW)
+    scheduled_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    drip_rate = models.PositiveIntegerField(null=True, blank=True)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.MARKETING)
+    sender = models.CharField(max_length=32, blank=True)
+    template = models.ForeignKey(
+        "templates_app.Template", null=True, blank=True, on_delete=models.SET_NULL, related_name="broadcasts"
+    )
+    template_name = models.CharField(max_length=512, blank=True)
+    text = models.JSONField(null=True, blank=True, help_text="Ad-hoc text by language: {language: text}.")
+    base_language = models.CharField(max_length=3, blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    route_code = models.CharField(max_length=64, blank=True, help_text="A forced route.")
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.PREMIUM)
+    track_links = models.BooleanField(default=False)
+    optimize_text = models.BooleanField(default=True)
+    skip_opted_out = models.BooleanField(default=True)
+    with_replies = models.BooleanField(default=False)
+    list_name = models.CharField(max_length=255, blank=True)
+    created_list = models.ForeignKey(
+        "contacts.ContactList", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The request's audience (recipients, recipient_variables, contacts, contact_lists, exclude_lists),
+    # kept so a draft can be sent later and a scheduled broadcast re-planned when edited.
+    audience = models.JSONField(default=dict, blank=True)
+
+    total_recipients = models.PositiveIntegerField(default=0)
+    total_segments = models.PositiveIntegerField(default=0)
+    estimated_cost = MoneyField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    skipped_invalid = models.PositiveIntegerField(default=0)
+    skipped_opted_out = models.PositiveIntegerField(default=0)
+    skipped_unroutable = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+
+    pause_reason = models.CharField(max_length=255, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # One dispatcher at a time per broadcast: it holds the lease; its planned continuation carries
+    # the token. See broadcasts/dispatch.py.
+    dispatch_lease_until = models.DateTimeField(null=True, blank=True)
+    dispatch_token = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_by_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by_user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["client", "-created_at"], name="broadcast_client_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(drip_rate__isnull=True) | Q(drip_rate__gte=1, drip_rate__lte=600),
+                name="broadcast_drip_rate_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(schedule_mode="scheduled") | Q(scheduled_at__isnull=False),
+                name="broadcast_scheduled_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """One row per recipient of a broadcast (and per test send)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.BigAutoField(primary_key=True)
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="messages")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    urn = models.CharField(max_length=128)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    text = models.TextField(blank=True)
+    encoding = models.CharField(max_length=8, blank=True)
+    segments = models.PositiveSmallIntegerField(default=0)
+    cost = MoneyField(default=0)
+    route_code = models.CharField(max_length=64, blank=True)
+    connector = models.CharField(max_length=64, blank=True, help_text="Name of the connector it goes through.")
+    country_code = models.CharField(max_length=2, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    provider_message_id = models.CharField(max_length=128, null=True, blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Waits until then (schedule, drip, quiet hours)."
+    )
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="While sending: when a stuck claim may be taken over; or the next retry."
+    )
+    is_test = models.BooleanField(default=False)
+    clicked = models.BooleanField(default=False)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["broadcast", "status"], name="message_broadcast_status"),
+            models.Index(fields=["client", "-id"], name="message_client_newest"),
+            models.Index(
+                fields=["provider_message_id"],
+                name="message_provider_id",
+                condition=Q(provider_message_id__isnull=False),
+            ),
+        ]
+        constraints = [
+            # The same address is sent once per broadcast (test sends are outside the broadcast).
+            models.UniqueConstraint(
+                fields=["broadcast", "urn"], condition=Q(is_test=False), name="message_unique_urn_per_broadcast"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pk} ({self.status})"

@@ -1,3 +1,9 @@
-from django.urls import URLPattern, URLResolver
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from .views import BroadcastViewSet, MessageViewSet
+
+router = SimpleRouter()
+router.register("broadcasts", BroadcastViewSet, basename="broadcast")
+router.register("messages", MessageViewSet, basename="message")
+
+urlpatterns = router.urls

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+from rest_framework.exceptions import ValidationError
+
+from accounts.channels import Channel
+from broadcasts.models import Broadcast, Message
+from contacts import phones
+
+
+class BroadcastFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Broadcast.Status.choices)
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    name = django_filters.CharFilter(lookup_expr="icontains")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Broadcast
+        fields = ["status", "channel", "name", "created_after", "created_before"]
+
+
+class MessageFilter(django_filters.FilterSet):
+    broadcast = django_filters.UUIDFilter(field_name="broadcast_id")
+    status = django_filters.ChoiceFilter(choices=Message.Status.choices)
+    urn = django_filters.CharFilter(field_name="urn")
+    phone = django_filters.CharFilter(method="filter_phone")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Message
+        fields = ["broadcast", "status", "urn", "phone", "created_after", "created_before"]
+
+    def filter_phone(self, queryset: QuerySet[Message], name: str, value: str) -> QuerySet[Message]:
+        country = self.request.user.client.country if self.request is not None else None
+        try:
+            e164 = phones.parse_phone(value, country)
+        except phones.AddressError as exc:
+            raise ValidationError({"phone": [exc.message]}, code=exc.code) from None
+        return queryset.filter(Q(urn=f"tel:{e164}") | Q(urn=f"whatsapp:{e164}"))

@@ -1,0 +1,200 @@
+"""Response shapes of SPEC §8–9. Requests are checked by broadcasts/validation.py (fast path)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from broadcasts.models import Broadcast, Message
+from broadcasts.selectors import BroadcastStats
+from broadcasts.states import UI_STATUS
+from wallets.pricing import money
+
+
+class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
+    """Context: `stats` ({id: BroadcastStats}) and `residual_credit` (Decimal)."""
+
+    id = serializers.UUIDField(read_only=True, allow_null=True)
+    ui_status = serializers.SerializerMethodField()
+    estimated_cost = serializers.SerializerMethodField()
+    residual_credit = serializers.SerializerMethodField()
+    skipped = serializers.SerializerMethodField()
+    stats = serializers.SerializerMethodField()
+    template = serializers.CharField(source="template_name", read_only=True)
+    contact_list = serializers.UUIDField(source="created_list_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Broadcast
+        fields = [
+            "id",
+            "name",
+            "channel",
+            "status",
+            "ui_status",
+            "schedule_mode",
+            "scheduled_at",
+            "drip_rate",
+            "total_recipients",
+            "total_segments",
+            "estimated_cost",
+            "currency",
+            "residual_credit",
+            "skipped",
+            "stats",
+            "purpose",
+            "sender",
+            "template",
+            "text",
+            "base_language",
+            "attachments",
+            "route_code",
+            "tier",
+            "track_links",
+            "optimize_text",
+            "skip_opted_out",
+            "with_replies",
+            "list_name",
+            "contact_list",
+            "pause_reason",
+            "started_at",
+            "completed_at",
+            "cancelled_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_ui_status(self, obj: Broadcast) -> str:
+        return UI_STATUS.get(obj.status, obj.status)
+
+    def get_estimated_cost(self, obj: Broadcast) -> str:
+        return money(obj.estimated_cost)
+
+    def get_residual_credit(self, obj: Broadcast) -> str | None:
+        value: Decimal | None = self.context.get("residual_credit")
+        return money(value) if value is not None else None
+
+    def get_skipped(self, obj: Broadcast) -> dict[str, int]:
+        return {
+            "invalid": obj.skipped_invalid,
+            "opted_out": obj.skipped_opted_out,
+            "unroutable": obj.skipped_unroutable,
+            "duplicates": obj.duplicates,
+        }
+
+    def get_stats(self, obj: Broadcast) -> dict[str, int]:
+        stats: dict[Any, BroadcastStats] = self.context.get("stats") or {}
+        return stats.get(obj.pk, BroadcastStats()).as_dict()
+
+
+class MessageSerializer(serializers.ModelSerializer[Message]):
+    cost = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "broadcast",
+            "contact",
+            "urn",
+            "channel",
+            "text",
+            "encoding",
+            "segments",
+            "cost",
+            "route_code",
+            "status",
+            "error_code",
+            "error_message",
+            "attempts",
+            "provider_message_id",
+            "queued_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "failed_at",
+            "clicked",
+            "is_test",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_cost(self, obj: Message) -> str:
+        return money(obj.cost)
+
+
+class PrecheckSerializer(serializers.Serializer[Any]):
+    """Documentation of the precheck response (SPEC §8)."""
+
+    total_contacts = serializers.IntegerField()
+    total_segments = serializers.IntegerField()
+    total_cost = serializers.CharField()
+    wallet_currency = serializers.CharField()
+    wallet_balance = serializers.CharField()
+    balance_after = serializers.CharField()
+    sufficient_balance = serializers.BooleanField()
+    countries = serializers.IntegerField()
+    breakdown = serializers.ListField(child=serializers.DictField())
+    unroutable_count = serializers.IntegerField()
+    unroutable = serializers.ListField(child=serializers.CharField())
+    invalid_count = serializers.IntegerField()
+    invalid = serializers.ListField(child=serializers.DictField())
+    opted_out_count = serializers.IntegerField()
+    duplicate_count = serializers.IntegerField()
+    encoding = serializers.CharField()
+    segments_per_message = serializers.IntegerField()
+    non_gsm_characters = serializers.ListField(child=serializers.CharField())
+    missing_variables = serializers.DictField(child=serializers.IntegerField())
+    warnings = serializers.ListField(child=serializers.DictField())
+
+
+class BroadcastCreateSerializer(serializers.Serializer[Any]):
+    """Documentation of the create/precheck body (SPEC §8); validation is broadcasts/validation.py."""
+
+    name = serializers.CharField(max_length=255)
+    channel = serializers.ChoiceField(choices=["sms", "whatsapp", "telegram", "rcs"], default="sms")
+    recipients = serializers.ListField(child=serializers.CharField(), required=False, max_length=10_000)
+    recipient_variables = serializers.ListField(child=serializers.DictField(), required=False, max_length=10_000)
+    contacts = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=10_000)
+    contact_lists = serializers.ListField(child=serializers.UUIDField(), required=False)
+    exclude_lists = serializers.ListField(child=serializers.UUIDField(), required=False)
+    template = serializers.CharField(required=False, max_length=512)
+    text = serializers.JSONField(required=False, help_text="A string, or {language: text} with base_language.")
+    base_language = serializers.CharField(required=False, max_length=3)
+    attachments = serializers.ListField(child=serializers.URLField(), required=False)
+    sender = serializers.CharField(required=False)
+    purpose = serializers.ChoiceField(choices=["marketing", "transactional"], default="marketing")
+    schedule_mode = serializers.ChoiceField(choices=["now", "scheduled", "drip"], default="now")
+    scheduled_at = serializers.DateTimeField(required=False)
+    drip_rate = serializers.IntegerField(required=False, min_value=1, max_value=600)
+    route = serializers.CharField(required=False)
+    tier = serializers.ChoiceField(choices=["premium", "low_cost"], default="premium")
+    track_links = serializers.BooleanField(default=False)
+    optimize_text = serializers.BooleanField(default=True)
+    skip_opted_out = serializers.BooleanField(default=True)
+    with_replies = serializers.BooleanField(default=False)
+    simulate = serializers.BooleanField(default=False)
+    list_name = serializers.CharField(required=False, max_length=255)
+    status = serializers.ChoiceField(choices=["draft"], required=False)
+
+
+class TestSendSerializer(serializers.Serializer[Any]):
+    recipients = serializers.ListField(child=serializers.CharField(), max_length=10)
+
+
+class DashboardRowSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    recipients = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    read = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    unique_clicks = serializers.IntegerField()
+    delivery_rate = serializers.FloatField()
+    cost = serializers.CharField()
+    created_at = serializers.DateTimeField()

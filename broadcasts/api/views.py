@@ -1,0 +1,228 @@
+"""/api/v1/broadcasts/ and /api/v1/messages/: thin doors into broadcasts.services and lifecycle."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.base import HeraldGenericViewSet
+from accounts.api.pagination import HeraldCursorPagination
+from accounts.api.throttles import API, SEND
+from accounts.channels import Channel, send_scope
+from broadcasts import lifecycle, services
+from broadcasts.models import Broadcast, Message
+from broadcasts.selectors import broadcast_dashboard, broadcast_stats, message_list
+from wallets.pricing import money
+from wallets.selectors import wallet_get
+
+from .filters import BroadcastFilter, MessageFilter
+from .serializers import (
+    BroadcastCreateSerializer,
+    BroadcastSerializer,
+    DashboardRowSerializer,
+    MessageSerializer,
+    PrecheckSerializer,
+    TestSendSerializer,
+)
+
+SEND_ACTIONS = {"create", "send"}
+BODY_CHANNEL_ACTIONS = {"create", "precheck"}
+
+
+class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldGenericViewSet):
+    queryset = Broadcast.objects.all()
+    serializer_class = BroadcastSerializer
+    filterset_class = BroadcastFilter
+
+    # --- who may do what ---------------------------------------------------------------------
+
+    def required_scope(self, request: Request) -> object:
+        if self.action in (None, "list", "retrieve", "dashboard") or request.method == "GET":
+            return "read"
+        if self.action in BODY_CHANNEL_ACTIONS:
+            channel = request.data.get("channel") if isinstance(request.data, dict) else None
+            return send_scope(channel if channel in Channel.values else Channel.SMS)
+        channel = (
+            Broadcast.objects.filter(pk=self.kwargs.get("pk"), client=self.client)
+            .values_list("channel", flat=True)
+            .first()
+            if _is_uuid(self.kwargs.get("pk"))
+            else None
+        )
+        return send_scope(channel) if channel else None  # unknown id: 404 follows
+
+    def get_throttle_scope(self, request: Request) -> str:
+        return SEND if self.action in SEND_ACTIONS else API
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def _context(self, broadcasts: list[Broadcast], residual: Decimal | None = None) -> dict[str, Any]:
+        if residual is None:
+            wallet = wallet_get(client=self.client)
+            residual = wallet.available if wallet else None
+        return {
+            "request": self.request,
+            "stats": broadcast_stats(broadcast_ids=[b.pk for b in broadcasts if b.pk and not b._state.adding]),
+            "residual_credit": residual,
+        }
+
+    def _respond(self, accepted: services.Accepted, code: int = status.HTTP_200_OK) -> Response:
+        broadcast = accepted.broadcast
+        context = self._context([broadcast], accepted.residual_credit)
+        data = BroadcastSerializer(broadcast, context=context).data
+        if accepted.simulated:
+            data["id"] = None
+            data["simulated"] = True
+        return Response(data, status=code)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        assert page is not None  # noqa: S101 - pagination is always on
+        return self.get_paginated_response(BroadcastSerializer(page, many=True, context=self._context(page)).data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        broadcast = self.get_object()
+        return Response(BroadcastSerializer(broadcast, context=self._context([broadcast])).data)
+
+    # --- create and edit -----------------------------------------------------------------------
+
+    @extend_schema(request=BroadcastCreateSerializer, responses={201: BroadcastSerializer})
+    def create(self, request: Request) -> Response:
+        principal = self.principal
+        accepted = services.broadcast_create(
+            client=self.client, data=request.data, api_key=principal.api_key, user=principal.user
+        )
+        code = status.HTTP_200_OK if accepted.simulated else status.HTTP_201_CREATED
+        return self._respond(accepted, code)
+
+    @extend_schema(request=BroadcastCreateSerializer, responses={200: PrecheckSerializer})
+    @action(detail=False, methods=["post"])
+    def precheck(self, request: Request) -> Response:
+        return Response(services.broadcast_precheck(client=self.client, data=request.data))
+
+    @extend_schema(request=BroadcastCreateSerializer, responses=BroadcastSerializer)
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        return self._respond(services.broadcast_update(broadcast=self.get_object(), patch=request.data))
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        services.broadcast_delete(broadcast=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _state_response(self, broadcast: Broadcast) -> Response:
+        return Response(BroadcastSerializer(broadcast, context=self._context([broadcast])).data)
+
+    @extend_schema(request=None, responses=BroadcastSerializer)
+    @action(detail=True, methods=["post"])
+    def send(self, request: Request, pk: str | None = None) -> Response:
+        return self._respond(services.broadcast_send(broadcast=self.get_object()))
+
+    @extend_schema(request=None, responses=BroadcastSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        return self._state_response(lifecycle.broadcast_cancel(broadcast=self.get_object()))
+
+    @extend_schema(request=None, responses=BroadcastSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        return self._state_response(lifecycle.broadcast_pause(broadcast=self.get_object()))
+
+    @extend_schema(request=None, responses=BroadcastSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        return self._state_response(lifecycle.broadcast_resume(broadcast=self.get_object()))
+
+    @extend_schema(request=None, responses=BroadcastSerializer)
+    @action(detail=True, methods=["post"], url_path="retry-failed")
+    def retry_failed(self, request: Request, pk: str | None = None) -> Response:
+        return self._state_response(lifecycle.broadcast_retry_failed(broadcast=self.get_object()))
+
+    @extend_schema(request=TestSendSerializer, responses=MessageSerializer(many=True))
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        messages = lifecycle.broadcast_test(broadcast=self.get_object(), recipients=body.get("recipients"))
+        return Response({"results": MessageSerializer(messages, many=True).data})
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("created_after", str, description="ISO 8601"),
+            OpenApiParameter("created_before", str, description="ISO 8601"),
+        ],
+        responses=DashboardRowSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"])
+    def dashboard(self, request: Request) -> Response:
+        bounds = {}
+        for name in ("created_after", "created_before"):
+            raw = request.query_params.get(name)
+            if raw:
+                parsed = parse_datetime(raw)
+                if parsed is None:
+                    raise ValidationError({name: ["Use an ISO 8601 date and time."]})
+                bounds[name] = parsed
+        rows = broadcast_dashboard(client=self.client, **bounds)
+        results = [
+            {
+                "id": row.broadcast.pk,
+                "name": row.broadcast.name,
+                "status": row.broadcast.status,
+                "recipients": row.broadcast.total_recipients,
+                "sent": row.stats.sent,
+                "delivered": row.stats.delivered,
+                "read": row.stats.read,
+                "failed": row.stats.failed,
+                "clicks": row.stats.clicks,
+                "unique_clicks": row.stats.clicks,
+                "delivery_rate": row.delivery_rate,
+                "cost": money(row.stats.cost),
+                "created_at": row.broadcast.created_at,
+            }
+            for row in rows
+        ]
+        totals = {
+            key: sum(r[key] for r in results)  # type: ignore[misc]
+            for key in ("recipients", "sent", "delivered", "read", "failed", "clicks", "unique_clicks")
+        }
+        sent, delivered = totals["sent"], totals["delivered"]
+        totals["delivery_rate"] = round(delivered / sent, 4) if sent else 0.0
+        totals["cost"] = money(sum((r.stats.cost for r in rows), Decimal(0)))
+        totals["broadcasts"] = len(results)
+        return Response({"totals": totals, "results": DashboardRowSerializer(results, many=True).data})
+
+
+def _is_uuid(value: object) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+class MessagePagination(HeraldCursorPagination):
+    # Message ids grow with creation; many rows share one created_at (bulk COPY), so ids page better.
+    ordering = ("-id",)
+
+
+class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldGenericViewSet):
+    queryset = Message.objects.all()
+    serializer_class = MessageSerializer
+    filterset_class = MessageFilter
+    pagination_class = MessagePagination
+
+    def get_client_queryset(self) -> QuerySet[Message]:
+        return message_list(client=self.client)

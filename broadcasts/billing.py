@@ -1,0 +1,37 @@
+"""The broadcast's side of the credit flow (SPEC §7), keyed by broadcast id.
+
+Dispatch and delivery reports call these; each finds the broadcast's wallet and calls the wallets
+service, which locks the wallet and the broadcast's reservation and writes the ledger entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from wallets.models import Wallet
+from wallets.services import wallet_capture, wallet_refund, wallet_release
+
+
+def _wallet(broadcast_id: uuid.UUID | str) -> Wallet:
+    return Wallet.objects.get(client__broadcasts=broadcast_id)
+
+
+def capture(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
+    """A batch left: charge its cost out of the reservation."""
+    wallet_capture(wallet=_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
+
+
+def release(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
+    """Messages failed before leaving: give their reserved cost back."""
+    wallet_release(wallet=_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
+
+
+def release_rest(*, broadcast_id: uuid.UUID | str) -> None:
+    """Completion or cancel: give back whatever the reservation still holds (idempotent)."""
+    wallet_release(wallet=_wallet(broadcast_id), broadcast_id=broadcast_id, note="Broadcast finished")
+
+
+def refund(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
+    """Messages failed after leaving: credit their captured cost back."""
+    wallet_refund(wallet=_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id, note="Failed after sending")

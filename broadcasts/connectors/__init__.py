@@ -1,0 +1,38 @@
+"""Provider connectors, one module per backend, registered here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import BaseConnector, OutboundMessage, SendResult, StatusUpdate
+from .simulator import SimulatorConnector
+
+if TYPE_CHECKING:
+    from broadcasts.models import Connector
+
+REGISTRY: dict[str, type[BaseConnector]] = {
+    SimulatorConnector.backend: SimulatorConnector,
+}
+
+
+def connector_class(backend: str) -> type[BaseConnector]:
+    try:
+        return REGISTRY[backend]
+    except KeyError:
+        raise LookupError(f"No connector implementation for backend '{backend}'.") from None
+
+
+def build_connector(connector: Connector) -> BaseConnector:
+    cls = connector_class(connector.backend)
+    return cls(connector_id=str(connector.id), name=connector.name, channel=connector.channel, config=connector.config)
+
+
+__all__ = [
+    "REGISTRY",
+    "BaseConnector",
+    "OutboundMessage",
+    "SendResult",
+    "StatusUpdate",
+    "build_connector",
+    "connector_class",
+]

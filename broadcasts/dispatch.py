@@ -1,0 +1,443 @@
+"""Dispatch: claim due messages in batches, send them within each connector's tps, record results.
+
+Guarantees (SPEC §10):
+- A message is sent at most once. Claiming is one transaction: `SELECT … FOR UPDATE SKIP LOCKED`
+  of due messages, then `UPDATE … SET status = 'sending'` with a lease. Two dispatchers never claim
+  the same row. The claim is committed before the provider is called.
+- A worker that dies mid-batch leaves messages in `sending` with an expired lease. They are claimed
+  again only if the connector is idempotent (it dedupes on our message id, like the simulator);
+  otherwise they fail with `delivery_unknown` rather than risk a duplicate.
+- Transient errors (429, 5xx, timeouts) are retried with exponential backoff up to
+  BROADCAST_MAX_RETRIES; permanent errors fail at once. After 50 consecutive failures the
+  broadcast pauses itself with a reason.
+- One dispatcher per broadcast at a time: a lease on the broadcast row, renewed every batch. A
+  dispatcher that stops early hands the lease to its own continuation by token, so beat's safety
+  net (tasks.tick) restarts a broadcast only when its dispatcher really died.
+- Money: each batch captures the cost of the messages that left; messages that fail before leaving
+  are released; the rest of the reservation is released at completion or cancel.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import structlog
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from . import billing
+from .connectors import OutboundMessage, SendResult, build_connector
+from .models import Broadcast, Connector, Message
+from .pacing import paced
+from .quiet_hours import next_allowed, number_zones
+from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, LEFT_STATUSES, completion_status
+
+log = structlog.get_logger(__name__)
+
+M = Message.Status
+B = Broadcast.Status
+
+LEASE_SECONDS = 60
+MESSAGE_LEASE_MARGIN = 120
+RUN_SECONDS = 10.0
+INLINE_WAIT_MAX = 2.0
+MAX_CONTINUATION_DELAY = 30.0
+CONSECUTIVE_FAILURE_LIMIT = 50
+BACKOFF_BASE_SECONDS = 5
+BACKOFF_MAX_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    urn: str
+    connector: str
+    text: str
+    cost: Decimal
+    recovering: bool  # was `sending` with an expired lease and no pending retry: a worker died
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    sent: int
+    failed: int
+    retrying: int
+    deferred: int
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with jitter: 5 s, 10 s, 20 s … capped at 5 minutes."""
+    base = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return base * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not security
+
+
+def urn_path(urn: str) -> str:
+    return urn.split(":", 1)[1] if ":" in urn else urn
+
+
+# --- leases ------------------------------------------------------------------------------------
+
+
+def lease_acquire(*, broadcast_id: uuid.UUID | str, token: str | None) -> str | None:
+    """Take the broadcast's dispatch lease; returns the new token, or None if another holds it."""
+    now = timezone.now()
+    new_token = uuid.uuid4().hex
+    condition = Q(dispatch_lease_until__isnull=True) | Q(dispatch_lease_until__lt=now)
+    if token:
+        condition |= Q(dispatch_token=token)
+    taken = Broadcast.objects.filter(condition, pk=broadcast_id, status__in=DISPATCHABLE_BROADCAST).update(
+        dispatch_lease_until=now + timedelta(seconds=LEASE_SECONDS), dispatch_token=new_token
+    )
+    return new_token if taken else None
+
+
+def lease_renew(*, broadcast_id: uuid.UUID | str, token: str, until: datetime) -> bool:
+    return bool(Broadcast.objects.filter(pk=broadcast_id, dispatch_token=token).update(dispatch_lease_until=until))
+
+
+def lease_handover(*, broadcast_id: uuid.UUID | str, token: str, wake_at: datetime) -> str | None:
+    """Keep the lease for our continuation (woken at `wake_at`); returns its token."""
+    next_token = uuid.uuid4().hex
+    handed = Broadcast.objects.filter(pk=broadcast_id, dispatch_token=token).update(
+        dispatch_token=next_token, dispatch_lease_until=wake_at + timedelta(seconds=LEASE_SECONDS)
+    )
+    return next_token if handed else None
+
+
+def lease_release(*, broadcast_id: uuid.UUID | str, token: str) -> None:
+    Broadcast.objects.filter(pk=broadcast_id, dispatch_token=token).update(dispatch_lease_until=None, dispatch_token="")
+
+
+# --- one batch ---------------------------------------------------------------------------------
+
+
+def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Claimed], int]:
+    """Claim up to `limit` due messages (committed before returning). Returns (claimed, deferred)."""
+    marketing = broadcast.purpose == Broadcast.Purpose.MARKETING
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT id, status, urn, country_code, connector, text, cost, error_code
+              FROM broadcasts_message
+             WHERE broadcast_id = %(b)s AND NOT is_test
+               AND ((status IN ('pending', 'queued') AND (not_before IS NULL OR not_before <= %(now)s))
+                    OR (status = 'sending' AND lease_until <= %(now)s))
+             ORDER BY id
+             LIMIT %(limit)s
+               FOR UPDATE SKIP LOCKED
+            """,
+            {"b": broadcast.pk, "now": now, "limit": limit},
+        )
+        rows = cursor.fetchall()
+        claimed: list[Claimed] = []
+        deferred: dict[datetime, list[int]] = defaultdict(list)
+        for mid, status, urn, country, connector_name, text, cost, error_code in rows:
+            if marketing and status != M.SENDING:
+                zones = number_zones(urn_path(urn), country)
+                allowed = next_allowed(country, zones, now) if zones else now
+                if allowed > now:
+                    deferred[allowed].append(mid)
+                    continue
+            recovering = status == M.SENDING and not error_code
+            claimed.append(Claimed(mid, urn, connector_name, text, cost, recovering))
+        for allowed, ids in deferred.items():
+            Message.objects.filter(pk__in=ids).update(not_before=allowed)
+        if claimed:
+            cursor.execute(
+                """
+                UPDATE broadcasts_message
+                   SET status = 'sending', attempts = attempts + 1, lease_until = %(lease)s,
+                       queued_at = COALESCE(queued_at, %(now)s)
+                 WHERE id = ANY(%(ids)s)
+                """,
+                {"ids": [c.id for c in claimed], "now": now, "lease": now + timedelta(seconds=MESSAGE_LEASE_MARGIN)},
+            )
+    return claimed, sum(len(ids) for ids in deferred.values())
+
+
+def _record(
+    broadcast: Broadcast,
+    results: list[SendResult],
+    claimed: dict[int, Claimed],
+    connectors: dict[str, Connector],
+    *,
+    count_streak: bool = True,
+) -> BatchOutcome:
+    """Write send results, settle money and the failure streak, in one transaction."""
+    now = timezone.now()
+    max_attempts = 1 + settings.BROADCAST_MAX_RETRIES
+    sent_ids, sent_pids, failed, retry = [], [], [], []
+    for result in results:
+        if result.accepted:
+            sent_ids.append(result.message_id)
+            sent_pids.append(result.provider_message_id or "")
+        elif result.transient:
+            retry.append(result)
+        else:
+            failed.append(result)
+    attempts = dict(Message.objects.filter(pk__in=[r.message_id for r in retry]).values_list("id", "attempts"))
+    for result in list(retry):
+        if attempts.get(result.message_id, max_attempts) >= max_attempts:
+            retry.remove(result)
+            failed.append(
+                SendResult(
+                    result.message_id,
+                    False,
+                    error_code="max_retries_exceeded",
+                    error_message=f"Gave up after {max_attempts} attempts: {result.error_code}",
+                )
+            )
+    with transaction.atomic(), connection.cursor() as cursor:
+        left: list[int] = []
+        if sent_ids:
+            cursor.execute(
+                """
+                UPDATE broadcasts_message AS m
+                   SET status = 'sent', sent_at = %(now)s, provider_message_id = NULLIF(r.pid, ''),
+                       lease_until = NULL, error_code = '', error_message = ''
+                  FROM unnest(%(ids)s::bigint[], %(pids)s::text[]) AS r(id, pid)
+                 WHERE m.id = r.id AND m.status = 'sending'
+             RETURNING m.id
+                """,
+                {"now": now, "ids": sent_ids, "pids": sent_pids},
+            )
+            left = [row[0] for row in cursor.fetchall()]
+        failed_now: list[int] = []
+        if failed:
+            cursor.execute(
+                """
+                UPDATE broadcasts_message AS m
+                   SET status = 'failed', failed_at = %(now)s, lease_until = NULL,
+                       error_code = r.code, error_message = LEFT(r.message, 500)
+                  FROM unnest(%(ids)s::bigint[], %(codes)s::text[], %(messages)s::text[]) AS r(id, code, message)
+                 WHERE m.id = r.id AND m.status = 'sending'
+             RETURNING m.id
+                """,
+                {
+                    "now": now,
+                    "ids": [r.message_id for r in failed],
+                    "codes": [r.error_code or "send_failed" for r in failed],
+                    "messages": [r.error_message for r in failed],
+                },
+            )
+            failed_now = [row[0] for row in cursor.fetchall()]
+        for result in retry:
+            delay = backoff_seconds(attempts.get(result.message_id, 1))
+            Message.objects.filter(pk=result.message_id, status=M.SENDING).update(
+                lease_until=now + timedelta(seconds=delay),
+                error_code=result.error_code or "transient_error",
+                error_message=result.error_message[:500],
+            )
+        capture = sum((claimed[i].cost for i in left), Decimal(0))
+        release = sum((claimed[i].cost for i in failed_now), Decimal(0))
+        if capture:
+            billing.capture(broadcast_id=broadcast.pk, amount=capture)
+        if release:
+            billing.release(broadcast_id=broadcast.pk, amount=release)
+        if count_streak:
+            _update_failure_streak(broadcast, results)
+    recorded = set(left)
+    for name, connector in connectors.items():
+        accepted = [
+            r for r in results if r.accepted and r.message_id in recorded and claimed[r.message_id].connector == name
+        ]
+        if accepted:
+            build_connector(connector).after_send(accepted)
+    return BatchOutcome(sent=len(left), failed=len(failed_now), retrying=len(retry), deferred=0)
+
+
+def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> None:
+    streak = Broadcast.objects.filter(pk=broadcast.pk).values_list("consecutive_failures", flat=True).get()
+    last_error = ""
+    for result in sorted(results, key=lambda r: r.message_id):
+        if result.accepted:
+            streak = 0
+        else:
+            streak += 1
+            last_error = result.error_code or "send_failed"
+    updates: dict[str, object] = {"consecutive_failures": streak}
+    Broadcast.objects.filter(pk=broadcast.pk).update(**updates)
+    if streak >= CONSECUTIVE_FAILURE_LIMIT:
+        reason = f"Paused after {streak} consecutive failures (last error: {last_error})."
+        paused = Broadcast.objects.filter(pk=broadcast.pk, status__in=DISPATCHABLE_BROADCAST).update(
+            status=B.PAUSED, pause_reason=reason, paused_at=timezone.now()
+        )
+        if paused:
+            log.warning("broadcast.auto_paused", broadcast_id=str(broadcast.pk), failures=streak)
+
+
+def dispatch_batch(broadcast: Broadcast) -> tuple[BatchOutcome, int]:
+    """Claim and send one batch. Returns (outcome, number claimed)."""
+    now = timezone.now()
+    claimed, deferred = _claim(broadcast, limit=settings.BROADCAST_BATCH_SIZE, now=now)
+    if not claimed:
+        return BatchOutcome(0, 0, 0, deferred), 0
+    connectors = {c.name: c for c in Connector.objects.filter(name__in={m.connector for m in claimed})}
+    by_id = {m.id: m for m in claimed}
+    results: list[SendResult] = []
+    groups: dict[str, list[Claimed]] = defaultdict(list)
+    for message in claimed:
+        connector = connectors.get(message.connector)
+        if connector is None or not connector.active:
+            results.append(
+                SendResult(
+                    message.id,
+                    False,
+                    error_code="connector_unavailable",
+                    error_message=f"Connector '{message.connector}' is missing or inactive.",
+                )
+            )
+        elif message.recovering and not build_connector(connector).idempotent:
+            results.append(
+                SendResult(
+                    message.id,
+                    False,
+                    error_code="delivery_unknown",
+                    error_message="The worker sending this message stopped; not resent.",
+                )
+            )
+        else:
+            groups[message.connector].append(message)
+    status_base = settings.TRACKING_BASE_URL
+    for name, messages in groups.items():
+        connector = connectors[name]
+        plugin = build_connector(connector)
+        outbound = [
+            OutboundMessage(
+                id=m.id,
+                to=urn_path(m.urn),
+                channel=broadcast.channel,
+                sender=broadcast.sender,
+                text=m.text,
+                attachments=tuple(broadcast.attachments or ()),
+                status_url=f"{status_base}/hooks/{connector.pk}/status/",
+            )
+            for m in messages
+        ]
+        for chunk in paced(outbound, connector_id=str(connector.pk), tps=connector.tps):
+            try:
+                results.extend(plugin.send(chunk))
+            except Exception as exc:  # a plugin bug or outage: retry the chunk later, never lose it
+                log.exception("connector.send_failed", connector=name, broadcast_id=str(broadcast.pk))
+                results.extend(
+                    SendResult(
+                        m.id, False, transient=True, error_code="connector_error", error_message=type(exc).__name__
+                    )
+                    for m in chunk
+                )
+    outcome = _record(broadcast, results, by_id, connectors)
+    log.info(
+        "broadcast.batch",
+        broadcast_id=str(broadcast.pk),
+        sent=outcome.sent,
+        failed=outcome.failed,
+        retrying=outcome.retrying,
+        deferred=deferred,
+    )
+    return BatchOutcome(outcome.sent, outcome.failed, outcome.retrying, deferred), len(claimed)
+
+
+def next_due_at(broadcast_id: uuid.UUID | str) -> datetime | None:
+    """When the next message of the broadcast becomes sendable (None: nothing left to send)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE COALESCE(not_before, '-infinity') END)
+              FROM broadcasts_message
+             WHERE broadcast_id = %s AND NOT is_test AND status IN ('pending', 'queued', 'sending')
+            """,
+            [broadcast_id],
+        )
+        row = cursor.fetchone()
+    value = row[0] if row else None
+    if value is None:
+        return None
+    if isinstance(value, datetime) and value.year < 2:
+        return timezone.now()
+    return value  # type: ignore[no-any-return]
+
+
+# --- completion --------------------------------------------------------------------------------
+
+
+def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
+    """Complete a broadcast with nothing left to send, and release what is left of its reservation."""
+    with transaction.atomic():
+        broadcast = Broadcast.objects.select_for_update().get(pk=broadcast_id)
+        messages = Message.objects.filter(broadcast_id=broadcast_id, is_test=False)
+        counts = dict(messages.values_list("status").annotate(n=Count("id")).order_by().values_list("status", "n"))
+        active = sum(counts.get(s, 0) for s in ACTIVE_MESSAGE_STATUSES)
+        if broadcast.status in DISPATCHABLE_BROADCAST and active == 0:
+            left = sum(counts.get(s, 0) for s in LEFT_STATUSES)
+            status = completion_status(left=left, failed=counts.get(M.FAILED, 0))
+            Broadcast.objects.filter(pk=broadcast.pk).update(
+                status=status, completed_at=timezone.now(), dispatch_lease_until=None, dispatch_token=""
+            )
+            broadcast.status = status
+            log.info("broadcast.completed", broadcast_id=str(broadcast.pk), status=status)
+        in_flight = counts.get(M.SENDING, 0)
+        if broadcast.status in (B.SENT, B.PARTIALLY_SENT, B.FAILED, B.CANCELLED) and in_flight == 0:
+            billing.release_rest(broadcast_id=broadcast.pk)
+    broadcast.refresh_from_db()
+    return broadcast
+
+
+# --- the run loop (the Celery task's body) -----------------------------------------------------
+
+
+def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, float] | None:
+    """Dispatch for up to RUN_SECONDS. Returns (continuation token, delay) when more work waits."""
+    held = lease_acquire(broadcast_id=broadcast_id, token=token)
+    if held is None:
+        return None
+    deadline = time.monotonic() + RUN_SECONDS
+    try:
+        Broadcast.objects.filter(pk=broadcast_id, status=B.QUEUED).update(status=B.SENDING, started_at=timezone.now())
+        while True:
+            broadcast = Broadcast.objects.get(pk=broadcast_id)
+            if broadcast.status not in DISPATCHABLE_BROADCAST:
+                broadcast_finalize(broadcast_id=broadcast_id)
+                lease_release(broadcast_id=broadcast_id, token=held)
+                return None
+            lease_renew(broadcast_id=broadcast_id, token=held, until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
+            _outcome, claimed = dispatch_batch(broadcast)
+            if claimed:
+                if settings.BROADCAST_BATCH_DELAY > 0:
+                    if time.monotonic() + settings.BROADCAST_BATCH_DELAY > deadline:
+                        return _continue(broadcast_id, held, settings.BROADCAST_BATCH_DELAY)
+                    time.sleep(settings.BROADCAST_BATCH_DELAY)
+                if time.monotonic() > deadline:
+                    return _continue(broadcast_id, held, 0)
+                continue
+            due = next_due_at(broadcast_id)
+            if due is None:
+                broadcast_finalize(broadcast_id=broadcast_id)
+                lease_release(broadcast_id=broadcast_id, token=held)
+                return None
+            wait = max(0.0, (due - timezone.now()).total_seconds())
+            if wait <= INLINE_WAIT_MAX and time.monotonic() + wait < deadline:
+                time.sleep(max(wait, 0.01))
+                continue
+            return _continue(broadcast_id, held, min(wait, MAX_CONTINUATION_DELAY))
+    except BaseException:
+        lease_release(broadcast_id=broadcast_id, token=held)
+        raise
+
+
+def _continue(broadcast_id: str, token: str, delay: float) -> tuple[str, float] | None:
+    wake_at = timezone.now() + timedelta(seconds=delay)
+    next_token = lease_handover(broadcast_id=broadcast_id, token=token, wake_at=wake_at)
+    return (next_token, delay) if next_token else None
+
+
+def ceil_seconds(value: float) -> int:
+    return max(0, math.ceil(value))

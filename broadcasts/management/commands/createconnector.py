@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.channels import Channel
+from accounts.exceptions import describe_validation_error
+from broadcasts.models import Connector
+from broadcasts.senders import connector_create
+
+
+class Command(BaseCommand):
+    help = "Create a provider connector; prints the connector's id last. The config is stored encrypted."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--channel", default=Channel.SMS, choices=Channel.values)
+        parser.add_argument("--backend", required=True, choices=Connector.Backend.values)
+        parser.add_argument("--config", default="{}", help="JSON object, e.g. '{\"failure_rate\": 0.1}'")
+        parser.add_argument("--tps", type=int, default=50)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            config = json.loads(options["config"])
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--config is not valid JSON: {exc.msg} (column {exc.colno}).") from None
+        try:
+            connector = connector_create(
+                name=options["name"],
+                channel=options["channel"],
+                backend=options["backend"],
+                config=config,
+                tps=options["tps"],
+            )
+        except ValidationError as exc:
+            raise CommandError(describe_validation_error(exc)) from None
+        self.stderr.write(f"Created connector '{connector.name}' ({connector.backend}, {connector.channel}).")
+        self.stdout.write(str(connector.id))

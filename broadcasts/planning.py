@@ -1,0 +1,521 @@
+"""Planning a broadcast: who gets what, through which route, at what cost, and when.
+
+One pipeline serves precheck, simulate, drafts and create, so the price a precheck shows is the
+price a broadcast reserves. It streams: explicit recipients first (≤ 10,000, in memory), then list
+members read from PostgreSQL in chunks through a server-side cursor, so a 1,000,000-contact list
+never sits in memory. Each chunk is rendered, counted (SMS parts), priced by the wallets' quote
+engine and timed (schedule, drip slots, quiet hours); `create` COPYs each chunk's rows straight
+into the message table.
+
+Per recipient, in order: parse and normalize the address (invalid → skipped `invalid_number`);
+deduplicate on the channel URN (counted, sent once); find its contact; opted out → skipped
+`opted_out` (unless a transactional broadcast says `skip_opted_out: false`); render in the
+contact's language (falling back to the base language); smart-encode and count parts; route and
+price (no route → skipped `unroutable`); then the time it may go.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from accounts.channels import Channel
+from accounts.models import Client
+from contacts import phones
+from contacts.selectors import audience_contacts, contacts_by_ids, contacts_by_phones
+from templates_app.encoding import UCS2, analyze, optimize_text
+from templates_app.rendering import CompiledTemplate, compile_template
+from wallets.models import Wallet
+from wallets.pricing import BreakdownLine, PricedMessage, PriceRoute, country_name, quote_messages
+
+from .models import Broadcast, Message
+from .quiet_hours import QUIET_RULES, next_allowed, number_zones
+from .validation import BroadcastRequest
+
+CHUNK = 5000
+SAMPLE = 20
+MAX_SMS_RENDERED = 1224
+STOP_MENTION = re.compile(r"\bSTOP\b", re.IGNORECASE)
+FALLBACK_LANGUAGE = "eng"
+
+SKIP_INVALID = "invalid_number"
+SKIP_OPTED_OUT = "opted_out"
+SKIP_UNROUTABLE = "unroutable"
+
+
+@dataclass(slots=True)
+class Target:
+    """A recipient before rendering."""
+
+    urn: str  # channel URN, the dedup key ("tel:+256…", "whatsapp:+256…", "telegram:123")
+    address: str  # what the quote engine prices: E.164, or a Telegram chat id
+    contact_id: uuid.UUID | None = None
+    first_name: str = ""
+    last_name: str = ""
+    language: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    opted_out: bool = False
+    skip: str = ""  # already known to be skipped (invalid or no address for the channel)
+    raw: str = ""
+
+
+@dataclass(slots=True)
+class Row:
+    """A message row as it is COPYed."""
+
+    contact_id: uuid.UUID | None
+    urn: str
+    text: str
+    encoding: str
+    segments: int
+    cost: Decimal
+    route_code: str
+    connector: str
+    country_code: str
+    status: str
+    error_code: str
+    not_before: datetime | None
+
+
+@dataclass
+class PlanTotals:
+    total_contacts: int = 0
+    total_segments: int = 0
+    total_cost: Decimal = field(default_factory=Decimal)
+    lines: dict[tuple[str, str, str, Decimal], BreakdownLine] = field(default_factory=dict)
+    unroutable_count: int = 0
+    unroutable: list[str] = field(default_factory=list)
+    invalid_count: int = 0
+    invalid: list[dict[str, str]] = field(default_factory=list)
+    opted_out_count: int = 0
+    duplicate_count: int = 0
+    encodings: set[str] = field(default_factory=set)
+    max_segments: int = 0
+    non_gsm: dict[str, None] = field(default_factory=dict)
+    missing_variables: Counter[str] = field(default_factory=Counter)
+    warnings: dict[str, str] = field(default_factory=dict)
+    stop_missing: int = 0
+    too_long: int = 0
+    sendable_phones: list[str] = field(default_factory=list)
+
+    def breakdown(self) -> list[BreakdownLine]:
+        return [self.lines[key] for key in sorted(self.lines)]
+
+    @property
+    def encoding(self) -> str:
+        if not self.encodings:
+            return ""
+        return UCS2 if UCS2 in self.encodings else next(iter(self.encodings))
+
+
+@dataclass
+class PlanContext:
+    client: Client
+    request: BroadcastRequest
+    wallet: Wallet
+    routes: list[PriceRoute]
+    rates: dict[tuple[str, str], Decimal]
+    versions: dict[str, CompiledTemplate]  # language ("" = any) → compiled content
+    now: datetime
+    start_at: datetime  # when the first message may go (now, or scheduled_at)
+    keep_phones: bool = False  # collect sendable phones (for list_name)
+
+
+def channel_urn(channel: str, urn: phones.Urn) -> tuple[str, str] | None:
+    """(URN, priced address) of a parsed address on a channel; None when the channel can't use it."""
+    if urn.scheme == phones.TELEGRAM:
+        return (f"telegram:{urn.path}", urn.path) if channel == Channel.TELEGRAM else None
+    if channel == Channel.TELEGRAM:
+        return None  # a phone number: only a contact's telegram_chat_id can reach it (resolved later)
+    scheme = "whatsapp" if channel == Channel.WHATSAPP else "tel"
+    return f"{scheme}:{urn.path}", urn.path
+
+
+def contact_urn(channel: str, phone: str | None, telegram_chat_id: str | None) -> tuple[str, str] | None:
+    if channel == Channel.TELEGRAM:
+        return (f"telegram:{telegram_chat_id}", telegram_chat_id) if telegram_chat_id else None
+    if not phone:
+        return None
+    return f"{'whatsapp' if channel == Channel.WHATSAPP else 'tel'}:{phone}", phone
+
+
+class Planner:
+    """Plans a broadcast chunk by chunk; `totals` accumulates what precheck and create report."""
+
+    def __init__(self, context: PlanContext) -> None:
+        self.ctx = context
+        self.request = context.request
+        self.totals = PlanTotals()
+        self._seen: set[str] = set()
+        self._explicit_contacts: set[uuid.UUID] = set()
+        self._text_cache: dict[str, tuple[str, str, int, tuple[str, ...]]] = {}
+        self._drip_at = context.start_at
+        self._drip_interval = timedelta(seconds=60 / self.request.drip_rate) if self.request.drip_rate else timedelta(0)
+
+    # --- audience ---------------------------------------------------------------------------
+
+    def targets(self) -> Iterator[list[Target]]:
+        explicit = self._explicit_targets()
+        for start in range(0, len(explicit), CHUNK):
+            yield explicit[start : start + CHUNK]
+        if self.request.list_ids:
+            yield from self._list_targets()
+
+    def _mark(self, target: Target) -> bool:
+        """False (and counted) when this URN was already planned."""
+        if target.urn in self._seen:
+            self.totals.duplicate_count += 1
+            return False
+        self._seen.add(target.urn)
+        return True
+
+    def _explicit_targets(self) -> list[Target]:
+        request, client, channel = self.request, self.ctx.client, self.request.channel
+        out: list[Target] = []
+        parsed: list[tuple[Target, str | None]] = []  # (target, phone to look up)
+        for recipient in request.recipients:
+            try:
+                urn = phones.parse_urn(recipient.address, client.country)
+            except phones.AddressError:
+                raw = recipient.address[:100]
+                target = Target(urn=f"invalid:{raw}", address="", skip=SKIP_INVALID, raw=raw)
+                if self._mark(target):
+                    out.append(target)
+                continue
+            resolved = channel_urn(channel, urn)
+            phone = urn.path if urn.scheme in phones.PHONE_SCHEMES else None
+            if resolved is None:
+                # A phone on Telegram: only its contact's chat id can be used.
+                target = Target(urn=f"{urn.scheme}:{urn.path}", address="", variables=recipient.variables)
+            else:
+                target = Target(urn=resolved[0], address=resolved[1], variables=recipient.variables)
+            target.raw = recipient.address
+            parsed.append((target, phone))
+        by_phone = contacts_by_phones(client=client, phones=[p for _, p in parsed if p])
+        for target, phone in parsed:
+            contact = by_phone.get(phone) if phone else None
+            if contact is not None:
+                self._fill_contact(
+                    target,
+                    contact.pk,
+                    contact.first_name,
+                    contact.last_name,
+                    contact.language,
+                    contact.fields,
+                    contact.opted_out,
+                )
+                if not target.address:
+                    resolved = contact_urn(channel, contact.phone, contact.telegram_chat_id)
+                    if resolved:
+                        target.urn, target.address = resolved
+            if not target.address and not target.skip:
+                target.skip = SKIP_UNROUTABLE
+            if self._mark(target):
+                out.append(target)
+        if request.contact_ids:
+            for contact in contacts_by_ids(client=client, ids=request.contact_ids).values():
+                self._explicit_contacts.add(contact.pk)
+                resolved = contact_urn(channel, contact.phone, contact.telegram_chat_id)
+                if resolved is None:
+                    target = Target(urn=f"contact:{contact.pk}", address="", skip=SKIP_UNROUTABLE)
+                else:
+                    target = Target(urn=resolved[0], address=resolved[1])
+                self._fill_contact(
+                    target,
+                    contact.pk,
+                    contact.first_name,
+                    contact.last_name,
+                    contact.language,
+                    contact.fields,
+                    contact.opted_out,
+                )
+                if self._mark(target):
+                    out.append(target)
+        named = [t.contact_id for t in out if t.contact_id]
+        if request.exclude_list_ids and named:
+            kept = set(
+                audience_contacts(
+                    client=client, contact_ids=named, exclude_list_ids=request.exclude_list_ids
+                ).values_list("pk", flat=True)
+            )
+            out = [t for t in out if t.contact_id is None or t.contact_id in kept]
+        return out
+
+    @staticmethod
+    def _fill_contact(
+        target: Target, contact_id: uuid.UUID, first: str | None, last: str | None, language: str | None,
+        fields: dict[str, Any] | None, opted_out: bool,
+    ) -> None:  # fmt: skip
+        target.contact_id = contact_id
+        target.first_name = first or ""
+        target.last_name = last or ""
+        target.language = language or ""
+        target.fields = fields or {}
+        target.opted_out = opted_out
+
+    def _list_targets(self) -> Iterator[list[Target]]:
+        channel = self.request.channel
+        queryset = audience_contacts(
+            client=self.ctx.client, list_ids=self.request.list_ids, exclude_list_ids=self.request.exclude_list_ids
+        )
+        if self._explicit_contacts:
+            queryset = queryset.exclude(pk__in=self._explicit_contacts)
+        rows = queryset.values_list(
+            "pk", "phone", "telegram_chat_id", "first_name", "last_name", "language", "fields", "opted_out"
+        ).iterator(chunk_size=CHUNK)
+        chunk: list[Target] = []
+        seen = self._seen
+        for pk, phone, chat_id, first, last, language, fields, opted_out in rows:
+            resolved = contact_urn(channel, phone, chat_id)
+            if resolved is None:
+                target = Target(urn=f"contact:{pk}", address="", skip=SKIP_UNROUTABLE)
+            else:
+                target = Target(urn=resolved[0], address=resolved[1])
+                if seen and target.urn in seen:  # also named explicitly in this request
+                    self.totals.duplicate_count += 1
+                    continue
+            target.contact_id = pk
+            target.first_name = first or ""
+            target.last_name = last or ""
+            target.language = language or ""
+            target.fields = fields or {}
+            target.opted_out = opted_out
+            chunk.append(target)
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    # --- content, price, time ---------------------------------------------------------------
+
+    def _version(self, language: str) -> CompiledTemplate:
+        versions = self.ctx.versions
+        if language in versions:
+            return versions[language]
+        for fallback in (self.request.base_language, "", FALLBACK_LANGUAGE):
+            if fallback in versions:
+                return versions[fallback]
+        return versions[sorted(versions)[0]]
+
+    def _finish_text(self, text: str) -> tuple[str, str, int, tuple[str, ...]]:
+        """(final text, encoding, segments, non-GSM characters), cached: rendered texts repeat."""
+        cached = self._text_cache.get(text)
+        if cached is not None:
+            return cached
+        if self.request.channel == Channel.SMS:
+            final = optimize_text(text) if self.request.optimize_text else text
+            info = analyze(final)
+            result = (final, info.encoding, max(1, info.segments), info.non_gsm_characters)
+        else:
+            result = (text, "", 1, ())
+        if len(self._text_cache) < 100_000:
+            self._text_cache[text] = result
+        return result
+
+    def plan_chunk(self, targets: Sequence[Target]) -> list[Row]:
+        totals, request = self.totals, self.request
+        sms = request.channel == Channel.SMS
+        rows: list[Row] = []
+        pending: list[tuple[Target, str, str, int]] = []  # to be priced: (target, text, encoding, segments)
+        for target in targets:
+            if target.skip:
+                self._skip(rows, target, target.skip)
+                continue
+            if target.opted_out and request.skip_opted_out:
+                self._skip(rows, target, SKIP_OPTED_OUT)
+                continue
+            rendered = self._version(target.language).render(
+                variables=target.variables,
+                fields=target.fields,
+                first_name=target.first_name,
+                last_name=target.last_name,
+                phone=target.address if target.address.startswith("+") else "",
+            )
+            for name in rendered.missing:
+                totals.missing_variables[name] += 1
+            text, encoding, segments, non_gsm = self._finish_text(rendered.text)
+            if sms and len(text) > MAX_SMS_RENDERED:
+                totals.too_long += 1
+            for char in non_gsm:
+                totals.non_gsm.setdefault(char, None)
+            pending.append((target, text, encoding, segments))
+        if pending:
+            quote = quote_messages(
+                recipients=[(t.address, segments) for t, _, _, segments in pending],
+                channel=request.channel,
+                wallet_currency=self.ctx.wallet.currency,
+                routes=self.ctx.routes,
+                rates=self.ctx.rates,
+                tier=request.tier,
+                route_code=request.route or None,
+            )
+            for warning in quote.warnings:
+                totals.warnings.setdefault(warning, warning)
+            for (target, text, encoding, segments), priced in zip(pending, quote.messages, strict=True):
+                if priced is None:
+                    totals.unroutable_count += 1
+                    if len(totals.unroutable) < SAMPLE:
+                        totals.unroutable.append(target.address or target.raw or target.urn)
+                    rows.append(self._row(target, text, Message.Status.SKIPPED, SKIP_UNROUTABLE, encoding, segments))
+                    continue
+                rows.append(self._priced_row(target, text, encoding, priced))
+        return rows
+
+    def _skip(self, rows: list[Row], target: Target, reason: str) -> None:
+        totals = self.totals
+        if reason == SKIP_INVALID:
+            totals.invalid_count += 1
+            if len(totals.invalid) < SAMPLE:
+                totals.invalid.append({"value": target.raw, "reason": "not a valid phone number or URN"})
+        elif reason == SKIP_OPTED_OUT:
+            totals.opted_out_count += 1
+        else:
+            totals.unroutable_count += 1
+            if len(totals.unroutable) < SAMPLE:
+                totals.unroutable.append(target.address or target.raw or target.urn)
+        rows.append(self._row(target, "", Message.Status.SKIPPED, reason, "", 0))
+
+    def _row(self, target: Target, text: str, status: str, error: str, encoding: str, segments: int) -> Row:
+        return Row(target.contact_id, target.urn, text, encoding, segments, Decimal(0), "", "", "", status, error, None)
+
+    def _priced_row(self, target: Target, text: str, encoding: str, priced: PricedMessage) -> Row:
+        totals, request = self.totals, self.request
+        totals.total_contacts += 1
+        totals.total_segments += priced.segments
+        totals.total_cost += priced.wallet_cost
+        totals.max_segments = max(totals.max_segments, priced.segments)
+        if encoding:
+            totals.encodings.add(encoding)
+        key = (priced.country_code, priced.route_code, priced.currency, priced.price_per_segment)
+        line = totals.lines.get(key)
+        if line is None:
+            line = totals.lines[key] = BreakdownLine(
+                country_code=priced.country_code,
+                country_name=country_name(priced.country_code),
+                currency=priced.currency,
+                route_code=priced.route_code,
+                price_per_segment=priced.price_per_segment,
+            )
+        line.contacts += 1
+        line.segments += priced.segments
+        line.route_cost += priced.route_cost
+        line.wallet_cost += priced.wallet_cost
+        marketing = request.purpose == Broadcast.Purpose.MARKETING
+        if (
+            marketing
+            and request.channel == Channel.SMS
+            and priced.country_code == "FR"
+            and not STOP_MENTION.search(text)
+        ):
+            totals.stop_missing += 1
+        if self.ctx.keep_phones and target.address.startswith("+"):
+            totals.sendable_phones.append(target.address)
+        not_before = self._when(target.address, priced.country_code, marketing)
+        status = Message.Status.QUEUED if not_before is None else Message.Status.PENDING
+        return Row(
+            target.contact_id, target.urn, text, encoding, priced.segments, priced.wallet_cost, priced.route_code,
+            priced.connector, priced.country_code, status, "", not_before,
+        )  # fmt: skip
+
+    def _when(self, address: str, country: str, marketing: bool) -> datetime | None:
+        """When this message may go (None: at once)."""
+        ctx = self.ctx
+        if self._drip_interval:
+            due = self._drip_at
+            if marketing and country in QUIET_RULES:
+                due = next_allowed(country, number_zones(address, country), due)
+            self._drip_at = due + self._drip_interval
+            return due
+        due = ctx.start_at
+        if marketing and country in QUIET_RULES:
+            due = next_allowed(country, number_zones(address, country), due)
+        return None if due <= ctx.now else due
+
+    def run(self) -> Iterator[list[Row]]:
+        for targets in self.targets():
+            yield self.plan_chunk(targets)
+
+
+def plan_totals_only(planner: Planner) -> PlanTotals:
+    for _rows in planner.run():
+        pass
+    return planner.totals
+
+
+def check_plan(totals: PlanTotals, *, request: BroadcastRequest) -> None:
+    """The rules a broadcast must pass to be accepted (a precheck reports them as warnings)."""
+    errors: dict[str, list[ValidationError]] = {}
+    if totals.total_contacts == 0:
+        errors.setdefault("recipients", []).append(
+            ValidationError(
+                "None of the recipients can be sent to (all invalid, opted out, duplicates or unroutable).",
+                code="no_valid_recipients",
+            )
+        )
+    if totals.stop_missing:
+        errors.setdefault("text", []).append(
+            ValidationError(
+                f"Marketing SMS to French numbers must mention STOP (opt-out); {totals.stop_missing} message(s) "
+                "to France do not.",
+                code="stop_mention_missing",
+            )
+        )
+    if totals.too_long:
+        errors.setdefault("text", []).append(
+            ValidationError(
+                f"{totals.too_long} rendered message(s) are longer than {MAX_SMS_RENDERED} characters.",
+                code="text_too_long",
+            )
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def plan_warnings(totals: PlanTotals) -> list[dict[str, str]]:
+    warnings = [{"code": "exchange_rate_missing", "message": w} for w in totals.warnings.values()]
+    if totals.stop_missing:
+        warnings.append(
+            {
+                "code": "stop_mention_missing",
+                "message": f"{totals.stop_missing} marketing SMS to France lack the STOP opt-out mention; "
+                "create will refuse this broadcast.",
+            }
+        )
+    if totals.too_long:
+        warnings.append(
+            {
+                "code": "text_too_long",
+                "message": f"{totals.too_long} rendered message(s) exceed {MAX_SMS_RENDERED} characters.",
+            }
+        )
+    if totals.missing_variables:
+        names = ", ".join(sorted(totals.missing_variables))
+        warnings.append({"code": "missing_variables", "message": f"Some recipients have no value for: {names}."})
+    if totals.non_gsm:
+        warnings.append(
+            {
+                "code": "ucs2_encoding",
+                "message": "Some messages need UCS-2 (70 characters a part) because of: "
+                + " ".join(totals.non_gsm)
+                + ".",
+            }
+        )
+    return warnings
+
+
+def versions_from_text(texts: dict[str, str]) -> dict[str, CompiledTemplate]:
+    return {language: compile_template(content) for language, content in texts.items()}
+
+
+def iter_rows(planner: Planner) -> Iterable[list[Row]]:
+    return planner.run()

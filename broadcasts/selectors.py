@@ -1,0 +1,120 @@
+"""Reads for broadcasts and messages: live stats, message logs, the dashboard."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from accounts.models import Client
+
+from .models import Broadcast, Message
+
+
+@dataclass(frozen=True)
+class BroadcastStats:
+    """Counts over a broadcast's messages (tests excluded). Cumulative, as a progress bar reads them:
+    `sent` counts every message that left Herald (so also one that failed afterwards), `delivered`
+    includes read, `queued` is everything still waiting (pending, queued, sending)."""
+
+    queued: int = 0
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+    clicks: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    cost: Decimal = field(default_factory=Decimal)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "queued": self.queued,
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "read": self.read,
+            "failed": self.failed,
+            "clicks": self.clicks,
+        }
+
+
+def broadcast_stats(*, broadcast_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, BroadcastStats]:
+    ids = list(broadcast_ids)
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT broadcast_id,
+                   COUNT(*) FILTER (WHERE status IN ('pending', 'queued', 'sending')),
+                   COUNT(*) FILTER (WHERE sent_at IS NOT NULL),
+                   COUNT(*) FILTER (WHERE status IN ('delivered', 'read')),
+                   COUNT(*) FILTER (WHERE status = 'read'),
+                   COUNT(*) FILTER (WHERE status = 'failed'),
+                   COUNT(*) FILTER (WHERE clicked),
+                   COUNT(*) FILTER (WHERE status = 'skipped'),
+                   COUNT(*) FILTER (WHERE status = 'cancelled'),
+                   COALESCE(SUM(cost) FILTER (WHERE status IN ('sent', 'delivered', 'read')), 0)
+              FROM broadcasts_message
+             WHERE broadcast_id = ANY(%s) AND NOT is_test
+             GROUP BY broadcast_id
+            """,
+            [ids],
+        )
+        rows = cursor.fetchall()
+    stats = {row[0]: BroadcastStats(*row[1:]) for row in rows}
+    return {i: stats.get(i, BroadcastStats()) for i in ids}
+
+
+def broadcast_list(
+    *,
+    client: Client,
+    status: str | None = None,
+    channel: str | None = None,
+    name: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[Broadcast]:
+    queryset = Broadcast.objects.filter(client=client)
+    if status:
+        queryset = queryset.filter(status=status)
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    if name:
+        queryset = queryset.filter(name__icontains=name)
+    if created_after:
+        queryset = queryset.filter(created_at__gte=created_after)
+    if created_before:
+        queryset = queryset.filter(created_at__lt=created_before)
+    return queryset
+
+
+def message_list(*, client: Client) -> QuerySet[Message]:
+    return Message.objects.filter(client=client)
+
+
+@dataclass(frozen=True)
+class DashboardRow:
+    broadcast: Broadcast
+    stats: BroadcastStats
+
+    @property
+    def delivery_rate(self) -> float:
+        return round(self.stats.delivered / self.stats.sent, 4) if self.stats.sent else 0.0
+
+
+def broadcast_dashboard(
+    *, client: Client, created_after: datetime | None = None, created_before: datetime | None = None, limit: int = 100
+) -> list[DashboardRow]:
+    broadcasts = list(
+        broadcast_list(client=client, created_after=created_after, created_before=created_before).order_by(
+            "-created_at"
+        )[:limit]
+    )
+    stats = broadcast_stats(broadcast_ids=[b.pk for b in broadcasts])
+    return [DashboardRow(b, stats[b.pk]) for b in broadcasts]

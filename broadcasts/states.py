@@ -1,0 +1,114 @@
+"""Every status change of a broadcast or a message is decided here.
+
+Messages move forward only: pending → queued → sending → sent → delivered → read, with failed,
+skipped and cancelled as ends. The single exception is a user's explicit `retry-failed`, which
+puts failed messages back in the queue for a new attempt (docs/broadcasts.md). Delivery reports
+arriving out of order can therefore never move a message backwards: `message_sources(target)`
+gives the statuses a conditional UPDATE may move from, and anything else is left alone.
+
+Broadcast actions are a table of (allowed from-statuses → to-status); services apply them as
+conditional updates, so of two concurrent actions exactly one wins and the other gets a 409.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import Broadcast, Message
+
+M = Message.Status
+B = Broadcast.Status
+
+# Forward rank of the live statuses; ends (failed/skipped/cancelled) have no successor.
+_RANK = {M.PENDING: 0, M.QUEUED: 1, M.SENDING: 2, M.SENT: 3, M.DELIVERED: 4, M.READ: 5}
+
+_MESSAGE_MOVES: dict[str, frozenset[str]] = {
+    M.PENDING: frozenset({M.QUEUED, M.SENDING, M.CANCELLED, M.SKIPPED}),
+    M.QUEUED: frozenset({M.SENDING, M.CANCELLED, M.SKIPPED}),
+    M.SENDING: frozenset({M.SENT, M.DELIVERED, M.READ, M.FAILED}),
+    # A delivery report may skip `delivered` (read implies delivered) or report a late failure.
+    M.SENT: frozenset({M.DELIVERED, M.READ, M.FAILED}),
+    M.DELIVERED: frozenset({M.READ}),
+    M.READ: frozenset(),
+    M.FAILED: frozenset(),
+    M.SKIPPED: frozenset(),
+    M.CANCELLED: frozenset(),
+}
+
+RETRY_FROM = frozenset({M.FAILED})
+ACTIVE_MESSAGE_STATUSES = frozenset({M.PENDING, M.QUEUED, M.SENDING})
+LEFT_STATUSES = frozenset({M.SENT, M.DELIVERED, M.READ})
+
+
+def message_can_move(current: str, target: str) -> bool:
+    return target in _MESSAGE_MOVES.get(current, frozenset())
+
+
+def message_sources(target: str) -> frozenset[str]:
+    """Statuses from which a message may move to `target` (for conditional updates)."""
+    return frozenset(s for s, moves in _MESSAGE_MOVES.items() if target in moves)
+
+
+def message_is_backwards(current: str, target: str) -> bool:
+    return current in _RANK and target in _RANK and _RANK[target] < _RANK[current]
+
+
+@dataclass(frozen=True)
+class BroadcastAction:
+    name: str
+    sources: frozenset[str]
+    describe: str
+
+
+ACTIONS: dict[str, BroadcastAction] = {
+    "send": BroadcastAction("send", frozenset({B.DRAFT}), "Only a draft can be sent."),
+    "start": BroadcastAction("start", frozenset({B.SCHEDULED}), "Only a scheduled broadcast can start."),
+    "dispatch": BroadcastAction("dispatch", frozenset({B.QUEUED}), "Only a queued broadcast starts sending."),
+    "pause": BroadcastAction(
+        "pause", frozenset({B.QUEUED, B.SENDING}), "Only a queued or sending broadcast can be paused."
+    ),
+    "resume": BroadcastAction("resume", frozenset({B.PAUSED}), "Only a paused broadcast can be resumed."),
+    "cancel": BroadcastAction(
+        "cancel",
+        frozenset({B.SCHEDULED, B.QUEUED, B.SENDING, B.PAUSED}),
+        "Only a scheduled, queued, sending or paused broadcast can be cancelled.",
+    ),
+    "complete": BroadcastAction(
+        "complete", frozenset({B.QUEUED, B.SENDING}), "Only a broadcast that is sending can complete."
+    ),
+    "retry": BroadcastAction(
+        "retry",
+        frozenset({B.SENT, B.PARTIALLY_SENT, B.FAILED}),
+        "Failed messages can be retried once the broadcast has finished sending.",
+    ),
+    "edit": BroadcastAction(
+        "edit", frozenset({B.DRAFT, B.SCHEDULED}), "Only a draft or scheduled broadcast can be changed."
+    ),
+    "delete": BroadcastAction(
+        "delete", frozenset({B.DRAFT, B.SCHEDULED}), "Only a draft or scheduled broadcast can be deleted."
+    ),
+}
+
+TERMINAL_BROADCAST = frozenset({B.SENT, B.PARTIALLY_SENT, B.FAILED, B.CANCELLED})
+DISPATCHABLE_BROADCAST = frozenset({B.QUEUED, B.SENDING})
+
+UI_STATUS = {
+    B.DRAFT: "Draft",
+    B.SCHEDULED: "Scheduled",
+    B.QUEUED: "Ongoing",
+    B.SENDING: "Ongoing",
+    B.PAUSED: "Paused",
+    B.SENT: "Completed",
+    B.PARTIALLY_SENT: "Completed",
+    B.FAILED: "Failed",
+    B.CANCELLED: "Cancelled",
+}
+
+
+def completion_status(*, left: int, failed: int) -> str:
+    """The broadcast's end status from how many messages left and how many failed to."""
+    if failed == 0:
+        return B.SENT
+    if left == 0:
+        return B.FAILED
+    return B.PARTIALLY_SENT

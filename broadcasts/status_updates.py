@@ -1,0 +1,105 @@
+"""Apply delivery reports (from the simulator now, from provider webhooks later) to messages.
+
+Reports are matched by provider message id. Each target status is one conditional UPDATE that only
+touches messages allowed to move there (states.message_sources), so a late or duplicated report
+never moves a message backwards. A message that fails after it was sent is refunded in the same
+transaction. Unknown provider ids are acknowledged and counted in the log, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import billing
+from .connectors import StatusUpdate
+from .models import Message
+from .states import message_sources
+
+log = structlog.get_logger(__name__)
+
+_TIMESTAMP_COLUMN = {
+    Message.Status.DELIVERED: "delivered_at",
+    Message.Status.READ: "read_at",
+    Message.Status.FAILED: "failed_at",
+}
+
+
+@dataclass(frozen=True)
+class AppliedReports:
+    applied: int
+    ignored: int
+    unknown: int
+
+
+def messages_apply_status(*, connector_name: str, updates: Sequence[StatusUpdate]) -> AppliedReports:
+    by_status: dict[str, dict[str, StatusUpdate]] = defaultdict(dict)
+    for update in updates:
+        if update.status in _TIMESTAMP_COLUMN:
+            by_status[update.status][update.provider_message_id] = update
+    applied = 0
+    now = timezone.now()
+    known: set[str] = set()
+    with transaction.atomic():
+        for status, reports in by_status.items():
+            ids = list(reports)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT provider_message_id FROM broadcasts_message"
+                    " WHERE connector = %s AND provider_message_id = ANY(%s)",
+                    [connector_name, ids],
+                )
+                known.update(row[0] for row in cursor.fetchall())
+            applied += _apply(status=status, reports=reports, connector_name=connector_name, now=now)
+    unknown = len({u.provider_message_id for u in updates} - known)
+    if unknown:
+        log.info("delivery_report.unknown_ids", connector=connector_name, count=unknown)
+    return AppliedReports(applied=applied, ignored=len(updates) - applied - unknown, unknown=unknown)
+
+
+def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str, now: object) -> int:
+    column = _TIMESTAMP_COLUMN[status]
+    # Reports apply to messages that have left. One racing ahead of our own record of the send
+    # (still `sending`) is not applied; providers retry reports, and the simulator reports only
+    # after the send is recorded.
+    sources = sorted(message_sources(status) - {Message.Status.PENDING, Message.Status.QUEUED, Message.Status.SENDING})
+    ids = list(reports)
+    error_codes = [reports[i].error_code or ("delivery_failed" if status == "failed" else "") for i in ids]
+    extra = ""
+    if status == Message.Status.READ:
+        extra = ", delivered_at = COALESCE(m.delivered_at, %(now)s)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE broadcasts_message AS m
+               SET status = %(status)s, {column} = COALESCE(m.{column}, %(now)s), lease_until = NULL,
+                   error_code = CASE WHEN %(status)s = 'failed' THEN r.error_code ELSE m.error_code END
+                   {extra}
+              FROM unnest(%(ids)s::text[], %(codes)s::text[]) AS r(provider_message_id, error_code)
+             WHERE m.connector = %(connector)s AND m.provider_message_id = r.provider_message_id
+               AND m.status = ANY(%(sources)s)
+         RETURNING m.id, m.broadcast_id, m.cost, m.client_id
+            """,  # noqa: S608 - column names come from a fixed table above, values are parameters
+            {
+                "status": status,
+                "now": now,
+                "ids": ids,
+                "codes": error_codes,
+                "connector": connector_name,
+                "sources": sources,
+            },
+        )
+        rows = cursor.fetchall()
+    if status == Message.Status.FAILED and rows:
+        refunds: dict[object, Decimal] = defaultdict(Decimal)
+        for _id, broadcast_id, cost, _client in rows:
+            refunds[broadcast_id] += cost
+        for broadcast_id, amount in refunds.items():
+            billing.refund(broadcast_id=broadcast_id, amount=amount)
+    return len(rows)

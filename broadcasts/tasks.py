@@ -1,0 +1,55 @@
+"""Celery tasks of broadcasts: thin doors that load ids and call dispatch/services."""
+
+from __future__ import annotations
+
+import structlog
+from celery import shared_task
+
+from .dispatch import dispatch_run
+
+log = structlog.get_logger(__name__)
+
+
+@shared_task(bind=True)
+def dispatch_broadcast(self, broadcast_id: str, token: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Send a broadcast's due messages for a while, then hand over to a continuation."""
+    continuation = dispatch_run(broadcast_id=broadcast_id, token=token)
+    if continuation is None:
+        return
+    next_token, delay = continuation
+    if self.request.is_eager and delay > 0:
+        # Tests run tasks inline: a continuation that has to wait is driven by the test's clock.
+        return
+    dispatch_broadcast.apply_async(args=[broadcast_id, next_token], countdown=delay)
+
+
+@shared_task
+def tick() -> dict[str, int]:
+    """Beat, every 10 s: start due scheduled broadcasts; restart dispatchers that died."""
+    from .lifecycle import broadcasts_tick
+
+    return broadcasts_tick()
+
+
+@shared_task
+def simulator_report(connector_id: str, provider_message_ids: list[str]) -> int:
+    """The simulator's delivery reports, `delay` seconds after the send."""
+    from .connectors.simulator import SimulatorConnector
+    from .models import Connector
+    from .status_updates import messages_apply_status
+
+    connector = Connector.objects.filter(pk=connector_id).first()
+    if connector is None:
+        return 0
+    plugin = SimulatorConnector(
+        connector_id=str(connector.pk), name=connector.name, channel=connector.channel, config=connector.config
+    )
+    updates = [plugin.outcome(pid) for pid in provider_message_ids]
+    return messages_apply_status(connector_name=connector.name, updates=updates).applied
+
+
+@shared_task
+def send_test_messages(broadcast_id: str, message_ids: list[int]) -> int:
+    from .lifecycle import send_test_messages as send
+
+    return send(broadcast_id=broadcast_id, message_ids=message_ids)
