@@ -43,7 +43,12 @@ class Contact(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["client", "phone"], name="contact_unique_client_phone"),
-            models.UniqueConstraint(fields=["client", "telegram_chat_id"], name="contact_unique_client_telegram"),
+            # Partial: most contacts have no chat id, and imports should not pay for indexing NULLs.
+            models.UniqueConstraint(
+                fields=["client", "telegram_chat_id"],
+                condition=models.Q(telegram_chat_id__isnull=False),
+                name="contact_unique_client_telegram",
+            ),
             models.CheckConstraint(
                 condition=models.Q(phone__isnull=False) | models.Q(telegram_chat_id__isnull=False),
                 name="contact_has_address",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -10,6 +9,17 @@ from contacts.phones import AddressError, parse_phone, parse_telegram_chat_id
 from contacts.validation import MAX_FIELD_VALUE, MAX_NAME, normalize_language
 
 from .files import Columns
+
+try:
+    from json.encoder import c_encode_basestring as _json_string  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - CPython always has the C encoder
+    from json.encoder import py_encode_basestring as _json_string
+
+
+def _json_object(values: dict[str, str]) -> str:
+    """JSON text of {key: string}; keys are field keys ([a-z0-9_]), which need no escaping. ~4x json.dumps."""
+    return "{" + ",".join(f'"{key}":{_json_string(value)}' for key, value in values.items()) + "}"
+
 
 TRUE_VALUES: Final = frozenset({"1", "true", "yes", "y", "x", "t", "opted_out", "stop"})
 FALSE_VALUES: Final = frozenset({"", "0", "false", "no", "n", "f"})
@@ -113,7 +123,7 @@ class RowParser:
             first_name=first_name or None,
             last_name=last_name or None,
             language=language,
-            fields=json.dumps(fields, ensure_ascii=False) if fields else None,
+            fields=_json_object(fields) if fields else None,
             opted_out=opted_out in TRUE_VALUES,
         )
 

@@ -31,6 +31,7 @@ from contacts.selectors import contact_lists_by_ids
 from contacts.services import contact_list_get_or_create
 
 from .files import MAX_ROWS, ImportFile, ImportFileError, open_import_file
+from .pipeline import read_ahead
 from .rows import DUPLICATE, RowError, RowParser, SeenAddresses, StagedRow
 from .writer import write_chunk
 
@@ -257,7 +258,8 @@ def contact_import_run(*, contact_import_id: UUID | str, chunk_size: int = CHUNK
             return job
         parser = RowParser(table.columns, job.client.country)
         try:
-            for chunk in _chunks(table, parser, skip=job.processed_rows, size=chunk_size):
+            chunks = _chunks(table, parser, skip=job.processed_rows, size=chunk_size)
+            for chunk in read_ahead(chunks, name="contact-import-reader"):
                 _commit_chunk(job, chunk)
         except _LostClaim:
             log.warning("contact_import.claim_lost", contact_import_id=str(job.id))

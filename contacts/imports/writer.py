@@ -1,12 +1,21 @@
-"""One chunk of an import, written set-based: COPY into a temporary staging table, then INSERT … ON
-CONFLICT into contacts and INSERT … SELECT into the list's membership. Never a save per row.
+"""One chunk of an import, written set-based. Never a save per row:
+
+1. COPY the chunk's rows into a temporary staging table;
+2. find the contacts that already exist, by phone (or chat id), in one UPDATE … FROM of the stage;
+3. UPDATE … FROM the stage the existing contacts whose values change (with update_existing);
+4. INSERT … SELECT the new contacts, and in the same statement their list membership;
+5. INSERT … SELECT … ON CONFLICT DO NOTHING the existing contacts into the list.
+
+A plain INSERT of rows found missing is cheaper than INSERT … ON CONFLICT's speculative insertion.
+If another transaction inserts the same phone between steps 2 and 4, the unique index refuses it
+and the caller runs the chunk again, when that contact is an existing one.
 
 Runs inside the caller's transaction (one per chunk), so a chunk is written whole or not at all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from uuid import UUID
 
@@ -18,69 +27,85 @@ from .rows import RowError, StagedRow
 
 CONTACTS: Final = Contact._meta.db_table
 MEMBERSHIP: Final = ContactListMembership._meta.db_table
-STAGE: Final = "contacts_import_stage"
+# Versioned: a worker's session keeps its temporary table across imports (ON COMMIT DELETE ROWS
+# empties it), so a new shape needs a new name.
+STAGE: Final = "contacts_import_stage_v2"
 STAGE_COLUMNS: Final = "row_no, phone, telegram_chat_id, first_name, last_name, language, fields, opted_out"
 
-# ON COMMIT DELETE ROWS: a worker's session keeps one empty table, created on its first import.
 _CREATE_STAGE = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (
     row_no integer NOT NULL, phone text, telegram_chat_id text, first_name text, last_name text,
-    language text, fields jsonb, opted_out boolean NOT NULL
+    language text, fields jsonb, opted_out boolean NOT NULL, contact_id uuid
 ) ON COMMIT DELETE ROWS
 """
 
-# New value of each column when an existing contact is updated (c: the contact, EXCLUDED: the row).
-# A blank cell leaves the value as it was; fields are merged key by key; an import may opt a contact
-# out but never back in.
-_NEW_VALUES = {
-    "telegram_chat_id": "coalesce(EXCLUDED.telegram_chat_id, c.telegram_chat_id)",
-    "first_name": "coalesce(nullif(EXCLUDED.first_name, ''), c.first_name)",
-    "last_name": "coalesce(nullif(EXCLUDED.last_name, ''), c.last_name)",
-    "language": "coalesce(EXCLUDED.language, c.language)",
-    "fields": "c.fields || EXCLUDED.fields",
-    "opted_out": "c.opted_out OR EXCLUDED.opted_out",
+# Step 2, once per key: phone rows by phone, rows with only a chat id by chat id.
+_FIND_EXISTING = {
+    "phone": f"""
+UPDATE {STAGE} s SET contact_id = c.id FROM {CONTACTS} c
+WHERE s.phone IS NOT NULL AND c.client_id = %(client)s AND c.phone = s.phone
+""",  # noqa: S608 - table names are constants; values are parameters
+    "telegram_chat_id": f"""
+UPDATE {STAGE} s SET contact_id = c.id FROM {CONTACTS} c
+WHERE s.phone IS NULL AND c.client_id = %(client)s AND c.telegram_chat_id = s.telegram_chat_id
+""",  # noqa: S608
 }
-_UPDATE = (
-    ", ".join(f"{column} = {value}" for column, value in _NEW_VALUES.items())
-    + ", opted_out_at = CASE WHEN c.opted_out THEN c.opted_out_at ELSE EXCLUDED.opted_out_at END"
-    + ", opted_out_source = CASE WHEN c.opted_out THEN c.opted_out_source ELSE EXCLUDED.opted_out_source END"
-    + ", updated_at = clock_timestamp()"
-)
-_CHANGED = f"({', '.join(f'c.{c}' for c in _NEW_VALUES)}) IS DISTINCT FROM ({', '.join(_NEW_VALUES.values())})"
-
-# clock_timestamp(), not now(): rows of one chunk get distinct, increasing created_at, which keeps
-# the newest-first cursor pagination cheap (it pages on created_at).
-_INSERT = f"""
-WITH written AS (
-    INSERT INTO {CONTACTS} AS c (id, client_id, phone, telegram_chat_id, first_name, last_name, language,
-                                 fields, opted_out, opted_out_at, opted_out_source, created_at, updated_at)
-    SELECT gen_random_uuid(), %(client)s, s.phone, s.telegram_chat_id, coalesce(s.first_name, ''),
-           coalesce(s.last_name, ''), s.language, coalesce(s.fields, '{{}}'::jsonb), s.opted_out,
-           CASE WHEN s.opted_out THEN now() END, CASE WHEN s.opted_out THEN 'import' ELSE '' END,
-           clock_timestamp(), clock_timestamp()
-    FROM {STAGE} s WHERE __WHICH__ ORDER BY s.row_no
-    ON CONFLICT (client_id, __KEY__) __ACTION__
-    RETURNING (xmax = 0) AS inserted
-)
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
-"""  # noqa: S608 - table names are constants; values are parameters
 
 # A row whose chat id already belongs to another contact would break the unique (client, chat id):
 # it is refused with a reason instead (unless nothing would be written for it).
 _TELEGRAM_TAKEN = f"""
 SELECT s.row_no, s.telegram_chat_id FROM {STAGE} s
 JOIN {CONTACTS} c ON c.client_id = %(client)s AND c.telegram_chat_id = s.telegram_chat_id
-WHERE s.phone IS NOT NULL AND c.phone IS DISTINCT FROM s.phone
-  AND (%(update)s OR NOT EXISTS (SELECT 1 FROM {CONTACTS} o WHERE o.client_id = %(client)s AND o.phone = s.phone))
+WHERE s.phone IS NOT NULL AND c.id IS DISTINCT FROM s.contact_id AND (%(update)s OR s.contact_id IS NULL)
 """  # noqa: S608
 
-_ADD_MEMBERS = f"""
+# Step 3. New value of each column (c: the contact, s: its row). A blank cell (NULL in the stage)
+# leaves the value as it was; fields are merged key by key; an import may opt a contact out but
+# never back in. Contacts whose values would not change are not rewritten.
+_NEW_VALUES = {
+    "telegram_chat_id": "coalesce(s.telegram_chat_id, c.telegram_chat_id)",
+    "first_name": "coalesce(s.first_name, c.first_name)",
+    "last_name": "coalesce(s.last_name, c.last_name)",
+    "language": "coalesce(s.language, c.language)",
+    "fields": "c.fields || coalesce(s.fields, '{}'::jsonb)",
+    "opted_out": "c.opted_out OR s.opted_out",
+}
+_CHANGED = f"({', '.join(f'c.{c}' for c in _NEW_VALUES)}) IS DISTINCT FROM ({', '.join(_NEW_VALUES.values())})"
+_UPDATE = f"""
+UPDATE {CONTACTS} c SET {", ".join(f"{column} = {value}" for column, value in _NEW_VALUES.items())},
+    opted_out_at = CASE WHEN c.opted_out THEN c.opted_out_at WHEN s.opted_out THEN now() END,
+    opted_out_source = CASE WHEN NOT c.opted_out AND s.opted_out THEN 'import' ELSE c.opted_out_source END,
+    updated_at = clock_timestamp()
+FROM {STAGE} s
+WHERE c.id = s.contact_id AND {_CHANGED}
+"""  # noqa: S608
+
+# Step 4. clock_timestamp(), not now(): the rows of a chunk get distinct, increasing created_at,
+# which keeps the newest-first cursor pagination cheap (it pages on created_at).
+_INSERT = f"""
+INSERT INTO {CONTACTS} (id, client_id, phone, telegram_chat_id, first_name, last_name, language, fields,
+                        opted_out, opted_out_at, opted_out_source, created_at, updated_at)
+SELECT gen_random_uuid(), %(client)s, s.phone, s.telegram_chat_id, coalesce(s.first_name, ''),
+       coalesce(s.last_name, ''), s.language, coalesce(s.fields, '{{}}'::jsonb), s.opted_out,
+       CASE WHEN s.opted_out THEN now() END, CASE WHEN s.opted_out THEN 'import' ELSE '' END,
+       clock_timestamp(), clock_timestamp()
+FROM {STAGE} s WHERE s.contact_id IS NULL
+ORDER BY s.row_no
+"""  # noqa: S608
+
+# A contact created a moment ago cannot be in any list yet: a plain insert of its membership.
+_INSERT_WITH_MEMBERS = f"""
+WITH written AS ({_INSERT} RETURNING id),
+members AS (
+    INSERT INTO {MEMBERSHIP} (contact_list_id, contact_id, created_at) SELECT %(list)s, id, now() FROM written
+)
+SELECT count(*) FROM written
+"""  # noqa: S608
+
+# Step 5: existing contacts may be members already.
+_ADD_EXISTING = f"""
 INSERT INTO {MEMBERSHIP} (contact_list_id, contact_id, created_at)
-SELECT %(list)s, c.id, now() FROM {STAGE} s
-  JOIN {CONTACTS} c ON c.client_id = %(client)s AND c.phone = s.phone WHERE s.phone IS NOT NULL
-UNION ALL
-SELECT %(list)s, c.id, now() FROM {STAGE} s
-  JOIN {CONTACTS} c ON c.client_id = %(client)s AND c.telegram_chat_id = s.telegram_chat_id WHERE s.phone IS NULL
+SELECT %(list)s, s.contact_id, now() FROM {STAGE} s WHERE s.contact_id IS NOT NULL
 ON CONFLICT (contact_list_id, contact_id) DO NOTHING
 """  # noqa: S608
 
@@ -90,24 +115,37 @@ class ChunkResult:
     created: int = 0
     updated: int = 0
     added_to_list: int = 0
-    refused: list[RowError] | None = None
+    refused: list[RowError] = field(default_factory=list)
 
 
 def write_chunk(
     *, client_id: UUID, rows: list[StagedRow], update_existing: bool, contact_list_id: UUID | None
 ) -> ChunkResult:
     """Write one chunk of valid, de-duplicated rows. Call inside transaction.atomic()."""
-    result = ChunkResult(refused=[])
+    result = ChunkResult()
     if not rows:
         return result
     params: dict[str, Any] = {"client": client_id, "update": update_existing, "list": contact_list_id}
     with connection.cursor() as cursor:
-        cursor.execute(_CREATE_STAGE)
-        cursor.execute(f"TRUNCATE {STAGE}")
+        # One round trip. synchronous_commit off is safe here: the chunk's rows and the job's
+        # progress commit together, so a commit lost in a database crash is one the resumed run
+        # simply does again. The statistics target is for the ANALYZE below.
+        cursor.execute(
+            "SET LOCAL synchronous_commit TO OFF; SET LOCAL default_statistics_target TO 10; "
+            f"{_CREATE_STAGE}; TRUNCATE {STAGE}"
+        )
         with cursor.cursor.copy(f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row.copy_tuple())
-        cursor.execute(f"ANALYZE {STAGE}")  # a temporary table has no statistics until asked
+        # The joins below should probe contacts by index, not scan a client's million contacts; the
+        # planner knows the stage is small only once it is analyzed (a small sample is plenty).
+        cursor.execute(f"ANALYZE {STAGE}")
+
+        existing = 0
+        for key, sql in _FIND_EXISTING.items():
+            if any((r.phone is not None) == (key == "phone") for r in rows):
+                cursor.execute(sql, params)
+                existing += cursor.rowcount
 
         if any(r.phone is not None and r.telegram_chat_id is not None for r in rows):
             cursor.execute(_TELEGRAM_TAKEN, params)
@@ -118,15 +156,17 @@ def write_chunk(
                     RowError(r, t, "This telegram_chat_id already belongs to another contact.") for r, t in taken
                 ]
 
-        action = f"DO UPDATE SET {_UPDATE} WHERE {_CHANGED}" if update_existing else "DO NOTHING"
-        for which, key in (("s.phone IS NOT NULL", "phone"), ("s.phone IS NULL", "telegram_chat_id")):
-            sql = _INSERT.replace("__WHICH__", which).replace("__KEY__", key).replace("__ACTION__", action)
-            cursor.execute(sql, params)
-            created, updated = cursor.fetchone() or (0, 0)
-            result.created += created
-            result.updated += updated
-
-        if contact_list_id is not None:
-            cursor.execute(_ADD_MEMBERS, params)
-            result.added_to_list = cursor.rowcount
+        if existing and update_existing:
+            cursor.execute(_UPDATE, params)
+            result.updated = cursor.rowcount
+        if contact_list_id is None:
+            cursor.execute(_INSERT, params)
+            result.created = cursor.rowcount
+        else:
+            cursor.execute(_INSERT_WITH_MEMBERS, params)
+            result.created = (cursor.fetchone() or (0,))[0]
+            result.added_to_list = result.created
+            if existing:
+                cursor.execute(_ADD_EXISTING, params)
+                result.added_to_list += cursor.rowcount
     return result
