@@ -1,0 +1,192 @@
+"""Writes of contact lists and their members, and the bulk helpers broadcasts use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Final
+from uuid import UUID
+
+import structlog
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.exceptions import ConflictError
+from accounts.models import Client
+from contacts.models import Contact, ContactList, ContactListMembership
+from contacts.selectors import ids_not_found, parse_ids
+
+log = structlog.get_logger(__name__)
+
+CONTACT_TABLE: Final = Contact._meta.db_table
+MEMBERSHIP_TABLE: Final = ContactListMembership._meta.db_table
+MAX_LIST_NAME: Final = 255
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+# --- lists -------------------------------------------------------------------------------------------
+
+
+def _clean_list_name(name: object, field: str) -> str:
+    text = name.strip() if isinstance(name, str) else ""
+    if not text or len(text) > MAX_LIST_NAME:
+        raise ValidationError({field: [f"The name must be 1–{MAX_LIST_NAME} characters."]}, code="invalid_name")
+    return text
+
+
+def _duplicate_list(field: str) -> ConflictError:
+    message = "Another contact list already has this name."
+    return ConflictError(message, code="duplicate_name", fields={field: [message]})
+
+
+def contact_list_create(*, client: Client, name: str, field: str = "name") -> ContactList:
+    """Create an empty list; a name the client already uses is a ConflictError naming `field`."""
+    name = _clean_list_name(name, field)
+    try:
+        with transaction.atomic():
+            contact_list = ContactList.objects.create(client=client, name=name)
+    except IntegrityError:
+        raise _duplicate_list(field) from None
+    log.info("contact_list.created", client_id=str(client.id), contact_list_id=str(contact_list.id))
+    return contact_list
+
+
+def contact_list_get_or_create(*, client: Client, name: str, field: str = "list_name") -> ContactList:
+    name = _clean_list_name(name, field)
+    contact_list, created = ContactList.objects.get_or_create(client=client, name=name)
+    if created:
+        log.info("contact_list.created", client_id=str(client.id), contact_list_id=str(contact_list.id))
+    return contact_list
+
+
+def contact_list_update(*, contact_list: ContactList, name: str) -> ContactList:
+    contact_list.name = _clean_list_name(name, "name")
+    try:
+        with transaction.atomic():
+            contact_list.save(update_fields=["name", "updated_at"])
+    except IntegrityError:
+        raise _duplicate_list("name") from None
+    return contact_list
+
+
+def contact_list_delete(*, contact_list: ContactList) -> None:
+    """Delete the list and its memberships; the contacts stay."""
+    list_id, client_id = contact_list.pk, contact_list.client_id
+    contact_list.delete()
+    log.info("contact_list.deleted", client_id=str(client_id), contact_list_id=str(list_id))
+
+
+def _client_contact_ids(*, client: Client, ids: Iterable[UUID | str], field: str) -> list[UUID]:
+    wanted = parse_ids(ids, field=field)
+    found = set(Contact.objects.filter(client=client, pk__in=wanted).values_list("pk", flat=True))
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ids_not_found("contact", missing, field)
+    return wanted
+
+
+def contact_list_add_contacts(
+    *, contact_list: ContactList, contact_ids: Iterable[UUID | str], field: str = "contacts"
+) -> int:
+    """Add the client's contacts to the list in one statement; answers how many were not members yet.
+
+    Unknown ids, or another client's, raise NotFoundError and add nothing.
+    """
+    ids = _client_contact_ids(client=contact_list.client, ids=contact_ids, field=field)
+    with transaction.atomic():
+        added = _insert_members(contact_list=contact_list, where="c.id = ANY(%s)", params=[ids])
+    log.info("contact_list.members_added", contact_list_id=str(contact_list.pk), added=added)
+    return added
+
+
+def contact_list_remove_contacts(
+    *, contact_list: ContactList, contact_ids: Iterable[UUID | str], field: str = "contacts"
+) -> int:
+    """Remove contacts from the list; answers how many were members. Unknown ids raise NotFoundError."""
+    ids = _client_contact_ids(client=contact_list.client, ids=contact_ids, field=field)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {MEMBERSHIP_TABLE} WHERE contact_list_id = %s AND contact_id = ANY(%s)",  # noqa: S608
+            [contact_list.pk, ids],
+        )
+        removed = cursor.rowcount
+        _bump(contact_list, -removed)
+    log.info("contact_list.members_removed", contact_list_id=str(contact_list.pk), removed=removed)
+    return removed
+
+
+def _bump(contact_list: ContactList, delta: int) -> None:
+    if delta:
+        ContactList.objects.filter(pk=contact_list.pk).update(
+            contact_count=F("contact_count") + delta, updated_at=timezone.now()
+        )
+    contact_list.refresh_from_db(fields=["contact_count", "updated_at"])
+
+
+def _insert_members(*, contact_list: ContactList, where: str, params: list[Any]) -> int:
+    """INSERT … SELECT the client's contacts matching `where` (alias c) into the list; count them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {MEMBERSHIP_TABLE} (contact_list_id, contact_id, created_at) "  # noqa: S608
+            f"SELECT %s, c.id, now() FROM {CONTACT_TABLE} c WHERE c.client_id = %s AND {where} "
+            "ON CONFLICT (contact_list_id, contact_id) DO NOTHING",
+            [contact_list.pk, contact_list.client_id, *params],
+        )
+        added = cursor.rowcount
+    _bump(contact_list, added)
+    return added
+
+
+def contact_list_recount(*, contact_list: ContactList) -> ContactList:
+    """Recompute contact_count from the membership table (a repair; the services keep it right)."""
+    count = ContactListMembership.objects.filter(contact_list=contact_list).count()
+    ContactList.objects.filter(pk=contact_list.pk).update(contact_count=count, updated_at=timezone.now())
+    contact_list.refresh_from_db(fields=["contact_count", "updated_at"])
+    return contact_list
+
+
+# --- bulk, for broadcasts ------------------------------------------------------------------------
+
+
+def contacts_get_or_create_by_phones(*, client: Client, phones: Iterable[str]) -> dict[str, UUID]:
+    """Contact ids by E.164 phone, creating the missing contacts in one statement.
+
+    `phones` must already be E.164 (parse them with contacts.phones.parse_phone); anything else is a
+    ValueError, a programming error rather than user input.
+    """
+    wanted = list(dict.fromkeys(phones))
+    if not wanted:
+        return {}
+    bad = [p for p in wanted if not _E164.fullmatch(p)]
+    if bad:
+        raise ValueError(f"{len(bad)} phone(s) are not E.164; parse them with parse_phone first.")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {CONTACT_TABLE} (client_id, phone) SELECT %s, unnest(%s::text[]) "
+            "ON CONFLICT (client_id, phone) DO NOTHING",
+            [client.pk, wanted],
+        )
+        created = cursor.rowcount
+        cursor.execute(
+            f"SELECT phone, id FROM {CONTACT_TABLE} WHERE client_id = %s AND phone = ANY(%s)",  # noqa: S608
+            [client.pk, wanted],
+        )
+        ids: dict[str, UUID] = dict(cursor.fetchall())
+    if created:
+        log.info("contacts.created_in_bulk", client_id=str(client.id), created=created)
+    return ids
+
+
+def contact_list_create_with_phones(*, client: Client, name: str, phones: Iterable[str]) -> ContactList:
+    """A new list named `name` holding the contacts of these E.164 phones (created when missing).
+
+    For a broadcast's `list_name`: a name already in use is a ConflictError naming `list_name`.
+    """
+    wanted = list(dict.fromkeys(phones))
+    with transaction.atomic():
+        contact_list = contact_list_create(client=client, name=name, field="list_name")
+        contacts_get_or_create_by_phones(client=client, phones=wanted)
+        _insert_members(contact_list=contact_list, where="c.phone = ANY(%s)", params=[wanted])
+    return contact_list
