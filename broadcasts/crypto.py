@@ -50,8 +50,12 @@ def decrypt_json(token: str) -> Any:
         raise ValueError("cannot decrypt: FIELD_ENCRYPTION_KEY (or SECRET_KEY) changed") from None
 
 
-class EncryptedJSONField(models.TextField):
+class EncryptedJSONField(models.TextField[Any, Any]):
     """A JSON object stored encrypted; Python sees a dict, the database a Fernet token."""
+
+    # How django-stubs learns the Python-side type of a custom field.
+    _pyi_private_set_type: dict[str, Any]  # type: ignore[assignment]
+    _pyi_private_get_type: dict[str, Any]  # type: ignore[assignment]
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         return decrypt_json(value) if value else {}

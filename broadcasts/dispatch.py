@@ -39,7 +39,7 @@ from .connectors import OutboundMessage, SendResult, build_connector
 from .models import Broadcast, Connector, Message
 from .pacing import paced
 from .quiet_hours import next_allowed, number_zones
-from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, LEFT_STATUSES, completion_status
+from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, completion_status
 
 log = structlog.get_logger(__name__)
 
@@ -267,7 +267,10 @@ def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> N
     updates: dict[str, object] = {"consecutive_failures": streak}
     Broadcast.objects.filter(pk=broadcast.pk).update(**updates)
     if streak >= CONSECUTIVE_FAILURE_LIMIT:
-        reason = f"Paused after {streak} consecutive failures (last error: {last_error})."
+        reason = (
+            f"Paused after {CONSECUTIVE_FAILURE_LIMIT} consecutive failures "
+            f"({streak} in a row; last error: {last_error})."
+        )
         paused = Broadcast.objects.filter(pk=broadcast.pk, status__in=DISPATCHABLE_BROADCAST).update(
             status=B.PAUSED, pause_reason=reason, paused_at=timezone.now()
         )
@@ -363,7 +366,7 @@ def next_due_at(broadcast_id: uuid.UUID | str) -> datetime | None:
         return None
     if isinstance(value, datetime) and value.year < 2:
         return timezone.now()
-    return value  # type: ignore[no-any-return]
+    return value if isinstance(value, datetime) else None
 
 
 # --- completion --------------------------------------------------------------------------------
@@ -377,8 +380,11 @@ def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
         counts = dict(messages.values_list("status").annotate(n=Count("id")).order_by().values_list("status", "n"))
         active = sum(counts.get(s, 0) for s in ACTIVE_MESSAGE_STATUSES)
         if broadcast.status in DISPATCHABLE_BROADCAST and active == 0:
-            left = sum(counts.get(s, 0) for s in LEFT_STATUSES)
-            status = completion_status(left=left, failed=counts.get(M.FAILED, 0))
+            # The outcome of dispatch: did messages leave? A failure reported later by the provider
+            # is a delivery outcome (stats, refund), so the status does not depend on report timing.
+            left = messages.filter(sent_at__isnull=False).count()
+            never_left = messages.filter(status=M.FAILED, sent_at__isnull=True).count()
+            status = completion_status(left=left, failed=never_left)
             Broadcast.objects.filter(pk=broadcast.pk).update(
                 status=status, completed_at=timezone.now(), dispatch_lease_until=None, dispatch_token=""
             )

@@ -323,16 +323,18 @@ class Planner:
         return result
 
     def plan_chunk(self, targets: Sequence[Target]) -> list[Row]:
+        """Rows for `targets`, in their order."""
         totals, request = self.totals, self.request
         sms = request.channel == Channel.SMS
-        rows: list[Row] = []
-        pending: list[tuple[Target, str, str, int]] = []  # to be priced: (target, text, encoding, segments)
+        rows: list[Row | None] = []
+        # (slot, target, text, encoding, segments, missing variables, non-GSM characters)
+        pending: list[tuple[int, Target, str, str, int, tuple[str, ...], tuple[str, ...]]] = []
         for target in targets:
             if target.skip:
-                self._skip(rows, target, target.skip)
+                rows.append(self._skip(target, target.skip))
                 continue
             if target.opted_out and request.skip_opted_out:
-                self._skip(rows, target, SKIP_OPTED_OUT)
+                rows.append(self._skip(target, SKIP_OPTED_OUT))
                 continue
             rendered = self._version(target.language).render(
                 variables=target.variables,
@@ -341,17 +343,12 @@ class Planner:
                 last_name=target.last_name,
                 phone=target.address if target.address.startswith("+") else "",
             )
-            for name in rendered.missing:
-                totals.missing_variables[name] += 1
             text, encoding, segments, non_gsm = self._finish_text(rendered.text)
-            if sms and len(text) > MAX_SMS_RENDERED:
-                totals.too_long += 1
-            for char in non_gsm:
-                totals.non_gsm.setdefault(char, None)
-            pending.append((target, text, encoding, segments))
+            pending.append((len(rows), target, text, encoding, segments, rendered.missing, non_gsm))
+            rows.append(None)
         if pending:
             quote = quote_messages(
-                recipients=[(t.address, segments) for t, _, _, segments in pending],
+                recipients=[(item[1].address, item[4]) for item in pending],
                 channel=request.channel,
                 wallet_currency=self.ctx.wallet.currency,
                 routes=self.ctx.routes,
@@ -361,17 +358,26 @@ class Planner:
             )
             for warning in quote.warnings:
                 totals.warnings.setdefault(warning, warning)
-            for (target, text, encoding, segments), priced in zip(pending, quote.messages, strict=True):
+            for (slot, target, text, encoding, segments, missing, non_gsm), priced in zip(
+                pending, quote.messages, strict=True
+            ):
                 if priced is None:
                     totals.unroutable_count += 1
                     if len(totals.unroutable) < SAMPLE:
                         totals.unroutable.append(target.address or target.raw or target.urn)
-                    rows.append(self._row(target, text, Message.Status.SKIPPED, SKIP_UNROUTABLE, encoding, segments))
-                    continue
-                rows.append(self._priced_row(target, text, encoding, priced))
-        return rows
+                    rows[slot] = self._row(target, text, Message.Status.SKIPPED, SKIP_UNROUTABLE, encoding, segments)
+                else:
+                    # Content facts are about messages that will be sent, not the unroutable.
+                    for name in missing:
+                        totals.missing_variables[name] += 1
+                    for char in non_gsm:
+                        totals.non_gsm.setdefault(char, None)
+                    if sms and len(text) > MAX_SMS_RENDERED:
+                        totals.too_long += 1
+                    rows[slot] = self._priced_row(target, text, encoding, priced)
+        return [row for row in rows if row is not None]
 
-    def _skip(self, rows: list[Row], target: Target, reason: str) -> None:
+    def _skip(self, target: Target, reason: str) -> Row:
         totals = self.totals
         if reason == SKIP_INVALID:
             totals.invalid_count += 1
@@ -383,7 +389,7 @@ class Planner:
             totals.unroutable_count += 1
             if len(totals.unroutable) < SAMPLE:
                 totals.unroutable.append(target.address or target.raw or target.urn)
-        rows.append(self._row(target, "", Message.Status.SKIPPED, reason, "", 0))
+        return self._row(target, "", Message.Status.SKIPPED, reason, "", 0)
 
     def _row(self, target: Target, text: str, status: str, error: str, encoding: str, segments: int) -> Row:
         return Row(target.contact_id, target.urn, text, encoding, segments, Decimal(0), "", "", "", status, error, None)

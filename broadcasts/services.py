@@ -76,7 +76,7 @@ def plan_context(
         try:
             usable = templates_for_use(client=client, name=request.template, channel=request.channel)
         except ValidationError as exc:
-            errors.update(exc.error_dict)  # type: ignore[arg-type]
+            errors.update(exc.error_dict)
         else:
             versions = {language: compile_template(t.content) for language, t in usable.items()}
             template = usable.get(request.base_language) or usable[sorted(usable)[0]]

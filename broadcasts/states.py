@@ -20,7 +20,7 @@ M = Message.Status
 B = Broadcast.Status
 
 # Forward rank of the live statuses; ends (failed/skipped/cancelled) have no successor.
-_RANK = {M.PENDING: 0, M.QUEUED: 1, M.SENDING: 2, M.SENT: 3, M.DELIVERED: 4, M.READ: 5}
+_RANK: dict[str, int] = {M.PENDING: 0, M.QUEUED: 1, M.SENDING: 2, M.SENT: 3, M.DELIVERED: 4, M.READ: 5}
 
 _MESSAGE_MOVES: dict[str, frozenset[str]] = {
     M.PENDING: frozenset({M.QUEUED, M.SENDING, M.CANCELLED, M.SKIPPED}),
@@ -92,7 +92,7 @@ ACTIONS: dict[str, BroadcastAction] = {
 TERMINAL_BROADCAST = frozenset({B.SENT, B.PARTIALLY_SENT, B.FAILED, B.CANCELLED})
 DISPATCHABLE_BROADCAST = frozenset({B.QUEUED, B.SENDING})
 
-UI_STATUS = {
+UI_STATUS: dict[str, str] = {
     B.DRAFT: "Draft",
     B.SCHEDULED: "Scheduled",
     B.QUEUED: "Ongoing",

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
 import structlog
 from django.db import connection, transaction
@@ -24,7 +26,7 @@ from .states import message_sources
 
 log = structlog.get_logger(__name__)
 
-_TIMESTAMP_COLUMN = {
+_TIMESTAMP_COLUMN: dict[str, str] = {
     Message.Status.DELIVERED: "delivered_at",
     Message.Status.READ: "read_at",
     Message.Status.FAILED: "failed_at",
@@ -63,7 +65,7 @@ def messages_apply_status(*, connector_name: str, updates: Sequence[StatusUpdate
     return AppliedReports(applied=applied, ignored=len(updates) - applied - unknown, unknown=unknown)
 
 
-def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str, now: object) -> int:
+def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str, now: datetime) -> int:
     column = _TIMESTAMP_COLUMN[status]
     # Reports apply to messages that have left. One racing ahead of our own record of the send
     # (still `sending`) is not applied; providers retry reports, and the simulator reports only
@@ -97,7 +99,7 @@ def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str
         )
         rows = cursor.fetchall()
     if status == Message.Status.FAILED and rows:
-        refunds: dict[object, Decimal] = defaultdict(Decimal)
+        refunds: dict[UUID, Decimal] = defaultdict(Decimal)
         for _id, broadcast_id, cost, _client in rows:
             refunds[broadcast_id] += cost
         for broadcast_id, amount in refunds.items():

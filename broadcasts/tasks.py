@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import structlog
-from celery import shared_task
+from celery import Task, shared_task
 
 from .dispatch import dispatch_run
 
@@ -11,7 +11,7 @@ log = structlog.get_logger(__name__)
 
 
 @shared_task(bind=True)
-def dispatch_broadcast(self, broadcast_id: str, token: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def dispatch_broadcast(self: Task, broadcast_id: str, token: str | None = None) -> None:
     """Send a broadcast's due messages for a while, then hand over to a continuation."""
     continuation = dispatch_run(broadcast_id=broadcast_id, token=token)
     if continuation is None:
@@ -20,7 +20,7 @@ def dispatch_broadcast(self, broadcast_id: str, token: str | None = None) -> Non
     if self.request.is_eager and delay > 0:
         # Tests run tasks inline: a continuation that has to wait is driven by the test's clock.
         return
-    dispatch_broadcast.apply_async(args=[broadcast_id, next_token], countdown=delay)
+    dispatch_broadcast.apply_async(args=(broadcast_id, next_token), countdown=delay)
 
 
 @shared_task

@@ -25,7 +25,12 @@ from .senders import normalize_sender
 
 MAX_RECIPIENTS = 10_000
 MAX_SMS_TEXT = 1224
-MAX_TEXT = {Channel.SMS: MAX_SMS_TEXT, Channel.WHATSAPP: 4096, Channel.TELEGRAM: 4096, Channel.RCS: 2500}
+MAX_TEXT: dict[str, int] = {
+    Channel.SMS: MAX_SMS_TEXT,
+    Channel.WHATSAPP: 4096,
+    Channel.TELEGRAM: 4096,
+    Channel.RCS: 2500,
+}
 MIN_SCHEDULE_AHEAD = timedelta(minutes=10)
 MAX_SCHEDULE_AHEAD = timedelta(days=90)
 LANGUAGE = re.compile(r"^[a-z]{3}$")

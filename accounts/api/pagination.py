@@ -15,7 +15,7 @@ class HeraldCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = MAX_LIMIT
-    ordering = ("-created_at", "-pk")
+    ordering: tuple[str, ...] = ("-created_at", "-pk")
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)

@@ -52,7 +52,7 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
             channel = request.data.get("channel") if isinstance(request.data, dict) else None
             return send_scope(channel if channel in Channel.values else Channel.SMS)
         channel = (
-            Broadcast.objects.filter(pk=self.kwargs.get("pk"), client=self.client)
+            Broadcast.objects.filter(pk=str(self.kwargs.get("pk")), client=self.client)
             .values_list("channel", flat=True)
             .first()
             if _is_uuid(self.kwargs.get("pk"))
@@ -165,7 +165,7 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     )
     @action(detail=False, methods=["get"])
     def dashboard(self, request: Request) -> Response:
-        bounds = {}
+        bounds: dict[str, Any] = {}
         for name in ("created_after", "created_before"):
             raw = request.query_params.get(name)
             if raw:
@@ -192,8 +192,8 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
             }
             for row in rows
         ]
-        totals = {
-            key: sum(r[key] for r in results)  # type: ignore[misc]
+        totals: dict[str, Any] = {
+            key: sum(r[key] for r in results)
             for key in ("recipients", "sent", "delivered", "read", "failed", "clicks", "unique_clicks")
         }
         sent, delivered = totals["sent"], totals["delivered"]

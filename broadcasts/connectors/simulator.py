@@ -74,4 +74,4 @@ class SimulatorConnector(BaseConnector):
         ids = [r.provider_message_id for r in accepted if r.provider_message_id]
         if ids:
             delay = float(self.validate_config(self.config)["delay"])
-            simulator_report.apply_async(args=[self.connector_id, ids], countdown=delay)
+            simulator_report.apply_async(args=(self.connector_id, ids), countdown=delay)

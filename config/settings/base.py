@@ -158,6 +158,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "accounts.tasks.heartbeat", "schedule": timedelta(seconds=15)},
+    # Starts scheduled broadcasts (within 10 s of scheduled_at) and restarts dead dispatchers.
+    "broadcasts-tick": {"task": "broadcasts.tasks.tick", "schedule": timedelta(seconds=10)},
     "purge-idempotency-records": {
         "task": "accounts.tasks.purge_expired_idempotency_records",
         "schedule": crontab(minute=17),

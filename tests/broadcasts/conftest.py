@@ -17,6 +17,7 @@ import time_machine
 
 from accounts.models import Client, Scope
 from broadcasts.models import Broadcast, Connector
+from tests.broadcasts.recorder import recorder  # noqa: F401 - a fixture for this package
 from tests.conftest import HeraldAPIClient
 from tests.factories.accounts import ClientFactory
 from tests.factories.broadcasts import ConnectorFactory, SenderFactory
@@ -76,15 +77,21 @@ def add_routes() -> None:
         ("KE", "KES", "1.20", "0.0077"),
         ("FR", "EUR", "0.065", "1.08"),
     ]:
-        RouteFactory(country_code=country, currency=currency, price_per_segment=Decimal(price),
-                     route_code=f"SIM_{country}")  # fmt: skip
+        code = "ESMS_UG" if country == "UG" else f"SIM_{country}"  # ESMS_UG: the seed's worked example
+        RouteFactory(country_code=country, currency=currency, price_per_segment=Decimal(price), route_code=code)
         ExchangeRateFactory(from_currency=currency, to_currency="USD", rate=Decimal(rate))
     RouteFactory(country_code="US", currency="USD", price_per_segment=Decimal("0.0079"), route_code="SIM_US")
     for channel in ("whatsapp", "rcs"):
-        RouteFactory(channel=channel, country_code="UG", currency="USD", price_per_segment=Decimal("0.008"),
-                     route_code=f"SIM_{channel.upper()}_UG")  # fmt: skip
-    RouteFactory(channel="telegram", country_code="ZZ", currency="USD", price_per_segment=Decimal("0.001"),
-                 route_code="SIM_TG")  # fmt: skip
+        RouteFactory(
+            channel=channel,
+            country_code="UG",
+            currency="USD",
+            price_per_segment=Decimal("0.008"),
+            route_code=f"SIM_{channel.upper()}_UG",
+        )
+    RouteFactory(
+        channel="telegram", country_code="ZZ", currency="USD", price_per_segment=Decimal("0.001"), route_code="SIM_TG"
+    )
 
 
 @pytest.fixture
