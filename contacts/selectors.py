@@ -14,6 +14,7 @@ from accounts.exceptions import NotFoundError
 from accounts.models import Client
 
 from .models import Contact, ContactImport, ContactList, ContactListMembership
+from .validation import field_error
 
 MAX_IDS_SHOWN = 20
 _PHONEISH = re.compile(r"\+?[\d().\-]*\d[\d().\-]*")
@@ -32,7 +33,7 @@ def parse_ids(ids: Iterable[UUID | str], *, field: str) -> list[UUID]:
         seen[value] = None
     if bad:
         shown = ", ".join(bad[:MAX_IDS_SHOWN])
-        raise ValidationError({field: [f"Not a valid id: {shown}."]}, code="invalid")
+        raise field_error(field, f"Not a valid id: {shown}.")
     return list(seen)
 
 

@@ -49,6 +49,11 @@ def normalize_language(value: str) -> str:
     raise ValueError(f"'{value[:40]}' is not an ISO 639-3 language code (e.g. eng, fra, swa).")
 
 
+def field_error(field: str, message: str, code: str = "invalid") -> ValidationError:
+    """A ValidationError naming `field`, whose code reaches the API's envelope."""
+    return ValidationError({field: [ValidationError(message, code=code)]})
+
+
 def validate_language(value: object) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -89,9 +94,9 @@ def validate_fields(value: object, *, allow_null_values: bool = False) -> dict[s
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValidationError({"fields": ["fields must be an object of string values."]}, code="invalid")
+        raise field_error("fields", "fields must be an object of string values.")
     if len(value) > MAX_FIELDS:
-        raise ValidationError({"fields": [f"A contact has at most {MAX_FIELDS} fields."]}, code="invalid")
+        raise field_error("fields", f"A contact has at most {MAX_FIELDS} fields.", "too_many_fields")
     errors: dict[str, list[ValidationError]] = {}
     clean: dict[str, str | None] = {}
     for key, raw in value.items():

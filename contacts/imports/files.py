@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -96,13 +97,39 @@ _BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"R
 
 
 def _is_latin(text: str) -> bool:
-    """Only Latin letters, punctuation and symbols: the script of a Windows-1252/Latin-1 file."""
-    return all(ord(ch) < 0x250 or 0x2000 <= ord(ch) <= 0x20CF or ch in "™" for ch in text)
+    """No more than a stray letter or two outside the Latin script: text a Windows-1252 reading suits."""
+    foreign = 0
+    for ch in set(text[:200_000]):
+        if ord(ch) >= 0x250 and ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN"):
+            foreign += 1
+            if foreign >= 3:
+                return False
+    return True
+
+
+# What spreadsheets save as "CSV" when not UTF-8: one-byte Windows, ISO and DOS code pages. Left to
+# guess among every codec, charset-normalizer reads a short accented French file as Big5.
+LEGACY_ENCODINGS: Final = [
+    "cp1252",
+    "latin_1",
+    "iso8859_15",
+    "cp1250",
+    "cp1251",
+    "cp1253",
+    "cp1254",
+    "cp1255",
+    "cp1256",
+    "cp1257",
+    "koi8_r",
+    "mac_roman",
+    "cp850",
+]
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM) or UTF-16 with BOM; else charset-normalizer's guess when it finds a
-    non-Latin script (e.g. Windows-1251); else Windows-1252, whose letters are Latin-1's."""
+    """UTF-8 (with or without BOM) or UTF-16 with BOM; else charset-normalizer's guess among one-byte
+    code pages when that is a non-Latin script (e.g. Windows-1251 Cyrillic); else Windows-1252, whose
+    letters are Latin-1's (the Latin code pages are too alike to tell apart reliably)."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -118,7 +145,7 @@ def decode_text(data: bytes) -> str:
         pass
     import charset_normalizer
 
-    best = charset_normalizer.from_bytes(data[:1_000_000]).best()
+    best = charset_normalizer.from_bytes(data[:1_000_000], cp_isolation=LEGACY_ENCODINGS).best()
     if best is None:
         raise ImportFileError("unsupported_file_type", "The file is not a CSV or XLSX file.")
     try:

@@ -29,6 +29,7 @@ from accounts.models import Client
 from contacts.models import ContactImport, ContactList
 from contacts.selectors import contact_lists_by_ids
 from contacts.services import contact_list_get_or_create
+from contacts.validation import field_error
 
 from .files import MAX_ROWS, ImportFile, ImportFileError, open_import_file
 from .pipeline import read_ahead
@@ -43,7 +44,7 @@ _LOCK_NAMESPACE: Final = 0x43_4E_49_4D  # "CNIM": contact imports' advisory lock
 
 
 def _file_error(exc: ImportFileError) -> ValidationError:
-    return ValidationError({"file": [ValidationError(exc.message, code=exc.code)]})
+    return field_error("file", exc.message, exc.code)
 
 
 def contact_import_create(
@@ -62,12 +63,12 @@ def contact_import_create(
     unknown list a NotFoundError naming `list`, and then nothing at all has been written.
     """
     if list_id is not None and list_name:
-        raise ValidationError({"list_name": ["Give either list or list_name, not both."]}, code="invalid")
+        raise field_error("list_name", "Give either list or list_name, not both.")
     contact_list: ContactList | None = None
     if list_id is not None:
         contact_list = next(iter(contact_lists_by_ids(client=client, ids=[list_id], field="list").values()))
     elif list_name is not None and not list_name.strip():
-        raise ValidationError({"list_name": ["The list name must not be blank."]}, code="invalid_name")
+        raise field_error("list_name", "The list name must not be blank.", "invalid_name")
     data = file.read()
     try:
         table = open_import_file(data)

@@ -81,6 +81,12 @@ def _validate(*, client: Client, data: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def _no_address() -> ValidationError:
+    return ValidationError(
+        {"phone": [ValidationError("A contact needs a phone or a telegram_chat_id.", code="required")]}
+    )
+
+
 def contact_clean(*, client: Client, data: Mapping[str, Any], contact: Contact | None = None) -> dict[str, Any]:
     """Check values as contact_create / contact_update would, writing nothing (the admin's form).
 
@@ -91,7 +97,7 @@ def contact_clean(*, client: Client, data: Mapping[str, Any], contact: Contact |
     phone = clean.get("phone", contact.phone if contact else None)
     telegram_chat_id = clean.get("telegram_chat_id", contact.telegram_chat_id if contact else None)
     if phone is None and telegram_chat_id is None:
-        raise ValidationError({"phone": ["A contact needs a phone or a telegram_chat_id."]}, code="required")
+        raise _no_address()
     _check_unique(
         client=client, phone=phone, telegram_chat_id=telegram_chat_id, exclude=contact.pk if contact else None
     )
@@ -155,7 +161,7 @@ def contact_create(
         },
     )
     if data["phone"] is None and data["telegram_chat_id"] is None:
-        raise ValidationError({"phone": ["A contact needs a phone or a telegram_chat_id."]}, code="required")
+        raise _no_address()
     list_ids = list(contact_lists_by_ids(client=client, ids=data["lists"], field="lists"))
     _check_unique(client=client, phone=data["phone"], telegram_chat_id=data["telegram_chat_id"], exclude=None)
     try:
@@ -203,7 +209,7 @@ def contact_update(*, contact: Contact, data: Mapping[str, Any], replace_fields:
                         merged[key] = value
                 locked.fields = merged
             if locked.phone is None and locked.telegram_chat_id is None:
-                raise ValidationError({"phone": ["A contact needs a phone or a telegram_chat_id."]}, code="required")
+                raise _no_address()
             _check_unique(
                 client=client, phone=locked.phone, telegram_chat_id=locked.telegram_chat_id, exclude=locked.pk
             )

@@ -8,7 +8,6 @@ from typing import Any, Final
 from uuid import UUID
 
 import structlog
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,6 +16,7 @@ from accounts.exceptions import ConflictError
 from accounts.models import Client
 from contacts.models import Contact, ContactList, ContactListMembership
 from contacts.selectors import ids_not_found, parse_ids
+from contacts.validation import field_error
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +32,7 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 def _clean_list_name(name: object, field: str) -> str:
     text = name.strip() if isinstance(name, str) else ""
     if not text or len(text) > MAX_LIST_NAME:
-        raise ValidationError({field: [f"The name must be 1–{MAX_LIST_NAME} characters."]}, code="invalid_name")
+        raise field_error(field, f"The name must be 1–{MAX_LIST_NAME} characters.", "invalid_name")
     return text
 
 
