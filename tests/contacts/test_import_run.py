@@ -9,9 +9,8 @@ import psycopg
 import pytest
 from django.db import IntegrityError, connection
 
-from contacts.imports import contact_import_create, contact_import_run
+from contacts.imports import contact_import_create, contact_import_run, writer
 from contacts.imports import services as import_services
-from contacts.imports import writer
 from contacts.models import Contact, ContactImport, ContactListMembership, OptOutSource
 from tests.contacts.files import MIXED_ERRORS, MIXED_ROWS, csv_bytes, upload, xlsx_bytes
 from tests.factories.accounts import ClientFactory
@@ -265,7 +264,7 @@ def test_counts_do_not_depend_on_the_chunk_size(tenant):
         assert counts(run(client, csv_bytes(MIXED_ROWS), chunk_size=size)) == MIXED_COUNTS
 
 
-class WorkerDied(BaseException):  # noqa: N818 - stands for a SIGKILL: no handler runs
+class WorkerDied(BaseException):
     pass
 
 

@@ -120,7 +120,7 @@ def test_bad_urns_are_refused(value, code):
 
 
 def test_unknown_scheme_names_the_schemes_to_use():
-    with pytest.raises(UrnError, match="Unknown URN scheme 'sms': use tel:, whatsapp: or telegram:."):
+    with pytest.raises(UrnError, match=r"Unknown URN scheme 'sms': use tel:, whatsapp: or telegram:\."):
         parse_urn("sms:+256772123456")
 
 
