@@ -146,8 +146,9 @@ class ContactListViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Cont
     @extend_schema(
         methods=["DELETE"],
         request=ContactListMembersSerializer,
-        responses=ContactListSerializer,
+        responses={200: ContactListSerializer},
         summary="Remove contacts from the list",
+        description='The body is JSON, as for POST: {"contacts": [ids]}. Answers the list with its new count.',
     )
     @action(detail=True, methods=["post", "delete"], url_path="contacts")
     def members(self, request: Request, pk: str | None = None) -> Response:
