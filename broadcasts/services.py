@@ -202,16 +202,21 @@ def _apply_totals(broadcast: Broadcast, totals: PlanTotals, currency: str) -> No
 
 
 def _copy_rows(broadcast: Broadcast, rows: list[Row], now: datetime) -> None:
+    # Ids go in as text: psycopg's UUID dumper is Python-level, and at a million rows it shows.
+    broadcast_id, client_id, channel = str(broadcast.pk), str(broadcast.client_id), broadcast.channel
+    queued = Message.Status.QUEUED
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3: COPY goes through the driver's own cursor
         with raw.copy(f"COPY broadcasts_message ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
+            write = copy.write_row
             for r in rows:
-                copy.write_row(
+                contact = r.contact_id
+                write(
                     (
-                        broadcast.pk, broadcast.client_id, r.contact_id, r.urn, broadcast.channel, r.text,
-                        r.encoding, r.segments, r.cost, r.route_code, r.connector, r.country_code, r.status,
-                        r.error_code, "", 0, r.not_before, None, False, False,
-                        now if r.status == Message.Status.QUEUED else None, now,
+                        broadcast_id, client_id, contact if contact is None else str(contact), r.urn, channel,
+                        r.text, r.encoding, r.segments, r.cost, r.route_code, r.connector, r.country_code, r.status,
+                        r.error_code, "", 0, r.not_before, None, False, False, now if r.status == queued else None,
+                        now,
                     )
                 )  # fmt: skip
 

@@ -1,0 +1,207 @@
+"""Broadcast creation against the machine's raw limits, measured side by side in one run.
+
+1. Creating a broadcast with 10,000 `recipient_variables` through the API (JSON parsing, checks,
+   rendering, parts, pricing, COPY of the message rows, reservation) vs the floor: parsing the same
+   10,000 numbers with `phonenumbers` plus COPYing 10,000 equivalent rows into the message table.
+   Target: ≤ 3×.
+2. Fanning a 1,000,000-contact list out into messages (broadcast create with `contact_lists`: read
+   the members through a server-side cursor, render, count, price, COPY) vs a raw COPY of 1,000,000
+   equivalent rows into the message table itself, with its indexes, constraints and foreign keys
+   (the machine's real limit for writing message rows). Target: ≤ 3×, with the process's peak
+   memory under 300 MB. The same COPY into a copy of the table without foreign keys is printed too.
+
+    DATABASE_URL=postgres://… .venv/bin/python bench/bench_broadcasts.py [--contacts 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from common import bench_database, report, timed
+
+TEXT = "Hi {{first_name}}, your code is {{code}}. Reply STOP to opt out."
+COLUMNS = (
+    "broadcast_id, client_id, contact_id, urn, channel, text, encoding, segments, cost, route_code, connector, "
+    "country_code, status, error_code, error_message, attempts, not_before, lease_until, is_test, clicked, "
+    "queued_at, created_at"
+)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--recipients", type=int, default=10_000)
+    args = parser.parse_args()
+
+    with bench_database():
+        import phonenumbers
+        from django.db import connection, transaction
+        from rest_framework.test import APIClient
+
+        from accounts.models import Scope
+        from accounts.services import api_key_create, client_create
+        from broadcasts.models import Broadcast, Message
+        from broadcasts.senders import connector_create, sender_create
+        from broadcasts.services import broadcast_create
+        from config.celery import app
+        from wallets.models import ExchangeRate, Route
+        from wallets.services import wallet_create, wallet_topup
+
+        app.conf.task_always_eager = False  # dispatch would be a worker's job; here it is only queued
+        app.conf.broker_url = "memory://"
+        client = client_create(name="Bench", country="UG", timezone_name="Africa/Kampala", send_rate_limit="1000/m")
+        wallet = wallet_create(client=client, currency="USD")
+        wallet_topup(wallet=wallet, amount=Decimal("100000000"))
+        Route.objects.create(channel="sms", country_code="UG", route_code="ESMS_UG", connector="simulator",
+                             currency="UGX", price_per_segment=Decimal("35"))  # fmt: skip
+        ExchangeRate.objects.create(from_currency="UGX", to_currency="USD", rate=Decimal("0.000268571"))
+        connector_create(name="simulator", channel="sms", backend="simulator", tps=10_000)
+        sender_create(client=client, sender="Herald")
+        _, raw_key = api_key_create(client=client, name="bench", scopes=Scope.values)
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE bench_messages (LIKE broadcasts_message INCLUDING ALL)")
+
+        # The day does not matter to the figures, only that no quiet-hour rule applies (UG has none).
+        numbers = [f"+25677{i:07d}" for i in range(args.recipients)]
+        recipient_variables = [{"phone": n, "first_name": f"Name{i % 300}", "code": f"C{i:06d}"} for i, n in
+                               enumerate(numbers)]  # fmt: skip
+
+        def create_through_api() -> None:
+            body = json.dumps({"name": f"bench {uuid.uuid4()}", "recipient_variables": recipient_variables,
+                               "text": TEXT, "sender": "Herald"})  # fmt: skip
+            response = api.post("/api/v1/broadcasts/", body, content_type="application/json")
+            assert response.status_code == 201, response.content[:500]
+
+        api_s, _ = timed(create_through_api, repeat=3)
+
+        def parse_numbers() -> list[str]:
+            return [
+                phonenumbers.format_number(phonenumbers.parse(n, "UG"), phonenumbers.PhoneNumberFormat.E164)
+                for n in numbers
+            ]
+
+        parse_s, parsed = timed(parse_numbers, repeat=3)
+
+        def copy_rows(
+            count: int,
+            urns: list[str] | None = None,
+            table: str = "broadcasts_message",
+            contacts: list[str] | None = None,
+        ) -> None:
+            """COPY equivalent rows for a fresh broadcast: into the message table itself (its indexes,
+            constraints and foreign keys: the real limit), or into its shape without foreign keys."""
+            broadcast = Broadcast.objects.create(client=client, name="raw copy", status="draft")
+            broadcast_id, now = str(broadcast.pk), datetime.now(UTC)
+            with (
+                transaction.atomic(),
+                connection.cursor() as cursor,
+                cursor.cursor.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy,
+            ):
+                for i in range(count):
+                    urn = f"tel:{urns[i]}" if urns else f"tel:+25677{i:07d}"
+                    copy.write_row((
+                        broadcast_id, str(client.pk), contacts[i] if contacts else None, urn, "sms",
+                        f"Hi Name{i % 300}, your code is C{i:06d}. Reply STOP to opt out.", "gsm7", 1,
+                        Decimal("0.009400"), "ESMS_UG", "simulator", "UG", "queued", "", "", 0, None, None,
+                        False, False, now, now,
+                    ))  # fmt: skip
+
+        def fresh(fn, repeat: int = 3) -> float:
+            """Best time of `fn` (a COPY and its commit), never counting the clean-up between runs."""
+
+            def clean() -> None:
+                Message.objects.filter(broadcast__name="raw copy").delete()
+                Broadcast.objects.filter(name="raw copy").delete()
+                with connection.cursor() as cursor:
+                    cursor.execute("TRUNCATE bench_messages")
+
+            best = float("inf")
+            for _ in range(repeat):
+                clean()
+                started = time.perf_counter()
+                fn()
+                best = min(best, time.perf_counter() - started)
+            clean()
+            return best
+
+        copy10k_s = fresh(lambda: copy_rows(len(parsed), parsed))
+        floor = parse_s + copy10k_s
+        report(
+            "broadcast_create_10k_recipient_variables_api",
+            recipients=args.recipients,
+            api_s=f"{api_s:.3f}",
+            phonenumbers_parse_s=f"{parse_s:.3f}",
+            copy_10k_s=f"{copy10k_s:.3f}",
+            floor_s=f"{floor:.3f}",
+            ratio=f"{api_s / floor:.2f}",
+            target="<=3",
+        )
+
+        # --- 1,000,000-contact list -----------------------------------------------------------
+        n = args.contacts
+        list_id = uuid.uuid4()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO contacts_contact (client_id, phone, first_name, last_name, language, fields)
+                SELECT %s, '+25678' || lpad(i::text, 7, '0'), 'Name' || (i %% 300), 'Bench', 'eng',
+                       jsonb_build_object('code', 'C' || lpad(i::text, 6, '0'))
+                  FROM generate_series(0, %s - 1) AS i
+                """,
+                [client.pk, n],
+            )
+            cursor.execute(
+                "INSERT INTO contacts_contactlist (id, client_id, name, contact_count, created_at, updated_at)"
+                " VALUES (%s, %s, 'Everyone', %s, now(), now())",
+                [list_id, client.pk, n],
+            )
+            cursor.execute(
+                "INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id)"
+                " SELECT %s, id FROM contacts_contact WHERE client_id = %s AND last_name = 'Bench'",
+                [list_id, client.pk],
+            )
+            cursor.execute("ANALYZE contacts_contact")
+            cursor.execute("ANALYZE contacts_contactlistmembership")
+        rss_before = peak_rss_mb()
+        started = time.perf_counter()
+        accepted = broadcast_create(
+            client=client, data={"name": "Everyone", "contact_lists": [str(list_id)], "text": TEXT, "sender": "Herald"}
+        )
+        fanout_s = time.perf_counter() - started
+        rss_after = peak_rss_mb()
+        assert accepted.broadcast.total_recipients == n, accepted.broadcast.total_recipients
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id::text FROM contacts_contact WHERE client_id = %s ORDER BY phone", [client.pk])
+            contact_ids = [row[0] for row in cursor.fetchall()]
+        copy1m_s = fresh(lambda: copy_rows(n, contacts=contact_ids), repeat=1)
+        copy1m_nofk_s = fresh(lambda: copy_rows(n, table="bench_messages", contacts=contact_ids), repeat=1)
+        report(
+            "broadcast_fanout_1m_list",
+            contacts=n,
+            fanout_s=f"{fanout_s:.2f}",
+            raw_copy_s=f"{copy1m_s:.2f}",
+            ratio=f"{fanout_s / copy1m_s:.2f}",
+            raw_copy_without_fks_s=f"{copy1m_nofk_s:.2f}",
+            target="<=3",
+            rate_per_s=f"{n / fanout_s:,.0f}",
+            peak_rss_mb=f"{rss_after:.0f}",
+            rss_before_mb=f"{rss_before:.0f}",
+            memory_target="<300",
+        )
+
+
+if __name__ == "__main__":
+    main()
