@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.exceptions import ConflictError
 
+from .imports import contact_import_enqueue
 from .models import Contact, ContactImport, ContactList, ContactListMembership, OptOutSource
 from .selectors import contact_search
 from .services import (
@@ -215,6 +216,15 @@ class ContactImportAdmin(admin.ModelAdmin[ContactImport]):
     list_select_related = ["client"]
     fields = IMPORT_FIELDS
     readonly_fields = IMPORT_FIELDS
+
+    actions = ["run_again"]
+
+    @admin.action(description="Queue selected pending or stalled imports again")
+    def run_again(self, request: HttpRequest, queryset: QuerySet[ContactImport]) -> None:
+        jobs = list(queryset.filter(status__in=[ContactImport.Status.PENDING, ContactImport.Status.PROCESSING]))
+        for job in jobs:
+            contact_import_enqueue(contact_import=job)  # a run while another holds the job does nothing
+        self.message_user(request, f"Queued {len(jobs)} import(s).", messages.SUCCESS)
 
     @admin.display(description="progress")
     def progress(self, obj: ContactImport) -> str:

@@ -13,7 +13,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import IO, Final
 from uuid import UUID
 
@@ -75,8 +74,6 @@ def contact_import_create(
         total_rows = table.count_rows(limit=MAX_ROWS)
     except ImportFileError as exc:
         raise _file_error(exc) from None
-    from contacts.tasks import contact_import_process
-
     with transaction.atomic():
         if list_name:
             contact_list = contact_list_get_or_create(client=client, name=list_name, field="list_name")
@@ -91,7 +88,7 @@ def contact_import_create(
         job.file.save(f"{job.id}.{table.file_format}", ContentFile(data), save=False)
         job.save()
         job_id = str(job.id)
-        transaction.on_commit(partial(contact_import_process.delay, job_id))
+        contact_import_enqueue(contact_import=job)
     log.info(
         "contact_import.created",
         client_id=str(client.id),
@@ -100,6 +97,22 @@ def contact_import_create(
         total_rows=total_rows,
     )
     return job
+
+
+def contact_import_enqueue(*, contact_import: ContactImport) -> None:
+    """Queue the job's task once the current transaction commits.
+
+    robust: the upload is committed by then, so a broker failure must not turn the 202 into a 500; it
+    is logged, and the job (still pending) can be queued again from the admin — running it twice is safe.
+    """
+    from contacts.tasks import contact_import_process
+
+    job_id = str(contact_import.pk)
+
+    def enqueue() -> None:  # a named function: Django's robust on_commit logs callbacks by __qualname__
+        contact_import_process.delay(job_id)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 # --- running ---------------------------------------------------------------------------------------

@@ -167,3 +167,17 @@ def test_demo_contacts_are_valid_and_seeding_twice_creates_nothing_new():
     everyone.refresh_from_db()
     vip.refresh_from_db()
     assert (everyone.contact_count, vip.contact_count) == (20, 4)  # VIP: the gold tier
+
+
+def test_queue_again_action_runs_pending_imports(staff, django_capture_on_commit_callbacks):
+    from contacts.imports import contact_import_create
+    from tests.contacts.files import MIXED_ROWS, csv_bytes, upload
+
+    acme = ClientFactory()
+    job = contact_import_create(client=acme, file=upload(csv_bytes(MIXED_ROWS)), file_name="c.csv")
+    finished = ContactImportFactory(client=acme, status="completed")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        staff.post("/admin/contacts/contactimport/", {"action": "run_again", "_selected_action": [job.pk, finished.pk]})
+    assert callbacks[0].__qualname__ == "contact_import_enqueue.<locals>.enqueue"
+    job.refresh_from_db()
+    assert (job.status, job.created) == ("completed", 3)
