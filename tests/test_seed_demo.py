@@ -39,13 +39,18 @@ def test_seed_demo_is_idempotent_and_its_printed_key_works(django_capture_on_com
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert api.get("/api/v1/me/").json()["client"]["name"] == "Demo Client"
     demo_list = ContactList.objects.filter(client__name="Demo Client").first()
-    with time_machine.travel(datetime(2026, 11, 24, 15, 0, tzinfo=UTC)), django_capture_on_commit_callbacks(
-        execute=True
+    with (
+        time_machine.travel(datetime(2026, 11, 24, 15, 0, tzinfo=UTC)),
+        django_capture_on_commit_callbacks(execute=True),
     ):
         response = api.post(
             "/api/v1/broadcasts/",
-            {"name": "Demo", "contact_lists": [str(demo_list.pk)], "text": "Hi {{first_name|there}}! STOP 36173",
-             "sender": "Herald"},
+            {
+                "name": "Demo",
+                "contact_lists": [str(demo_list.pk)],
+                "text": "Hi {{first_name|there}}! STOP 36173",
+                "sender": "Herald",
+            },
             format="json",
         )
     assert response.status_code == 201, response.content

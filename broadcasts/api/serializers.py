@@ -7,9 +7,11 @@ from typing import Any
 
 from rest_framework import serializers
 
+from accounts.channels import Channel
 from broadcasts.models import Broadcast, Message
 from broadcasts.selectors import BroadcastStats
 from broadcasts.states import UI_STATUS
+from wallets.models import Tier
 from wallets.pricing import money
 
 
@@ -154,7 +156,7 @@ class BroadcastCreateSerializer(serializers.Serializer[Any]):
     """Documentation of the create/precheck body (SPEC §8); validation is broadcasts/validation.py."""
 
     name = serializers.CharField(max_length=255)
-    channel = serializers.ChoiceField(choices=["sms", "whatsapp", "telegram", "rcs"], default="sms")
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.SMS)
     recipients = serializers.ListField(child=serializers.CharField(), required=False, max_length=10_000)
     recipient_variables = serializers.ListField(child=serializers.DictField(), required=False, max_length=10_000)
     contacts = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=10_000)
@@ -170,7 +172,7 @@ class BroadcastCreateSerializer(serializers.Serializer[Any]):
     scheduled_at = serializers.DateTimeField(required=False)
     drip_rate = serializers.IntegerField(required=False, min_value=1, max_value=600)
     route = serializers.CharField(required=False)
-    tier = serializers.ChoiceField(choices=["premium", "low_cost"], default="premium")
+    tier = serializers.ChoiceField(choices=Tier.choices, default=Tier.PREMIUM)
     track_links = serializers.BooleanField(default=False)
     optimize_text = serializers.BooleanField(default=True)
     skip_opted_out = serializers.BooleanField(default=True)

@@ -53,7 +53,7 @@ class LedgerEntryViewSet(mixins.ListModelMixin, HeraldGenericViewSet):
 
 class PricePagination(HeraldCursorPagination):
     # A catalogue reads best by country; the cursor keeps its place among equal countries by offset.
-    ordering = ("country_code", "channel", "tier", "prefix", "route_code", "pk")  # type: ignore[assignment]
+    ordering = ("country_code", "channel", "tier", "prefix", "route_code", "pk")
 
 
 class PriceViewSet(WalletMixin, mixins.ListModelMixin, HeraldGenericViewSet):
