@@ -24,7 +24,9 @@ class Contact(models.Model):
 
     # Database defaults too: imports insert contacts with INSERT … SELECT, not through the ORM.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contacts")
+    # Every lookup by client goes through the composite indexes below that start with client_id;
+    # Django's own single-column index on it would only slow every insert (imports, list_name).
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contacts", db_index=False)
     phone = models.CharField(max_length=16, null=True, blank=True, help_text="E.164, e.g. +256772123456.")
     telegram_chat_id = models.CharField(max_length=20, null=True, blank=True)
     first_name = models.CharField(max_length=128, blank=True, default="", db_default="")
@@ -98,8 +100,12 @@ class ContactList(models.Model):
 
 class ContactListMembership(models.Model):
     id = models.BigAutoField(primary_key=True)
-    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    # Indexed by the unique (list, contact) and membership_contact below; Django's automatic
+    # foreign-key indexes would duplicate them and slow every import into a list.
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     class Meta:
