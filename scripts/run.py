@@ -111,6 +111,9 @@ def main() -> int:
                         "2",
                         "--threads",
                         "4",
+                        # A broadcast to a very large list is planned and written in its request.
+                        "--timeout",
+                        "300",
                         "--access-logfile",
                         "-",
                         "--graceful-timeout",
