@@ -24,7 +24,8 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
     residual_credit = serializers.SerializerMethodField()
     skipped = serializers.SerializerMethodField()
     stats = serializers.SerializerMethodField()
-    template = serializers.CharField(source="template_name", read_only=True)
+    template = serializers.SerializerMethodField()
+    text = serializers.SerializerMethodField()
     contact_list = serializers.UUIDField(source="created_list_id", read_only=True, allow_null=True)
 
     class Meta:
@@ -70,6 +71,16 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
 
     def get_ui_status(self, obj: Broadcast) -> str:
         return UI_STATUS.get(obj.status, obj.status)
+
+    def get_template(self, obj: Broadcast) -> str | None:
+        return obj.template_name or None
+
+    def get_text(self, obj: Broadcast) -> str | dict[str, str] | None:
+        """As it was given: one string, or {language: text}."""
+        texts = obj.text
+        if isinstance(texts, dict) and list(texts) == [""]:
+            return str(texts[""])
+        return texts
 
     def get_estimated_cost(self, obj: Broadcast) -> str:
         return money(obj.estimated_cost)

@@ -306,3 +306,9 @@ class TestChannels:
         assert rows(shop.broadcast(response)) == [("whatsapp:+256772000001", "queued", "")]
         message = Message.objects.get(broadcast=shop.broadcast(response))
         assert (message.text, message.segments, message.encoding) == ("Hi there", 1, "")
+
+
+def test_text_and_template_are_echoed_as_given(shop, daytime):
+    assert shop.create(recipients=[UG], text="Hi").json()["text"] == "Hi"
+    body = shop.create(recipients=[UG], text={"eng": "Hi", "fra": "Salut"}, base_language="eng").json()
+    assert (body["text"], body["template"]) == ({"eng": "Hi", "fra": "Salut"}, None)
