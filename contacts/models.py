@@ -102,9 +102,7 @@ class ContactListMembership(models.Model):
     id = models.BigAutoField(primary_key=True)
     # Indexed by the unique (list, contact) and membership_contact below; Django's automatic
     # foreign-key indexes would duplicate them and slow every import into a list.
-    contact_list = models.ForeignKey(
-        ContactList, on_delete=models.CASCADE, related_name="memberships", db_index=False
-    )
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
