@@ -230,12 +230,21 @@ def _record(
                 },
             )
             failed_now = [row[0] for row in cursor.fetchall()]
-        for result in retry:
-            delay = backoff_seconds(attempts.get(result.message_id, 1))
-            Message.objects.filter(pk=result.message_id, status=M.SENDING).update(
-                lease_until=now + timedelta(seconds=delay),
-                error_code=result.error_code or "transient_error",
-                error_message=result.error_message[:500],
+        if retry:
+            cursor.execute(
+                """
+                UPDATE broadcasts_message AS m
+                   SET lease_until = r.retry_at, error_code = r.code, error_message = LEFT(r.message, 500)
+                  FROM unnest(%(ids)s::bigint[], %(at)s::timestamptz[], %(codes)s::text[], %(messages)s::text[])
+                       AS r(id, retry_at, code, message)
+                 WHERE m.id = r.id AND m.status = 'sending'
+                """,
+                {
+                    "ids": [r.message_id for r in retry],
+                    "at": [now + timedelta(seconds=backoff_seconds(attempts.get(r.message_id, 1))) for r in retry],
+                    "codes": [r.error_code or "transient_error" for r in retry],
+                    "messages": [r.error_message for r in retry],
+                },
             )
         capture = sum((claimed[i].cost for i in left), Decimal(0))
         release = sum((claimed[i].cost for i in failed_now), Decimal(0))

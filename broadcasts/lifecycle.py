@@ -26,9 +26,10 @@ from wallets.services import wallet_reserve
 from .connectors import OutboundMessage, build_connector
 from .dispatch import _record, broadcast_finalize, urn_path
 from .models import Broadcast, Connector, Message
-from .planning import channel_urn
-from .services import _wallet
+from .planning import Planner, Target, channel_urn
+from .services import _wallet, plan_context, request_data
 from .states import ACTIONS, DISPATCHABLE_BROADCAST
+from .validation import parse_broadcast_request
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +69,8 @@ def broadcast_cancel(*, broadcast: Broadcast) -> Broadcast:
         Message.objects.filter(broadcast=broadcast, is_test=False, status=M.SENDING).exclude(error_code="").update(
             status=M.FAILED, failed_at=now, error_code="cancelled", lease_until=None
         )
-    broadcast = broadcast_finalize(broadcast_id=broadcast.pk)
+        # In the same transaction: a crash here must not leave the credit held with nothing to free it.
+        broadcast = broadcast_finalize(broadcast_id=broadcast.pk)
     log.info("broadcast.cancelled", broadcast_id=str(broadcast.pk))
     return broadcast
 
@@ -139,10 +141,6 @@ def broadcast_test(*, broadcast: Broadcast, recipients: Any) -> list[Message]:
         raise ValidationError({"recipients": [f"At most {MAX_TEST_RECIPIENTS} test recipients."]})
     if broadcast.status == B.CANCELLED:
         raise ConflictError("A cancelled broadcast cannot be tested.")
-    from .planning import Planner, Target
-    from .services import plan_context, request_data
-    from .validation import parse_broadcast_request
-
     client = broadcast.client
     errors: dict[str, list[str]] = {}
     targets: list[Target] = []
@@ -163,8 +161,8 @@ def broadcast_test(*, broadcast: Broadcast, recipients: Any) -> list[Message]:
     for target in targets:
         contact = contacts.get(target.address)
         if contact is not None:
-            Planner._fill_contact(target, contact.pk, contact.first_name, contact.last_name, contact.language,
-                                  contact.fields, False)  # fmt: skip
+            target.fill_from(contact)
+            target.opted_out = False  # a test send goes to whoever the sender chose
     data = request_data(broadcast)
     data["schedule_mode"] = Broadcast.ScheduleMode.NOW
     data.pop("scheduled_at", None)
@@ -278,4 +276,16 @@ def broadcasts_tick() -> dict[str, int]:
     for broadcast_id in cancelled_ids:
         broadcast_finalize(broadcast_id=broadcast_id)
         settled += 1
-    return {"started": started, "restarted": restarted, "settled": settled}
+    # Test sends whose task was lost (broker down at the time): queue them again; sending claims
+    # only `queued` messages, so a late original task and this one never both send.
+    stuck_tests = (
+        Message.objects.filter(is_test=True, status=M.QUEUED, queued_at__lt=now - timedelta(minutes=2))
+        .values_list("broadcast_id", "pk")
+        .order_by("broadcast_id")
+    )
+    by_broadcast: dict[str, list[int]] = {}
+    for test_broadcast, message_id in stuck_tests:
+        by_broadcast.setdefault(str(test_broadcast), []).append(message_id)
+    for test_broadcast_id, ids in by_broadcast.items():
+        _send_tests_later(test_broadcast_id, ids)
+    return {"started": started, "restarted": restarted, "settled": settled, "tests_requeued": len(by_broadcast)}

@@ -34,6 +34,7 @@ from django.db.models.functions import Cast
 from accounts.channels import Channel
 from accounts.models import Client
 from contacts import phones
+from contacts.models import Contact
 from contacts.selectors import audience_contacts, contacts_by_ids, contacts_by_phones
 from templates_app.encoding import UCS2, analyze, optimize_text
 from templates_app.rendering import CompiledTemplate, compile_template
@@ -70,6 +71,15 @@ class Target:
     opted_out: bool = False
     skip: str = ""  # already known to be skipped (invalid or no address for the channel)
     raw: str = ""
+
+    def fill_from(self, contact: Contact) -> None:
+        """What rendering and opt-out need to know of the recipient's contact."""
+        self.contact_id = contact.pk
+        self.first_name = contact.first_name or ""
+        self.last_name = contact.last_name or ""
+        self.language = contact.language or ""
+        self.fields = contact.fields or {}
+        self.opted_out = contact.opted_out
 
 
 @dataclass(slots=True)
@@ -208,15 +218,7 @@ class Planner:
         for target, phone in parsed:
             contact = by_phone.get(phone) if phone else None
             if contact is not None:
-                self._fill_contact(
-                    target,
-                    contact.pk,
-                    contact.first_name,
-                    contact.last_name,
-                    contact.language,
-                    contact.fields,
-                    contact.opted_out,
-                )
+                target.fill_from(contact)
                 if not target.address:
                     resolved = contact_urn(channel, contact.phone, contact.telegram_chat_id)
                     if resolved:
@@ -233,15 +235,7 @@ class Planner:
                     target = Target(urn=f"contact:{contact.pk}", address="", skip=SKIP_UNROUTABLE)
                 else:
                     target = Target(urn=resolved[0], address=resolved[1])
-                self._fill_contact(
-                    target,
-                    contact.pk,
-                    contact.first_name,
-                    contact.last_name,
-                    contact.language,
-                    contact.fields,
-                    contact.opted_out,
-                )
+                target.fill_from(contact)
                 if self._mark(target):
                     out.append(target)
         named = [t.contact_id for t in out if isinstance(t.contact_id, uuid.UUID)]
@@ -253,18 +247,6 @@ class Planner:
             )
             out = [t for t in out if t.contact_id is None or t.contact_id in kept]
         return out
-
-    @staticmethod
-    def _fill_contact(
-        target: Target, contact_id: uuid.UUID, first: str | None, last: str | None, language: str | None,
-        fields: dict[str, Any] | None, opted_out: bool,
-    ) -> None:  # fmt: skip
-        target.contact_id = contact_id
-        target.first_name = first or ""
-        target.last_name = last or ""
-        target.language = language or ""
-        target.fields = fields or {}
-        target.opted_out = opted_out
 
     def _field_names(self) -> list[str]:
         """Every placeholder name: a contact's field of that name takes precedence over built-ins."""

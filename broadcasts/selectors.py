@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -108,13 +109,36 @@ class DashboardRow:
         return round(self.stats.delivered / self.stats.sent, 4) if self.stats.sent else 0.0
 
 
+@dataclass(frozen=True)
+class Dashboard:
+    rows: list[DashboardRow]
+
+    def totals(self) -> dict[str, Any]:
+        stats = [row.stats for row in self.rows]
+        sent = sum(s.sent for s in stats)
+        delivered = sum(s.delivered for s in stats)
+        return {
+            "broadcasts": len(self.rows),
+            "recipients": sum(row.broadcast.total_recipients for row in self.rows),
+            "sent": sent,
+            "delivered": delivered,
+            "read": sum(s.read for s in stats),
+            "failed": sum(s.failed for s in stats),
+            "clicks": sum(s.clicks for s in stats),
+            "unique_clicks": sum(s.clicks for s in stats),
+            "delivery_rate": round(delivered / sent, 4) if sent else 0.0,
+            "cost": sum((s.cost for s in stats), Decimal(0)),
+        }
+
+
 def broadcast_dashboard(
     *, client: Client, created_after: datetime | None = None, created_before: datetime | None = None, limit: int = 100
-) -> list[DashboardRow]:
+) -> Dashboard:
+    """The newest `limit` broadcasts of the period with their counts, and the totals over them."""
     broadcasts = list(
         broadcast_list(client=client, created_after=created_after, created_before=created_before).order_by(
             "-created_at"
         )[:limit]
     )
     stats = broadcast_stats(broadcast_ids=[b.pk for b in broadcasts])
-    return [DashboardRow(b, stats[b.pk]) for b in broadcasts]
+    return Dashboard([DashboardRow(b, stats[b.pk]) for b in broadcasts])

@@ -173,7 +173,7 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
                 if parsed is None:
                     raise ValidationError({name: ["Use an ISO 8601 date and time."]})
                 bounds[name] = parsed
-        rows = broadcast_dashboard(client=self.client, **bounds)
+        dashboard = broadcast_dashboard(client=self.client, **bounds)
         results = [
             {
                 "id": row.broadcast.pk,
@@ -190,16 +190,10 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
                 "cost": money(row.stats.cost),
                 "created_at": row.broadcast.created_at,
             }
-            for row in rows
+            for row in dashboard.rows
         ]
-        totals: dict[str, Any] = {
-            key: sum(r[key] for r in results)
-            for key in ("recipients", "sent", "delivered", "read", "failed", "clicks", "unique_clicks")
-        }
-        sent, delivered = totals["sent"], totals["delivered"]
-        totals["delivery_rate"] = round(delivered / sent, 4) if sent else 0.0
-        totals["cost"] = money(sum((r.stats.cost for r in rows), Decimal(0)))
-        totals["broadcasts"] = len(results)
+        totals = dashboard.totals()
+        totals["cost"] = money(totals["cost"])
         return Response({"totals": totals, "results": DashboardRowSerializer(results, many=True).data})
 
 

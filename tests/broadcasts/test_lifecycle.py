@@ -273,3 +273,21 @@ def test_actions_need_the_channel_scope(make_shop, daytime):
     reader.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert_error(reader.post(f"/api/v1/broadcasts/{broadcast.pk}/send/"), 403, "permission_error", "missing_scope")
     assert reader.get(f"/api/v1/broadcasts/{broadcast.pk}/").status_code == 200
+
+
+def test_cancel_settles_the_reservation_in_the_same_transaction(shop, daytime, monkeypatch):
+    from broadcasts import dispatch
+
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:2]))
+
+    def crash(**kwargs):
+        raise RuntimeError("worker died")
+
+    monkeypatch.setattr(dispatch.billing, "release_rest", crash)
+    from broadcasts.lifecycle import broadcast_cancel
+
+    with pytest.raises(RuntimeError):
+        broadcast_cancel(broadcast=broadcast)
+    broadcast.refresh_from_db()
+    assert broadcast.status == "queued"  # nothing half-done: still cancellable, credit still held
+    assert Message.objects.filter(broadcast=broadcast, status="queued").count() == 2

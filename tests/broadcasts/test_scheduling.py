@@ -133,3 +133,19 @@ def test_quiet_hours_hold_french_marketing_until_the_window_opens(shop, recorder
     with time_machine.travel(datetime(2026, 11, 30, 7, 1, tzinfo=UTC), tick=False):  # Monday 08:01 Paris
         dispatch_batch(Broadcast.objects.get(pk=broadcast.pk))
     assert Message.objects.get(broadcast=broadcast, urn=f"tel:{FR}").status == "sent"
+
+
+@pytest.mark.django_db
+def test_tick_requeues_test_sends_whose_task_was_lost(shop, daytime, recorder):
+    from tests.broadcasts.conftest import UG
+
+    broadcast = shop.broadcast(shop.create(recipients=[UG], status="draft"))
+    shop.api.post(f"/api/v1/broadcasts/{broadcast.pk}/test/", {"recipients": [UG]}, format="json")
+    message = Message.objects.get(broadcast=broadcast, is_test=True)
+    assert message.status == "queued"  # on-commit callbacks never ran: the task was "lost"
+    assert broadcasts_tick()["tests_requeued"] == 0  # give the original task its chance first
+    with time_machine.travel(timezone.now() + timedelta(minutes=3), tick=False):
+        assert broadcasts_tick()["tests_requeued"] == 1
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert recorder.sent == [message.pk]
