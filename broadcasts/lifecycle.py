@@ -23,10 +23,11 @@ from contacts import phones
 from contacts.selectors import contacts_by_phones
 from wallets.services import wallet_reserve
 
+from .audience import Target, channel_urn
 from .connectors import OutboundMessage, build_connector
 from .dispatch import _record, broadcast_finalize, urn_path
 from .models import Broadcast, Connector, Message
-from .planning import Planner, Target, channel_urn
+from .planning import Planner
 from .services import _wallet, plan_context, request_data
 from .states import ACTIONS, DISPATCHABLE_BROADCAST
 from .validation import parse_broadcast_request

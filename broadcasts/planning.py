@@ -1,11 +1,9 @@
 """Planning a broadcast: who gets what, through which route, at what cost, and when.
 
 One pipeline serves precheck, simulate, drafts and create, so the price a precheck shows is the
-price a broadcast reserves. It streams: explicit recipients first (≤ 10,000, in memory), then list
-members read from PostgreSQL in chunks through a server-side cursor, so a 1,000,000-contact list
-never sits in memory. Each chunk is rendered, counted (SMS parts), priced by the wallets' quote
-engine and timed (schedule, drip slots, quiet hours); `create` COPYs each chunk's rows straight
-into the message table.
+price a broadcast reserves. The audience (audience.py) arrives in chunks; each chunk is rendered,
+counted (SMS parts), priced by the wallets' quote engine and timed (schedule, drip slots, quiet
+hours); `create` COPYs each chunk's rows straight into the message table.
 
 Per recipient, in order: parse and normalize the address (invalid → skipped `invalid_number`);
 deduplicate on the channel URN (counted, sent once); find its contact; opted out → skipped
@@ -19,67 +17,29 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.db.models import TextField
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
 
 from accounts.channels import Channel
 from accounts.models import Client
-from contacts import phones
-from contacts.models import Contact
-from contacts.selectors import audience_contacts, contacts_by_ids, contacts_by_phones
 from templates_app.encoding import UCS2, analyze, optimize_text
 from templates_app.rendering import CompiledTemplate, compile_template
 from wallets.models import Wallet
 from wallets.pricing import BreakdownLine, PricedMessage, PriceRoute, Quote, quote_messages
 
+from .audience import SKIP_INVALID, SKIP_OPTED_OUT, SKIP_UNROUTABLE, Audience, Target
 from .models import Broadcast, Message
 from .quiet_hours import QUIET_RULES, next_allowed, number_zones
 from .validation import BroadcastRequest
 
-CHUNK = 5000
 SAMPLE = 20
 MAX_SMS_RENDERED = 1224
 STOP_MENTION = re.compile(r"\bSTOP\b", re.IGNORECASE)
 FALLBACK_LANGUAGE = "eng"
-
-SKIP_INVALID = "invalid_number"
-SKIP_OPTED_OUT = "opted_out"
-SKIP_UNROUTABLE = "unroutable"
-
-
-@dataclass(slots=True)
-class Target:
-    """A recipient before rendering."""
-
-    urn: str  # channel URN, the dedup key ("tel:+256…", "whatsapp:+256…", "telegram:123")
-    address: str  # what the quote engine prices: E.164, or a Telegram chat id
-    contact_id: uuid.UUID | str | None = None  # list members stream their id as text
-    first_name: str = ""
-    last_name: str = ""
-    language: str = ""
-    fields: dict[str, Any] = field(default_factory=dict)
-    variables: dict[str, str] = field(default_factory=dict)
-    opted_out: bool = False
-    skip: str = ""  # already known to be skipped (invalid or no address for the channel)
-    raw: str = ""
-
-    def fill_from(self, contact: Contact) -> None:
-        """What rendering and opt-out need to know of the recipient's contact."""
-        self.contact_id = contact.pk
-        self.first_name = contact.first_name or ""
-        self.last_name = contact.last_name or ""
-        self.language = contact.language or ""
-        self.fields = contact.fields or {}
-        self.opted_out = contact.opted_out
 
 
 @dataclass(slots=True)
@@ -144,161 +104,24 @@ class PlanContext:
     keep_phones: bool = False  # collect sendable phones (for list_name)
 
 
-def channel_urn(channel: str, urn: phones.Urn) -> tuple[str, str] | None:
-    """(URN, priced address) of a parsed address on a channel; None when the channel can't use it."""
-    if urn.scheme == phones.TELEGRAM:
-        return (f"telegram:{urn.path}", urn.path) if channel == Channel.TELEGRAM else None
-    if channel == Channel.TELEGRAM:
-        return None  # a phone number: only a contact's telegram_chat_id can reach it (resolved later)
-    scheme = "whatsapp" if channel == Channel.WHATSAPP else "tel"
-    return f"{scheme}:{urn.path}", urn.path
-
-
-def contact_urn(channel: str, phone: str | None, telegram_chat_id: str | None) -> tuple[str, str] | None:
-    if channel == Channel.TELEGRAM:
-        return (f"telegram:{telegram_chat_id}", telegram_chat_id) if telegram_chat_id else None
-    if not phone:
-        return None
-    return f"{'whatsapp' if channel == Channel.WHATSAPP else 'tel'}:{phone}", phone
-
-
 class Planner:
-    """Plans a broadcast chunk by chunk; `totals` accumulates what precheck and create report."""
+    """Prices and times a broadcast's audience chunk by chunk; `totals` accumulates what precheck
+    and create report."""
 
     def __init__(self, context: PlanContext) -> None:
         self.ctx = context
         self.request = context.request
         self.totals = PlanTotals()
-        self._seen: set[str] = set()
-        self._explicit_contacts: set[uuid.UUID] = set()
+        self.audience = Audience(
+            client=context.client,
+            request=context.request,
+            field_names=sorted({name for version in context.versions.values() for name in version.variables}),
+        )
         self._text_cache: dict[str, tuple[str, str, int, tuple[str, ...]]] = {}
         self._drip_at = context.start_at
         self._drip_interval = timedelta(seconds=60 / self.request.drip_rate) if self.request.drip_rate else timedelta(0)
 
     # --- audience ---------------------------------------------------------------------------
-
-    def targets(self) -> Iterator[list[Target]]:
-        explicit = self._explicit_targets()
-        for start in range(0, len(explicit), CHUNK):
-            yield explicit[start : start + CHUNK]
-        if self.request.list_ids:
-            yield from self._list_targets()
-
-    def _mark(self, target: Target) -> bool:
-        """False (and counted) when this URN was already planned."""
-        if target.urn in self._seen:
-            self.totals.duplicate_count += 1
-            return False
-        self._seen.add(target.urn)
-        return True
-
-    def _explicit_targets(self) -> list[Target]:
-        request, client, channel = self.request, self.ctx.client, self.request.channel
-        out: list[Target] = []
-        parsed: list[tuple[Target, str | None]] = []  # (target, phone to look up)
-        for recipient in request.recipients:
-            try:
-                urn = phones.parse_urn(recipient.address, client.country)
-            except phones.AddressError:
-                raw = recipient.address[:100]
-                target = Target(urn=f"invalid:{raw}", address="", skip=SKIP_INVALID, raw=raw)
-                if self._mark(target):
-                    out.append(target)
-                continue
-            resolved = channel_urn(channel, urn)
-            phone = urn.path if urn.scheme in phones.PHONE_SCHEMES else None
-            if resolved is None:
-                # A phone on Telegram: only its contact's chat id can be used.
-                target = Target(urn=f"{urn.scheme}:{urn.path}", address="", variables=recipient.variables)
-            else:
-                target = Target(urn=resolved[0], address=resolved[1], variables=recipient.variables)
-            target.raw = recipient.address
-            parsed.append((target, phone))
-        by_phone = contacts_by_phones(client=client, phones=[p for _, p in parsed if p])
-        for target, phone in parsed:
-            contact = by_phone.get(phone) if phone else None
-            if contact is not None:
-                target.fill_from(contact)
-                if not target.address:
-                    resolved = contact_urn(channel, contact.phone, contact.telegram_chat_id)
-                    if resolved:
-                        target.urn, target.address = resolved
-            if not target.address and not target.skip:
-                target.skip = SKIP_UNROUTABLE
-            if self._mark(target):
-                out.append(target)
-        if request.contact_ids:
-            for contact in contacts_by_ids(client=client, ids=request.contact_ids).values():
-                self._explicit_contacts.add(contact.pk)
-                resolved = contact_urn(channel, contact.phone, contact.telegram_chat_id)
-                if resolved is None:
-                    target = Target(urn=f"contact:{contact.pk}", address="", skip=SKIP_UNROUTABLE)
-                else:
-                    target = Target(urn=resolved[0], address=resolved[1])
-                target.fill_from(contact)
-                if self._mark(target):
-                    out.append(target)
-        named = [t.contact_id for t in out if isinstance(t.contact_id, uuid.UUID)]
-        if request.exclude_list_ids and named:
-            kept = set(
-                audience_contacts(
-                    client=client, contact_ids=named, exclude_list_ids=request.exclude_list_ids
-                ).values_list("pk", flat=True)
-            )
-            out = [t for t in out if t.contact_id is None or t.contact_id in kept]
-        return out
-
-    def _field_names(self) -> list[str]:
-        """Every placeholder name: a contact's field of that name takes precedence over built-ins."""
-        return sorted({name for version in self.ctx.versions.values() for name in version.variables})
-
-    def _list_targets(self) -> Iterator[list[Target]]:
-        """List members through a server-side cursor, chunk by chunk, in raw tuples.
-
-        Only the `fields` keys the content uses are read (`fields->>'name'` in SQL), so no contact's
-        whole JSON is decoded; and the rows skip Django's per-row conversion, which at a million
-        rows costs more than everything else here.
-        """
-        channel = self.request.channel
-        queryset = audience_contacts(
-            client=self.ctx.client, list_ids=self.request.list_ids, exclude_list_ids=self.request.exclude_list_ids
-        )
-        if self._explicit_contacts:
-            queryset = queryset.exclude(pk__in=self._explicit_contacts)
-        names = self._field_names()
-        keys = {f"field_{i}": KT(f"fields__{name}") for i, name in enumerate(names)}
-        sql, params = (
-            queryset.annotate(**keys)
-            .annotate(id_text=Cast("pk", output_field=TextField()))
-            .values_list(
-                "id_text", "phone", "telegram_chat_id", "first_name", "last_name", "language", "opted_out", *keys
-            )
-            .query.sql_with_params()
-        )
-        seen = self._seen
-        connection.ensure_connection()
-        with connection.connection.cursor(name=f"audience_{uuid.uuid4().hex}") as cursor:
-            cursor.itersize = CHUNK
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(CHUNK):
-                chunk: list[Target] = []
-                for pk, phone, chat_id, first, last, language, opted_out, *values in rows:
-                    resolved = contact_urn(channel, phone, chat_id)
-                    if resolved is None:
-                        target = Target(urn=f"contact:{pk}", address="", skip=SKIP_UNROUTABLE)
-                    else:
-                        target = Target(urn=resolved[0], address=resolved[1])
-                        if seen and target.urn in seen:  # also named explicitly in this request
-                            self.totals.duplicate_count += 1
-                            continue
-                    target.contact_id = pk
-                    target.first_name = first or ""
-                    target.last_name = last or ""
-                    target.language = language or ""
-                    target.fields = {n: v for n, v in zip(names, values, strict=True) if v is not None}
-                    target.opted_out = opted_out
-                    chunk.append(target)
-                yield chunk
 
     # --- content, price, time ---------------------------------------------------------------
 
@@ -454,8 +277,11 @@ class Planner:
         return None if due <= ctx.now else due
 
     def run(self) -> Iterator[list[Row]]:
-        for targets in self.targets():
-            yield self.plan_chunk(targets)
+        for targets in self.audience.chunks():
+            rows = self.plan_chunk(targets)
+            self.totals.duplicate_count = self.audience.duplicates
+            yield rows
+        self.totals.duplicate_count = self.audience.duplicates
 
 
 def plan_totals_only(planner: Planner) -> PlanTotals:
@@ -527,7 +353,3 @@ def plan_warnings(totals: PlanTotals) -> list[dict[str, str]]:
 
 def versions_from_text(texts: dict[str, str]) -> dict[str, CompiledTemplate]:
     return {language: compile_template(content) for language, content in texts.items()}
-
-
-def iter_rows(planner: Planner) -> Iterable[list[Row]]:
-    return planner.run()
