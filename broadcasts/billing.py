@@ -14,7 +14,7 @@ from wallets.services import wallet_capture, wallet_refund, wallet_release
 
 
 def _wallet(broadcast_id: uuid.UUID | str) -> Wallet:
-    return Wallet.objects.get(client__broadcasts=broadcast_id)
+    return Wallet.objects.get(client__broadcasts=uuid.UUID(str(broadcast_id)))
 
 
 def capture(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
