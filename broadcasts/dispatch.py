@@ -39,7 +39,7 @@ from .connectors import OutboundMessage, SendResult, build_connector
 from .models import Broadcast, Connector, Message
 from .pacing import paced
 from .quiet_hours import next_allowed, number_zones
-from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, completion_status
+from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, completion_status, message_sources
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +54,8 @@ MAX_CONTINUATION_DELAY = 30.0
 CONSECUTIVE_FAILURE_LIMIT = 50
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 300
+# What a claim may take: the statuses states.py lets move to `sending` (and stuck `sending`).
+CLAIMABLE = message_sources(M.SENDING) - {M.SENDING}
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,13 @@ def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Cla
             SELECT id, status, urn, country_code, connector, text, cost, error_code
               FROM broadcasts_message
              WHERE broadcast_id = %(b)s AND NOT is_test
-               AND ((status IN ('pending', 'queued') AND (not_before IS NULL OR not_before <= %(now)s))
+               AND ((status = ANY(%(waiting)s) AND (not_before IS NULL OR not_before <= %(now)s))
                     OR (status = 'sending' AND lease_until <= %(now)s))
              ORDER BY id
              LIMIT %(limit)s
                FOR UPDATE SKIP LOCKED
             """,
-            {"b": broadcast.pk, "now": now, "limit": limit},
+            {"b": broadcast.pk, "now": now, "limit": limit, "waiting": sorted(CLAIMABLE)},
         )
         rows = cursor.fetchall()
         claimed: list[Claimed] = []

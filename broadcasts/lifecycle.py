@@ -29,7 +29,7 @@ from .dispatch import _record, broadcast_finalize, urn_path
 from .models import Broadcast, Connector, Message
 from .planning import Planner
 from .services import _wallet, plan_context, request_data
-from .states import ACTIONS, DISPATCHABLE_BROADCAST
+from .states import ACTIONS, DISPATCHABLE_BROADCAST, RETRY_FROM, message_sources
 from .validation import parse_broadcast_request
 
 log = structlog.get_logger(__name__)
@@ -63,7 +63,7 @@ def broadcast_cancel(*, broadcast: Broadcast) -> Broadcast:
     now = timezone.now()
     with transaction.atomic():
         _transition(broadcast, "cancel", B.CANCELLED, cancelled_at=now, dispatch_lease_until=None, dispatch_token="")
-        Message.objects.filter(broadcast=broadcast, is_test=False, status__in=[M.PENDING, M.QUEUED]).update(
+        Message.objects.filter(broadcast=broadcast, is_test=False, status__in=message_sources(M.CANCELLED)).update(
             status=M.CANCELLED
         )
         # Messages waiting for a retry are not in any provider's hands: they end here too.
@@ -103,7 +103,7 @@ def broadcast_retry_failed(*, broadcast: Broadcast) -> Broadcast:
         locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
         if locked.status not in ACTIONS["retry"].sources:
             raise ConflictError(f"{ACTIONS['retry'].describe} This one is {locked.status}.")
-        failed = Message.objects.filter(broadcast=locked, is_test=False, status=M.FAILED)
+        failed = Message.objects.filter(broadcast=locked, is_test=False, status__in=RETRY_FROM)
         count = failed.count()
         if count == 0:
             raise ConflictError("This broadcast has no failed messages to retry.", code="nothing_to_retry")

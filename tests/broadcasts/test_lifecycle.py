@@ -291,3 +291,11 @@ def test_cancel_settles_the_reservation_in_the_same_transaction(shop, daytime, m
     broadcast.refresh_from_db()
     assert broadcast.status == "queued"  # nothing half-done: still cancellable, credit still held
     assert Message.objects.filter(broadcast=broadcast, status="queued").count() == 2
+
+
+def test_send_rate_limit_counts_sending_a_draft_too(shop, settings, redis_url, daytime):
+    settings.SEND_RATE_LIMIT = "2/15m"
+    drafts = [shop.broadcast(shop.create(recipients=[UG], status="draft")) for _ in range(2)]  # 2 creates
+    assert_error(post(shop, drafts[0], "send"), 429, "rate_limit_error")
+    assert drafts[0].status == "draft"
+    assert post(shop, drafts[0], "pause").status_code == 409  # other actions count against API_RATE_LIMIT
