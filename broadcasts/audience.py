@@ -186,7 +186,11 @@ class Audience:
         )
         seen = self._seen
         connection.ensure_connection()
-        with connection.connection.cursor(name=f"audience_{uuid.uuid4().hex}") as cursor:
+        # A named cursor lives in a transaction. Precheck, simulate and drafts plan outside one
+        # (autocommit), where DECLARE alone is refused: there the cursor is WITH HOLD, as Django's
+        # own .iterator() does, so it outlives the implicit transaction that declares it.
+        withhold = connection.get_autocommit()
+        with connection.connection.cursor(name=f"audience_{uuid.uuid4().hex}", withhold=withhold) as cursor:
             cursor.itersize = CHUNK
             cursor.execute(sql, params)
             while rows := cursor.fetchmany(CHUNK):
