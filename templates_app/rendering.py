@@ -13,9 +13,10 @@ Placeholder forms (names are ASCII identifiers: a letter or `_`, then letters, d
 Every form resolves the name the same way, first non-empty value wins: the recipient's own
 variables, then the contact's fields, then the built-ins `first_name`, `last_name`, `name`
 (first and last joined by a space) and `phone`. An empty value counts as absent. A missing value
-renders empty, or the default if one is given, and is reported in `Rendered.missing` either way
-(`Rendered.defaulted` says which of them had a default). Anything else that looks like a
-placeholder but is not one (`{{ }}`, `{{1x}}`, an unclosed `{{name`, `{}`) stays literal.
+renders its default if the placeholder has one (reported in `Rendered.defaulted`), else renders
+empty (reported in `Rendered.missing`): a placeholder with a default is never missing. Anything
+else that looks like a placeholder but is not one (`{{ }}`, `{{1x}}`, an unclosed `{{name`, `{}`)
+stays literal.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ _PLACEHOLDER = re.compile(
 @dataclass(frozen=True, slots=True)
 class Rendered:
     text: str
-    missing: tuple[str, ...]  # names without a value, in order of first appearance (defaulted ones too)
-    defaulted: tuple[str, ...] = ()  # those of `missing` that rendered their default
+    missing: tuple[str, ...]  # names that rendered empty (no value, no default), in order of first appearance
+    defaulted: tuple[str, ...] = ()  # names without a value that rendered their placeholder's default
 
 
 def _builtins(first_name: str, last_name: str, phone: str) -> dict[str, str]:
@@ -91,9 +92,10 @@ class CompiledTemplate:
             if type(value) is not str:
                 value = str(value)
             if not value:
-                if name not in missing:
-                    missing.append(name)
-                if default is not None:
+                if default is None:
+                    if name not in missing:
+                        missing.append(name)
+                else:
                     value = default
                     if name not in defaulted:
                         defaulted.append(name)

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from broadcasts.models import Broadcast, Message
+from templates_app.demo import seed_demo_templates
 from tests.broadcasts.conftest import UG
 from tests.factories.contacts import ContactFactory
 from wallets.models import LedgerEntry
@@ -112,3 +113,19 @@ def test_precheck_creates_and_reserves_nothing(shop, daytime):
     assert not Broadcast.objects.exists()
     assert not Message.objects.exists()
     assert not LedgerEntry.objects.filter(kind="reserve").exists()
+
+
+def test_variables_with_a_default_are_never_missing(shop, daytime):
+    """The demo's own `welcome` template (`Hi {{first_name|there}}, welcome to {{shop|our shop}}!`)
+    renders its defaults for recipients without those values: nothing is missing."""
+    seed_demo_templates(client=shop.client)
+    body = shop.api.post(
+        "/api/v1/broadcasts/precheck/", {"name": "Welcome", "recipients": [UG], "template": "welcome"}, format="json"
+    ).json()
+    assert (body["total_contacts"], body["missing_variables"]) == (1, {})
+    assert "missing_variables" not in {w["code"] for w in body["warnings"]}
+
+
+def test_only_placeholders_without_a_default_are_missing(shop, daytime):
+    body = shop.precheck(recipients=[UG], text="Hi {{first_name|there}}, your code is {{code}}").json()
+    assert body["missing_variables"] == {"code": 1}
