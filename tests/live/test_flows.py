@@ -1,0 +1,214 @@
+"""What users do first, against the live stack (gunicorn + Celery worker + beat, DEBUG off).
+
+Every flow here crosses something a test inside a transaction cannot see: a server-side cursor in
+autocommit, work enqueued on commit and run by a real worker, a task that only beat starts, the
+error pages Django serves when DEBUG is off.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.live.conftest import LiveStack, Tenant, wait_for
+
+pytestmark = pytest.mark.slow
+
+# Uganda and Kenya have no quiet hours, so these go out whatever the time of day CI runs.
+UG, KE = "+256772123456", "+254712345678"
+
+
+def envelope(response: Any, status: int, error_type: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"type", "code", "message", "fields"}, body
+    assert body["error"]["type"] == error_type, body
+    return body["error"]
+
+
+def broadcast_done(live: LiveStack, broadcast_id: str, key: str | None = None) -> dict[str, Any] | None:
+    body = live.get(f"/api/v1/broadcasts/{broadcast_id}/", key=key).json()
+    return body if body["status"] in ("sent", "partially_sent", "failed") and body["stats"]["queued"] == 0 else None
+
+
+# The demo's simulator reports some messages read and about 2% failed (a fixed seed, per message id).
+REPORTED = {"delivered", "read", "failed"}
+
+
+def delivered(live: LiveStack, broadcast_id: str, count: int, key: str | None = None) -> list[dict[str, Any]]:
+    """The broadcast's messages once the simulator has reported on every one of them."""
+
+    def all_reported() -> list[dict[str, Any]] | None:
+        page = live.get(f"/api/v1/messages/?broadcast={broadcast_id}", key=key).json()["results"]
+        return page if len(page) == count and all(m["status"] in REPORTED for m in page) else None
+
+    return wait_for(all_reported, 90, f"reports on {count} messages of {broadcast_id}")
+
+
+@pytest.fixture(scope="module")
+def tenant(live: LiveStack) -> Tenant:
+    return live.new_tenant(f"Live {uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture(scope="module")
+def ugandan_list(live: LiveStack, tenant: Tenant) -> str:
+    """A list of three Ugandan contacts made through the API, as an integrator would."""
+    ids = []
+    for i in range(3):
+        response = live.post(
+            "/api/v1/contacts/", {"phone": f"+25677255{i:04d}", "first_name": f"Member{i}"}, key=tenant.key
+        )
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    created = live.post("/api/v1/contact-lists/", {"name": "Live members"}, key=tenant.key)
+    assert created.status_code == 201, created.text
+    list_id = created.json()["id"]
+    added = live.post(f"/api/v1/contact-lists/{list_id}/contacts/", {"contacts": ids}, key=tenant.key)
+    assert added.status_code == 200, added.text
+    return str(list_id)
+
+
+def test_readme_first_broadcast(live: LiveStack):
+    """The README's curl commands, with the key `make run` printed."""
+    key = live.demo_key
+    assert live.get("/api/v1/me/", key=key).json()["client"]["name"] == "Demo Client"
+    precheck = live.post(
+        "/api/v1/broadcasts/precheck/",
+        {"name": "Hello", "recipients": [UG, KE], "text": "Hello from Herald!"},
+        key=key,
+    )
+    assert precheck.status_code == 200, precheck.text
+    assert (precheck.json()["total_contacts"], precheck.json()["countries"]) == (2, 2)
+
+    body = {
+        "name": "Hello",
+        "recipients": [UG, KE],
+        "text": "Hello {{first_name|there}}!",
+        "sender": "Herald",
+    }
+    headers = {"Idempotency-Key": f"first-broadcast-{uuid.uuid4().hex}"}
+    created = live.post("/api/v1/broadcasts/", body, key=key, headers=headers)
+    assert created.status_code == 201, created.text
+    replay = live.post("/api/v1/broadcasts/", body, key=key, headers=headers)
+    assert (replay.status_code, replay.headers.get("Idempotent-Replayed")) == (201, "true")
+    assert replay.json()["id"] == created.json()["id"]
+    broadcast_id = created.json()["id"]
+    estimated = Decimal(created.json()["estimated_cost"])
+
+    messages = delivered(live, broadcast_id, 2, key=key)
+    assert {m["text"] for m in messages} == {"Hello there!"}
+    done = wait_for(lambda: broadcast_done(live, broadcast_id, key), 60, "the broadcast to complete")
+    assert done["status"] == "sent"
+    assert done["stats"]["delivered"] + done["stats"]["failed"] == 2  # a read message counts as delivered too
+    entries = live.get("/api/v1/wallet/transactions/", key=key).json()["results"]
+    mine = sorted((e["type"], Decimal(e["amount"])) for e in entries if e["broadcast"] == broadcast_id)
+    refunds = [("refund", Decimal(m["cost"])) for m in messages if m["status"] == "failed"]
+    assert mine == sorted([("capture", estimated), ("reserve", estimated), *refunds])
+
+
+def test_contact_list_precheck_simulate_and_create(live: LiveStack, tenant: Tenant, ugandan_list: str):
+    body = {"name": "To a list", "contact_lists": [ugandan_list], "text": "Hi {{first_name}}", "sender": "Herald"}
+    precheck = live.post("/api/v1/broadcasts/precheck/", body, key=tenant.key)
+    assert precheck.status_code == 200, precheck.text
+    assert precheck.json()["total_contacts"] == 3
+
+    simulated = live.post("/api/v1/broadcasts/", {**body, "simulate": True}, key=tenant.key)
+    assert simulated.status_code == 200, simulated.text
+    assert (simulated.json()["id"], simulated.json()["total_recipients"]) == (None, 3)
+
+    created = live.post("/api/v1/broadcasts/", body, key=tenant.key)
+    assert created.status_code == 201, created.text
+    messages = delivered(live, created.json()["id"], 3, key=tenant.key)
+    assert sorted(m["text"] for m in messages) == ["Hi Member0", "Hi Member1", "Hi Member2"]
+
+
+def test_demo_lists_precheck_and_simulate(live: LiveStack):
+    lists = live.get("/api/v1/contact-lists/", key=live.demo_key).json()["results"]
+    assert lists, "seed_demo made no lists"
+    for contact_list in lists:
+        body = {"name": "Demo", "contact_lists": [contact_list["id"]], "template": "welcome", "sender": "Herald"}
+        precheck = live.post("/api/v1/broadcasts/precheck/", body, key=live.demo_key)
+        assert precheck.status_code == 200, precheck.text
+        assert precheck.json()["total_contacts"] + precheck.json()["opted_out_count"] == contact_list["contact_count"]
+        simulated = live.post("/api/v1/broadcasts/", {**body, "simulate": True}, key=live.demo_key)
+        assert simulated.status_code == 200, simulated.text
+
+
+def test_scheduled_broadcast_is_started_by_beat(live: LiveStack, tenant: Tenant):
+    at = datetime.now(UTC) + timedelta(minutes=15)
+    body = {
+        "name": "Later",
+        "recipients": [UG],
+        "text": "Later",
+        "sender": "Herald",
+        "schedule_mode": "scheduled",
+        "scheduled_at": at.isoformat(),
+    }
+    created = live.post("/api/v1/broadcasts/", body, key=tenant.key)
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "scheduled"
+    broadcast_id = created.json()["id"]
+    # Its time comes: only beat's tick (every 10 s) can start it.
+    live.sql("UPDATE broadcasts_broadcast SET scheduled_at = now() - interval '1 second' WHERE id = %s", [broadcast_id])
+    live.sql(
+        "UPDATE broadcasts_message SET not_before = now() - interval '1 second' WHERE broadcast_id = %s",
+        [broadcast_id],
+    )
+    delivered(live, broadcast_id, 1, key=tenant.key)
+
+
+def test_contact_import_runs_on_the_worker(live: LiveStack, tenant: Tenant):
+    rows = ["phone,first_name,city"] + [f"+25677266{i:04d},Imported{i},Gulu" for i in range(50)] + ["12,Bad,Gulu"]
+    response = live.request(
+        "POST",
+        "/api/v1/contact-imports/",
+        key=tenant.key,
+        files={"file": ("contacts.csv", "\n".join(rows).encode(), "text/csv")},
+        data={"list_name": "Imported"},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+
+    def finished() -> dict[str, Any] | None:
+        job = live.get(f"/api/v1/contact-imports/{job_id}/", key=tenant.key).json()
+        return job if job["status"] in ("completed", "failed") else None
+
+    job = wait_for(finished, 60, "the import to finish")
+    assert (job["status"], job["created"], job["invalid"], job["total_rows"]) == ("completed", 50, 1, 51)
+    lists = live.get("/api/v1/contact-lists/?name=Imported", key=tenant.key).json()["results"]
+    assert [entry["contact_count"] for entry in lists] == [50]
+
+
+def test_not_found_answers_the_envelope(live: LiveStack):
+    envelope(live.get(f"/api/v1/broadcasts/{uuid.uuid4()}/"), 404, "not_found")
+    envelope(live.get("/api/v1/no-such-thing/"), 404, "not_found")
+    envelope(live.post("/api/v1/no-such-thing/", {"a": 1}), 404, "not_found")
+    envelope(live.post("/api/v2/broadcasts/", {"a": 1}, key=False), 404, "not_found")
+    envelope(live.get("/api/v1/broadcasts/", key=False), 401, "authentication_error")
+    page = live.get("/no-such-page/", key=False)
+    assert page.status_code == 404
+    assert page.headers["Content-Type"].startswith("text/html")
+
+
+def test_server_error_answers_the_envelope_without_internals(live: LiveStack, tenant: Tenant):
+    # A real failure below the API: the table its query needs is gone for a moment.
+    live.sql("ALTER TABLE templates_app_template RENAME TO templates_app_template_away")
+    try:
+        response = live.get("/api/v1/templates/", key=tenant.key)
+    finally:
+        live.sql("ALTER TABLE templates_app_template_away RENAME TO templates_app_template")
+    error = envelope(response, 500, "api_error")
+    assert error == {
+        "type": "api_error",
+        "code": "internal_error",
+        "message": "Something went wrong on our side.",
+        "fields": {},
+    }
+    assert "templates_app" not in response.text
+    assert live.get("/api/v1/templates/", key=tenant.key).status_code == 200
