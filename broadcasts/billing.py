@@ -33,5 +33,12 @@ def release_rest(*, broadcast_id: uuid.UUID | str) -> None:
 
 
 def refund(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
-    """Messages failed after leaving: credit their captured cost back."""
+    """Messages failed after leaving: credit their captured cost back.
+
+    Messages that cost nothing (a free route) are refunded nothing: there is no money to move and the
+    ledger holds no zero entries (nor, for a broadcast that cost nothing, a reservation to refund to).
+    Raising here would roll back every other report of the batch.
+    """
+    if amount == 0:
+        return
     wallet_refund(wallet=_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id, note="Failed after sending")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -16,6 +17,8 @@ from broadcasts.dispatch import _claim, dispatch_batch, dispatch_run, lease_acqu
 from broadcasts.models import Broadcast, Message
 from broadcasts.pacing import reserve_slots
 from broadcasts.status_updates import messages_apply_status
+from tests.factories.wallets import RouteFactory
+from wallets.models import LedgerEntry
 from wallets.selectors import reservation_state
 
 PHONES = [f"+2567720{i:05d}" for i in range(40)]
@@ -231,6 +234,36 @@ class TestDeliveryReports:
         assert shop.refresh().balance == 100
         detail = shop.api.get(f"/api/v1/broadcasts/{broadcast.pk}/").json()
         assert (detail["stats"]["sent"], detail["stats"]["failed"], detail["stats"]["delivered"]) == (3, 3, 0)
+
+    @pytest.mark.django_db
+    def test_a_zero_cost_failure_is_refunded_nothing_and_the_rest_of_its_batch_applies(self, shop, daytime, recorder):
+        RouteFactory(
+            country_code="NG",
+            currency="USD",
+            price_per_segment=Decimal("0"),
+            route_code="FREE_NG",
+            connector="recorder",
+        )
+        free = shop.broadcast(shop.create(recipients=["+2348031234567"]))
+        paid = shop.broadcast(shop.create(recipients=PHONES[:2]))
+        assert (free.estimated_cost, paid.estimated_cost > 0) == (0, True)
+        dispatch_batch(free)
+        dispatch_batch(paid)
+        gone = Message.objects.get(broadcast=free)
+        failed, delivered = Message.objects.filter(broadcast=paid).order_by("id")
+        result = messages_apply_status(
+            connector_name="recorder",  # the recorder reports nothing itself: the messages wait in `sent`
+            updates=[
+                StatusUpdate(gone.provider_message_id, "failed", "absent"),
+                StatusUpdate(failed.provider_message_id, "failed", "absent"),
+                StatusUpdate(delivered.provider_message_id, "delivered"),
+            ],
+        )
+        assert (result.applied, result.ignored, result.unknown) == (3, 0, 0)
+        statuses = dict(Message.objects.filter(broadcast__in=[free, paid]).values_list("id", "status"))
+        assert statuses == {gone.pk: "failed", failed.pk: "failed", delivered.pk: "delivered"}
+        assert reservation_state(broadcast_id=paid.pk).refunded == failed.cost > 0
+        assert not LedgerEntry.objects.filter(broadcast_id=free.pk).exists()
 
 
 def test_simulator_failures_are_repeatable_with_a_seed():
