@@ -21,7 +21,8 @@ from .models import Broadcast, Message
 class BroadcastStats:
     """Counts over a broadcast's messages (tests excluded). Cumulative, as a progress bar reads them:
     `sent` counts every message that left Herald (so also one that failed afterwards), `delivered`
-    includes read, `queued` is everything still waiting (pending, queued, sending)."""
+    includes read, `queued` is everything still waiting (pending, queued, sending). `unique_clicks`
+    counts distinct recipients with a click, its own figure (0 until link tracking marks messages)."""
 
     queued: int = 0
     sent: int = 0
@@ -32,6 +33,7 @@ class BroadcastStats:
     skipped: int = 0
     cancelled: int = 0
     cost: Decimal = field(default_factory=Decimal)
+    unique_clicks: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -60,7 +62,8 @@ def broadcast_stats(*, broadcast_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Br
                    COUNT(*) FILTER (WHERE clicked),
                    COUNT(*) FILTER (WHERE status = 'skipped'),
                    COUNT(*) FILTER (WHERE status = 'cancelled'),
-                   COALESCE(SUM(cost) FILTER (WHERE status IN ('sent', 'delivered', 'read')), 0)
+                   COALESCE(SUM(cost) FILTER (WHERE status IN ('sent', 'delivered', 'read')), 0),
+                   COUNT(DISTINCT urn) FILTER (WHERE clicked)
               FROM broadcasts_message
              WHERE broadcast_id = ANY(%s) AND NOT is_test
              GROUP BY broadcast_id
@@ -112,6 +115,7 @@ class DashboardRow:
 @dataclass(frozen=True)
 class Dashboard:
     rows: list[DashboardRow]
+    unique_clicks: int = 0  # distinct recipients with a click over all the rows (one who clicked twice counts once)
 
     def totals(self) -> dict[str, Any]:
         stats = [row.stats for row in self.rows]
@@ -125,7 +129,7 @@ class Dashboard:
             "read": sum(s.read for s in stats),
             "failed": sum(s.failed for s in stats),
             "clicks": sum(s.clicks for s in stats),
-            "unique_clicks": sum(s.clicks for s in stats),
+            "unique_clicks": self.unique_clicks,
             "delivery_rate": round(delivered / sent, 4) if sent else 0.0,
             "cost": sum((s.cost for s in stats), Decimal(0)),
         }
@@ -141,4 +145,21 @@ def broadcast_dashboard(
         )[:limit]
     )
     stats = broadcast_stats(broadcast_ids=[b.pk for b in broadcasts])
-    return Dashboard([DashboardRow(b, stats[b.pk]) for b in broadcasts])
+    return Dashboard(
+        [DashboardRow(b, stats[b.pk]) for b in broadcasts],
+        unique_clicks=_unique_clickers(broadcast_ids=[b.pk for b in broadcasts if stats[b.pk].unique_clicks]),
+    )
+
+
+def _unique_clickers(*, broadcast_ids: list[uuid.UUID]) -> int:
+    """Distinct recipients (URNs) who clicked in any of these broadcasts."""
+    if not broadcast_ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(DISTINCT urn) FROM broadcasts_message"
+            " WHERE broadcast_id = ANY(%s) AND clicked AND NOT is_test",
+            [broadcast_ids],
+        )
+        (count,) = cursor.fetchone()
+    return int(count)

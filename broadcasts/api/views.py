@@ -185,7 +185,7 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
                 "read": row.stats.read,
                 "failed": row.stats.failed,
                 "clicks": row.stats.clicks,
-                "unique_clicks": row.stats.clicks,
+                "unique_clicks": row.stats.unique_clicks,
                 "delivery_rate": row.delivery_rate,
                 "cost": money(row.stats.cost),
                 "created_at": row.broadcast.created_at,

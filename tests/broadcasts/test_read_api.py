@@ -119,3 +119,17 @@ def test_dashboard_totals_and_rows(shop, sent):
     assert body["totals"]["sent"] == 2
     assert shop.api.get("/api/v1/broadcasts/dashboard/?created_after=2099-01-01T00:00:00Z").json()["results"] == []
     assert_error(shop.api.get("/api/v1/broadcasts/dashboard/?created_before=soon"), 400, "invalid_request_error")
+
+
+def test_dashboard_unique_clicks_count_distinct_recipients_never_a_copy_of_clicks(shop, sent, daytime):
+    first, _ = sent
+    assert shop.api.get("/api/v1/broadcasts/dashboard/").json()["totals"]["unique_clicks"] == 0
+    again = shop.broadcast(shop.create(name="Again", recipients=[UG]))
+    # Until link tracking lands nothing marks a message clicked; here the same recipient clicked in two
+    # broadcasts, and another one in the first.
+    Message.objects.filter(broadcast__in=[first, again]).exclude(status="skipped").update(clicked=True)
+    body = shop.api.get("/api/v1/broadcasts/dashboard/").json()
+    rows = {r["name"]: r for r in body["results"]}
+    assert (rows["First"]["clicks"], rows["First"]["unique_clicks"]) == (2, 2)
+    assert (rows["Again"]["clicks"], rows["Again"]["unique_clicks"]) == (1, 1)
+    assert (body["totals"]["clicks"], body["totals"]["unique_clicks"]) == (3, 2)
