@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from accounts.ratelimit import validate_rate_limit
+
 
 class User(AbstractUser):
     """A person who logs in to the dashboard or the admin. Tenancy comes from Membership."""
@@ -26,10 +28,16 @@ class Client(models.Model):
     timezone = models.CharField(max_length=64, default="UTC")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     send_rate_limit = models.CharField(
-        max_length=32, blank=True, help_text="Overrides SEND_RATE_LIMIT for this client, e.g. 10/15m."
+        max_length=32,
+        blank=True,
+        validators=[validate_rate_limit],
+        help_text="Overrides SEND_RATE_LIMIT for this client, e.g. 10/15m.",
     )
     api_rate_limit = models.CharField(
-        max_length=32, blank=True, help_text="Overrides API_RATE_LIMIT for this client, e.g. 3600/h."
+        max_length=32,
+        blank=True,
+        validators=[validate_rate_limit],
+        help_text="Overrides API_RATE_LIMIT for this client, e.g. 3600/h.",
     )
     suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
@@ -41,6 +42,17 @@ def parse_rate(text: str) -> Rate:
     if limit < 1 or multiplier < 1:
         raise ValueError(f"'{text}' must allow at least 1 request in a period of at least 1 {unit}.")
     return Rate(limit=limit, window_seconds=multiplier * _UNIT_SECONDS[unit])
+
+
+def validate_rate_limit(value: str) -> None:
+    """Model-field validator: '' (use the setting) or a rate `parse_rate` reads. Every door (admin,
+    createclient, services) refuses a malformed per-client limit when it is saved."""
+    if value == "":
+        return
+    try:
+        parse_rate(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid_rate") from None
 
 
 @dataclass(frozen=True)

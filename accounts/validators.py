@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from .models import Scope
 from .net import normalize_networks
-from .ratelimit import parse_rate
+from .ratelimit import validate_rate_limit
 
 
 def validate_country(value: str) -> str:
@@ -30,12 +30,7 @@ def validate_timezone(value: str) -> str:
 
 
 def validate_rate(value: str) -> str:
-    if value == "":
-        return value
-    try:
-        parse_rate(value)
-    except ValueError as exc:
-        raise ValidationError(str(exc), code="invalid_rate") from None
+    validate_rate_limit(value)
     return value.strip()
 
 

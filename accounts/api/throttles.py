@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -21,9 +22,23 @@ API = "api"
 
 
 def client_rate(client: Client, scope: str) -> Rate:
-    if scope == SEND:
-        return parse_rate(client.send_rate_limit or settings.SEND_RATE_LIMIT)
-    return parse_rate(client.api_rate_limit or settings.API_RATE_LIMIT)
+    """The client's own limit, else the setting. A stored value that cannot be read (saved before the
+    field was validated, or written by hand) counts as unset: the default applies, never no limit."""
+    own, default = (
+        (client.send_rate_limit, settings.SEND_RATE_LIMIT)
+        if scope == SEND
+        else (client.api_rate_limit, settings.API_RATE_LIMIT)
+    )
+    if own:
+        try:
+            return parse_rate(own)
+        except ValueError:
+            log.warning("ratelimit.invalid_client_rate", client_id=str(client.pk), scope=scope)
+    try:
+        return parse_rate(default)
+    except ValueError as exc:
+        setting = "SEND_RATE_LIMIT" if scope == SEND else "API_RATE_LIMIT"
+        raise ImproperlyConfigured(f"{setting}: {exc}") from None
 
 
 class ClientRateThrottle(BaseThrottle):
@@ -36,8 +51,9 @@ class ClientRateThrottle(BaseThrottle):
             return True
         scope = view.get_throttle_scope(request) if hasattr(view, "get_throttle_scope") else API
         client = principal.client
+        rate = client_rate(client, scope)  # outside the try: a bad setting must fail closed, not open
         try:
-            decision = get_limiter().hit(f"{scope}:{client.pk}", client_rate(client, scope))
+            decision = get_limiter().hit(f"{scope}:{client.pk}", rate)
         except Exception:  # a rate limiter outage must not take the API down with it
             log.exception("ratelimit.unavailable", client_id=str(client.pk), scope=scope)
             return True

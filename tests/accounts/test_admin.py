@@ -73,3 +73,27 @@ def test_adding_a_key_shows_the_secret_once_and_never_again(staff):
     assert raw not in change_page
     assert raw.split("_")[2] not in change_page
     assert ApiKey.objects.count() == 1
+
+
+@pytest.mark.parametrize("field", ["send_rate_limit", "api_rate_limit"])
+def test_a_malformed_rate_limit_is_refused_when_saved(staff, field):
+    acme = ClientFactory(name="Acme", country="UG")
+    form = {
+        "name": "Acme",
+        "country": "UG",
+        "timezone": "UTC",
+        "send_rate_limit": "",
+        "api_rate_limit": "",
+        field: "lots",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    response = staff.post(f"/admin/accounts/client/{acme.pk}/change/", form)
+    assert response.status_code == 200  # the form again, with the error
+    assert "&#x27;lots&#x27; is not a rate; write N/period, e.g. 10/15m" in response.content.decode()
+    acme.refresh_from_db()
+    assert getattr(acme, field) == ""
+    form[field] = "120/15m"
+    assert staff.post(f"/admin/accounts/client/{acme.pk}/change/", form).status_code == 302
+    acme.refresh_from_db()
+    assert getattr(acme, field) == "120/15m"

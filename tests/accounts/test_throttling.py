@@ -5,8 +5,11 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
+import structlog
+from django.core.exceptions import ValidationError
 from django.db import connections
 
+from accounts.models import Client
 from accounts.ratelimit import PostgresRateLimiter, RedisRateLimiter, get_limiter, parse_rate
 from tests.helpers import assert_error
 
@@ -110,3 +113,28 @@ def test_the_limit_holds_across_processes(make_api, redis_url, settings):
         worker.join(timeout=30)
         assert worker.exitcode == 0
     assert sorted(statuses) == [201] * 5 + [429] * 7
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stored", ["lots", "0/m", "10/15x"])
+def test_an_unreadable_stored_client_limit_falls_back_to_the_default(make_api, redis_url, settings, stored):
+    """Fail closed: a value that slipped past the field's validator (written by hand, or before it
+    existed) must not turn the limit off."""
+    settings.SEND_RATE_LIMIT = "1/15m"
+    api = make_api()
+    Client.objects.filter(pk=api.tenant.pk).update(send_rate_limit=stored)  # bypasses the validator
+    with structlog.testing.capture_logs() as logs:
+        assert send(api).status_code == 201
+        assert_error(send(api), 429, "rate_limit_error")
+    assert {"event": "ratelimit.invalid_client_rate", "client_id": str(api.tenant.pk), "scope": "send"} in [
+        {k: entry.get(k) for k in ("event", "client_id", "scope")} for entry in logs
+    ]
+
+
+@pytest.mark.django_db
+def test_the_model_field_refuses_a_malformed_limit():
+    with pytest.raises(ValidationError) as excinfo:
+        Client(name="Acme", country="UG", send_rate_limit="fast", api_rate_limit="3600/h").full_clean()
+    assert excinfo.value.message_dict == {
+        "send_rate_limit": ["'fast' is not a rate; write N/period, e.g. 10/15m, 3600/h or 100/30s."]
+    }
