@@ -20,6 +20,7 @@ from accounts.idempotency import (
 )
 from accounts.models import Client, IdempotencyRecord
 
+from .inputs import refuse_nul
 from .permissions import UNSET
 from .principal import Principal, get_principal
 from .throttles import API
@@ -56,6 +57,7 @@ class HeraldViewMixin:
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        refuse_nul(request)  # before anything, the idempotency record included, is written
         if request.method != "POST":
             return
         key = request.headers.get("Idempotency-Key")
