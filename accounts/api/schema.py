@@ -1,8 +1,14 @@
-"""OpenAPI descriptions of Herald's authentication, so /api/docs/ shows the Bearer key scheme."""
+"""Herald's OpenAPI schema: the Bearer key scheme, and the SPEC §4 error envelope on every operation."""
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+from .errors import TYPE_BY_STATUS
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -24,3 +30,125 @@ class SessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "apiKey", "in": "cookie", "name": "sessionid", "description": "Dashboard session login."}
+
+
+# --- errors: the SPEC §4 envelope, declared once and added to every operation by rule ------------
+
+
+ERROR_TYPES = sorted({*TYPE_BY_STATUS.values(), "idempotency_error", "api_error"})
+
+
+class ErrorDetailSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=ERROR_TYPES)
+    code = serializers.CharField(help_text="Machine-readable, e.g. missing_scope, duplicate_phone, parse_error.")
+    message = serializers.CharField(help_text="For people; never shows internals.")
+    fields = serializers.DictField(  # type: ignore[assignment]  # DRF's metaclass pops declared fields
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Messages per invalid field (dotted paths for nested ones); empty when no field is to blame.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """SPEC §4: every error the API answers, whatever its status."""
+
+    error = ErrorDetailSerializer()
+
+
+ERROR_DESCRIPTIONS = {
+    400: "invalid_request_error: a field, query parameter or header is invalid; `fields` names each one.",
+    401: "authentication_error: no API key, or one that is malformed, unknown, revoked or expired.",
+    402: "insufficient_credit: the wallet's available credit does not cover the cost; nothing was created.",
+    403: "permission_error: the key lacks the scope, is used from an address it does not allow, "
+    "or the client is suspended.",
+    404: "not_found: no such object for this client (another client's ids answer 404 too).",
+    409: "conflict: the object's state (or a name or phone already taken) does not allow it; or "
+    "idempotency_error: the Idempotency-Key was used with another body, or its first request is still running.",
+    413: "invalid_request_error (request_too_large): the body is over 5 MB.",
+    415: "invalid_request_error (unsupported_media_type): the body's Content-Type is not one this operation reads.",
+    429: "rate_limit_error: too many requests for this client; retry after `Retry-After` seconds.",
+}
+RETRY_AFTER = {
+    "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait before retrying."}
+}
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """For @extend_schema(responses=...): the statuses no rule of HeraldAutoSchema can infer (402, 409 on DELETE)."""
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+
+
+def _names_other_objects(serializer: Any) -> bool:
+    """True when a request body carries ids (UUIDs) of other objects, which answer 404 when unknown."""
+    fields = getattr(serializer, "fields", None)
+    if fields is None:
+        return False
+    for field in fields.values():
+        inner = field.child if isinstance(field, serializers.ListField) else field
+        if isinstance(inner, serializers.UUIDField) and not field.read_only:
+            return True
+    return False
+
+
+class HeraldAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, plus every error status an operation can really answer.
+
+    The rules, from the operation's own shape (docs/api.md, "Errors in the schema"):
+    every operation 401, 403, 429 (every one needs a key and is rate limited); one with query
+    parameters or a body, or any POST (the Idempotency-Key header), 400; a POST or an operation
+    with a body also 413 and 415 (the body is read), and 409 on POST, PUT and PATCH (idempotency,
+    state and uniqueness conflicts); a path parameter, or a body naming other objects by id, 404.
+    What no rule can see (402, 409 on a DELETE) the view declares with `error_responses()`.
+    """
+
+    def _get_request_body(self, direction: Any = "request") -> Any:
+        # A DELETE that reads a body (members removal) documents it, as POST's.
+        if self.method == "DELETE" and self._delete_reads_body():
+            self.method = "POST"
+            try:
+                return super()._get_request_body(direction)
+            finally:
+                self.method = "DELETE"
+        return super()._get_request_body(direction)
+
+    def _delete_reads_body(self) -> bool:
+        declared = self.get_request_serializer()
+        default = self._get_serializer()
+        return declared is not None and type(declared) is not type(default)
+
+    def error_statuses(self, operation: dict[str, Any]) -> set[int]:
+        parameters = operation.get("parameters", [])
+        has_body = "requestBody" in operation
+        codes = {401, 403, 429}
+        if has_body or self.method == "POST" or any(p["in"] == "query" for p in parameters):
+            codes.add(400)
+        if has_body or self.method == "POST":
+            codes |= {413, 415}
+        if self.method in {"POST", "PUT", "PATCH"}:
+            codes.add(409)
+        if any(p["in"] == "path" for p in parameters) or (has_body and _names_other_objects(self._body_serializer())):
+            codes.add(404)
+        return codes
+
+    def _body_serializer(self) -> Any:
+        declared = self.get_request_serializer()
+        if isinstance(declared, dict):  # {media type: serializer}
+            declared = next(iter(declared.values()), None)
+        return force_instance(declared)
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        responses: dict[str, Any] = operation["responses"]
+        error = self.resolve_serializer(ErrorSerializer, "response").ref
+        declared = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
+        for code in sorted(self.error_statuses(operation) | declared):
+            response = responses.setdefault(str(code), {"description": ERROR_DESCRIPTIONS.get(code, "")})
+            response.setdefault("content", {"application/json": {"schema": error}})
+            if not response.get("description"):
+                response["description"] = ERROR_DESCRIPTIONS.get(code, "")
+            if code == 429:
+                response.setdefault("headers", RETRY_AFTER)
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation

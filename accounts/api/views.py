@@ -15,6 +15,7 @@ from accounts.selectors import api_key_list
 from accounts.services import api_key_create, api_key_revoke
 
 from .base import HeraldAPIView, HeraldGenericViewSet
+from .schema import error_responses
 from .serializers import ApiKeyCreatedSerializer, ApiKeyCreateSerializer, ApiKeySerializer, MeSerializer
 
 
@@ -60,7 +61,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldGene
         api_key = api_key_revoke(api_key=get_object_or_404(self.get_queryset(), pk=pk))
         return Response(ApiKeySerializer(api_key).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **error_responses(409)})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         api_key_revoke(api_key=get_object_or_404(self.get_queryset(), pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)

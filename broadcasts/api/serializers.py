@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.channels import Channel
@@ -18,7 +19,6 @@ from wallets.pricing import money
 class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
     """Context: `stats` ({id: BroadcastStats}) and `residual_credit` (Decimal)."""
 
-    id = serializers.UUIDField(read_only=True, allow_null=True)
     ui_status = serializers.SerializerMethodField()
     estimated_cost = serializers.SerializerMethodField()
     residual_credit = serializers.SerializerMethodField()
@@ -102,6 +102,26 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
         return stats.get(obj.pk, BroadcastStats()).as_dict()
 
 
+class SimulatedBroadcastSerializer(BroadcastSerializer):
+    """`simulate: true`: the broadcast as it would be created; nothing was stored, sent or charged."""
+
+    id = serializers.SerializerMethodField(help_text="Always null: nothing was stored.")
+    simulated = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: nothing was stored.")
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: nothing was stored.")
+
+    class Meta(BroadcastSerializer.Meta):
+        fields = [*BroadcastSerializer.Meta.fields, "simulated"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_id(self, obj: Broadcast) -> None:
+        return None
+
+    def get_simulated(self, obj: Broadcast) -> bool:
+        return True
+
+
 class MessageSerializer(serializers.ModelSerializer[Message]):
     cost = serializers.SerializerMethodField()
 
@@ -178,8 +198,8 @@ class BroadcastCreateSerializer(serializers.Serializer[Any]):
     base_language = serializers.CharField(required=False, max_length=3)
     attachments = serializers.ListField(child=serializers.URLField(), required=False)
     sender = serializers.CharField(required=False)
-    purpose = serializers.ChoiceField(choices=["marketing", "transactional"], default="marketing")
-    schedule_mode = serializers.ChoiceField(choices=["now", "scheduled", "drip"], default="now")
+    purpose = serializers.ChoiceField(choices=Broadcast.Purpose.choices, default=Broadcast.Purpose.MARKETING)
+    schedule_mode = serializers.ChoiceField(choices=Broadcast.ScheduleMode.choices, default=Broadcast.ScheduleMode.NOW)
     scheduled_at = serializers.DateTimeField(required=False)
     drip_rate = serializers.IntegerField(required=False, min_value=1, max_value=600)
     route = serializers.CharField(required=False)
@@ -197,6 +217,10 @@ class TestSendSerializer(serializers.Serializer[Any]):
     recipients = serializers.ListField(child=serializers.CharField(), max_length=10)
 
 
+class TestSendResultSerializer(serializers.Serializer[Any]):
+    results = MessageSerializer(many=True, help_text="One test message per recipient, outside the stats.")
+
+
 class DashboardRowSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     name = serializers.CharField()
@@ -211,3 +235,23 @@ class DashboardRowSerializer(serializers.Serializer[Any]):
     delivery_rate = serializers.FloatField()
     cost = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+class DashboardTotalsSerializer(serializers.Serializer[Any]):
+    broadcasts = serializers.IntegerField()
+    recipients = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    read = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    unique_clicks = serializers.IntegerField()
+    delivery_rate = serializers.FloatField()
+    cost = serializers.CharField()
+
+
+class DashboardSerializer(serializers.Serializer[Any]):
+    """GET /broadcasts/dashboard/: totals over the period's newest broadcasts, and one row each."""
+
+    totals = DashboardTotalsSerializer()
+    results = DashboardRowSerializer(many=True)

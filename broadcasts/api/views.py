@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from accounts.api.base import HeraldGenericViewSet
 from accounts.api.pagination import HeraldCursorPagination
+from accounts.api.schema import error_responses
 from accounts.api.throttles import API, SEND
 from accounts.channels import Channel, send_scope
 from broadcasts import lifecycle, services
@@ -28,9 +29,11 @@ from .filters import BroadcastFilter, MessageFilter
 from .serializers import (
     BroadcastCreateSerializer,
     BroadcastSerializer,
-    DashboardRowSerializer,
+    DashboardSerializer,
     MessageSerializer,
     PrecheckSerializer,
+    SimulatedBroadcastSerializer,
+    TestSendResultSerializer,
     TestSendSerializer,
 )
 
@@ -78,11 +81,8 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     def _respond(self, accepted: services.Accepted, code: int = status.HTTP_200_OK) -> Response:
         broadcast = accepted.broadcast
         context = self._context([broadcast], accepted.residual_credit)
-        data = BroadcastSerializer(broadcast, context=context).data
-        if accepted.simulated:
-            data["id"] = None
-            data["simulated"] = True
-        return Response(data, status=code)
+        serializer = SimulatedBroadcastSerializer if accepted.simulated else BroadcastSerializer
+        return Response(serializer(broadcast, context=context).data, status=code)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
@@ -96,7 +96,14 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
 
     # --- create and edit -----------------------------------------------------------------------
 
-    @extend_schema(request=BroadcastCreateSerializer, responses={201: BroadcastSerializer})
+    @extend_schema(
+        request=BroadcastCreateSerializer,
+        responses={
+            201: BroadcastSerializer,
+            200: OpenApiResponse(SimulatedBroadcastSerializer, description="`simulate: true`: nothing was stored."),
+            **error_responses(402),
+        },
+    )
     def create(self, request: Request) -> Response:
         principal = self.principal
         accepted = services.broadcast_create(
@@ -110,11 +117,11 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     def precheck(self, request: Request) -> Response:
         return Response(services.broadcast_precheck(client=self.client, data=request.data))
 
-    @extend_schema(request=BroadcastCreateSerializer, responses=BroadcastSerializer)
+    @extend_schema(request=BroadcastCreateSerializer, responses={200: BroadcastSerializer, **error_responses(402)})
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         return self._respond(services.broadcast_update(broadcast=self.get_object(), patch=request.data))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **error_responses(409)})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         services.broadcast_delete(broadcast=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -124,7 +131,7 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     def _state_response(self, broadcast: Broadcast) -> Response:
         return Response(BroadcastSerializer(broadcast, context=self._context([broadcast])).data)
 
-    @extend_schema(request=None, responses=BroadcastSerializer)
+    @extend_schema(request=None, responses={200: BroadcastSerializer, **error_responses(402)})
     @action(detail=True, methods=["post"])
     def send(self, request: Request, pk: str | None = None) -> Response:
         return self._respond(services.broadcast_send(broadcast=self.get_object()))
@@ -144,24 +151,24 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     def resume(self, request: Request, pk: str | None = None) -> Response:
         return self._state_response(lifecycle.broadcast_resume(broadcast=self.get_object()))
 
-    @extend_schema(request=None, responses=BroadcastSerializer)
+    @extend_schema(request=None, responses={200: BroadcastSerializer, **error_responses(402)})
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request: Request, pk: str | None = None) -> Response:
         return self._state_response(lifecycle.broadcast_retry_failed(broadcast=self.get_object()))
 
-    @extend_schema(request=TestSendSerializer, responses=MessageSerializer(many=True))
+    @extend_schema(request=TestSendSerializer, responses={200: TestSendResultSerializer, **error_responses(402)})
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
         messages = lifecycle.broadcast_test(broadcast=self.get_object(), recipients=body.get("recipients"))
-        return Response({"results": MessageSerializer(messages, many=True).data})
+        return Response(TestSendResultSerializer({"results": messages}).data)
 
     @extend_schema(
         parameters=[
             OpenApiParameter("created_after", str, description="ISO 8601"),
             OpenApiParameter("created_before", str, description="ISO 8601"),
         ],
-        responses=DashboardRowSerializer(many=True),
+        responses=DashboardSerializer,
     )
     @action(detail=False, methods=["get"])
     def dashboard(self, request: Request) -> Response:
@@ -194,7 +201,7 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
         ]
         totals = dashboard.totals()
         totals["cost"] = money(totals["cost"])
-        return Response({"totals": totals, "results": DashboardRowSerializer(results, many=True).data})
+        return Response(DashboardSerializer({"totals": totals, "results": results}).data)
 
 
 def _is_uuid(value: object) -> bool:

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.base import HeraldGenericViewSet
+from accounts.api.schema import error_responses
 from accounts.models import Scope
 from templates_app.models import Template
 from templates_app.selectors import template_get, template_list
@@ -51,7 +52,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldGe
         template = template_update(template=template, **serializer.validated_data)
         return Response(TemplateSerializer(template).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **error_responses(409)})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         template_delete(template=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
