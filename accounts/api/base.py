@@ -82,6 +82,16 @@ class HeraldViewMixin:
             return Response(record.response_body, status=record.response_status, headers=headers)
         return super().handle_exception(exc)  # type: ignore[misc]
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            # finalize_response settles the key; should an exception escape before it does, give the
+            # key (and its lock) up so the client's retry runs instead of waiting out the timeout.
+            record, self._idempotency = self._idempotency, None
+            if record is not None:
+                idempotency_abandon(record=record)
+
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         record, self._idempotency = self._idempotency, None
