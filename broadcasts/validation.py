@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.channels import Channel
+from accounts.dates import parse_iso_datetime
 
 from .models import Broadcast
 from .senders import normalize_sender
@@ -246,11 +246,9 @@ def _schedule(errors: _Errors, data: dict[str, Any], now: datetime) -> tuple[str
     raw_at, raw_rate = data.get("scheduled_at"), data.get("drip_rate")
     scheduled_at: datetime | None = None
     if raw_at not in (None, ""):
-        parsed = parse_datetime(raw_at) if isinstance(raw_at, str) else None
-        if parsed is None:
+        scheduled_at = parse_iso_datetime(raw_at)
+        if scheduled_at is None:
             errors.add("scheduled_at", "Use an ISO 8601 date and time, e.g. 2026-12-01T09:00:00Z.", "invalid_datetime")
-        else:
-            scheduled_at = parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
     drip_rate: int | None = None
     if raw_rate is not None:
         if isinstance(raw_rate, bool) or not isinstance(raw_rate, int):

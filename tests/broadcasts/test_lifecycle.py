@@ -63,6 +63,25 @@ def test_patch_a_draft_and_a_scheduled_broadcast(shop, daytime):
     assert reservation_state(broadcast_id=scheduled.pk).outstanding == Decimal(body["estimated_cost"])
 
 
+@pytest.mark.parametrize(
+    ("patch", "field", "code"),
+    [
+        ({"scheduled_at": "2027-02-30T10:00:00Z"}, "scheduled_at", "invalid_datetime"),
+        ({"scheduled_at": "2027-01-01T25:00:00Z"}, "scheduled_at", "invalid_datetime"),
+        ({"name": "Re\x00named"}, "name", "nul_character"),
+        ({"text": {"eng": "Hi\x00"}, "base_language": "eng"}, "text.eng", "nul_character"),
+    ],
+)
+def test_patch_with_an_impossible_date_or_a_nul_is_400_and_changes_nothing(shop, daytime, patch, field, code):
+    at = (timezone.now() + timedelta(hours=3)).isoformat()
+    scheduled = shop.broadcast(shop.create(recipients=[UG], schedule_mode="scheduled", scheduled_at=at))
+    response = shop.api.patch(f"/api/v1/broadcasts/{scheduled.pk}/", patch, format="json")
+    error = assert_error(response, 400, "invalid_request_error", code)
+    assert list(error["fields"]) == [field]
+    after = Broadcast.objects.get(pk=scheduled.pk)
+    assert (after.name, after.text, after.scheduled_at) == (scheduled.name, scheduled.text, scheduled.scheduled_at)
+
+
 def test_patch_with_bad_input_changes_nothing(shop, daytime):
     at = (timezone.now() + timedelta(hours=3)).isoformat()
     scheduled = shop.broadcast(shop.create(recipients=[UG], schedule_mode="scheduled", scheduled_at=at))

@@ -54,6 +54,20 @@ def in_(**delta):
             "scheduled_at",
             "invalid_datetime",
         ),
+        # Well-formed but impossible: Django's parse_datetime raises on these (it used to be a 500).
+        *(
+            ({"recipients": [UG], "schedule_mode": "scheduled", "scheduled_at": at}, "scheduled_at", "invalid_datetime")
+            for at in ("2027-02-30T10:00:00Z", "2027-01-01T25:00:00Z", "2027-01-01T10:61:00+03:00")
+        ),
+        # PostgreSQL cannot store a NUL: refused before anything is looked up (it used to be a 500).
+        ({"recipients": [UG], "name": "Pro\x00mo"}, "name", "nul_character"),
+        ({"recipients": [UG], "text": "Hel\x00lo"}, "text", "nul_character"),
+        (
+            {"recipients": [UG], "text": {"eng": "Hi", "fra": "Sal\x00ut"}, "base_language": "eng"},
+            "text.fra",
+            "nul_character",
+        ),
+        ({"recipients": [UG, "+2567720\x0000002"]}, "recipients.1", "nul_character"),
         ({"recipients": [UG], "scheduled_at": in_(days=1)}, "scheduled_at", "unexpected"),
         ({"recipients": [UG], "schedule_mode": "drip"}, "drip_rate", "required"),
         ({"recipients": [UG], "schedule_mode": "drip", "drip_rate": 0}, "drip_rate", "out_of_range"),

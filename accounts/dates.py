@@ -1,0 +1,26 @@
+"""ISO 8601 date-times from integrators, parsed once the same way everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+
+def parse_iso_datetime(value: object) -> datetime | None:
+    """An aware datetime (no offset means UTC), or None when `value` is not one.
+
+    Django's parse_datetime answers None for text that does not look like a date-time but raises
+    ValueError for one that does and cannot exist (`2027-02-30T10:00:00Z`, `T25:00`); both are None
+    here, so callers answer 400 rather than 500.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value.strip())
+    except ValueError:
+        return None
+    if parsed is None:
+        return None
+    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
