@@ -15,6 +15,7 @@ from accounts.selectors import api_key_list
 from accounts.services import api_key_create, api_key_revoke
 
 from .base import HeraldAPIView, HeraldGenericViewSet
+from .filters import ApiKeyFilter
 from .schema import error_responses
 from .serializers import ApiKeyCreatedSerializer, ApiKeyCreateSerializer, ApiKeySerializer, MeSerializer
 
@@ -39,6 +40,7 @@ class MeView(HeraldAPIView):
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldGenericViewSet):
     queryset = ApiKey.objects.all()
     serializer_class = ApiKeySerializer
+    filterset_class = ApiKeyFilter
     session_only = True
     allowed_roles = (Membership.Role.OWNER, Membership.Role.ADMIN)
     read_scope = None

@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -15,10 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.base import HeraldGenericViewSet
+from accounts.api.filters import refuse_unknown_params
 from accounts.api.pagination import HeraldCursorPagination
 from accounts.api.schema import error_responses
 from accounts.api.throttles import API, SEND
 from accounts.channels import Channel, send_scope
+from accounts.dates import parse_iso_datetime
 from broadcasts import lifecycle, services
 from broadcasts.models import Broadcast, Message
 from broadcasts.selectors import broadcast_dashboard, broadcast_stats, message_list
@@ -38,6 +39,7 @@ from .serializers import (
 )
 
 SEND_ACTIONS = {"create", "send"}
+DASHBOARD_PARAMS = ("created_after", "created_before")
 BODY_CHANNEL_ACTIONS = {"create", "precheck"}
 
 
@@ -173,10 +175,11 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     @action(detail=False, methods=["get"])
     def dashboard(self, request: Request) -> Response:
         bounds: dict[str, Any] = {}
-        for name in ("created_after", "created_before"):
+        refuse_unknown_params(request, DASHBOARD_PARAMS)
+        for name in DASHBOARD_PARAMS:
             raw = request.query_params.get(name)
             if raw:
-                parsed = parse_datetime(raw)
+                parsed = parse_iso_datetime(raw)
                 if parsed is None:
                     raise ValidationError({name: ["Use an ISO 8601 date and time."]})
                 bounds[name] = parsed

@@ -175,7 +175,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api.permissions.HeraldPermission"],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttles.ClientRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.HeraldCursorPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["accounts.api.filters.HeraldFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "accounts.api.inputs.JSONParser",

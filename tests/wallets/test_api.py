@@ -214,6 +214,22 @@ def test_prices_filters(api, wallet, routes):
     assert "channel" in error["fields"]
 
 
+def test_prices_filter_by_country_code_the_specs_name(api, wallet, routes):
+    def codes(query: str) -> set[str]:
+        response = api.get(f"/api/v1/prices/?{query}")
+        assert response.status_code == 200, response.content
+        return {r["route_code"] for r in response.json()["results"]}
+
+    assert codes("country_code=ke") == {"SAF_KE"}
+    assert codes("country_code=UG&channel=sms") == {"ESMS_UG", "SIM_UG_LC", "MTN_UG"}
+    assert codes("country_code=FR") == set()
+
+
+def test_prices_refuse_an_unknown_filter_instead_of_ignoring_it(api, wallet, routes):
+    error = assert_error(api.get("/api/v1/prices/?countrycode=KE"), 400, "invalid_request_error", "unknown_parameter")
+    assert list(error["fields"]) == ["countrycode"]
+
+
 def test_prices_an_override_in_another_currency(api, wallet, routes):
     PriceOverrideFactory(client=api.tenant, route=routes["ke"], price_per_segment=D("0.009"), currency="USD")
     result = api.get("/api/v1/prices/?country=KE").json()["results"][0]

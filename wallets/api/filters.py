@@ -20,13 +20,14 @@ class LedgerEntryFilter(django_filters.FilterSet):
 
 class PriceFilter(django_filters.FilterSet):
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    country_code = django_filters.CharFilter(method="filter_country", help_text="ISO 3166-1 alpha-2, e.g. UG.")
     country = django_filters.CharFilter(
-        field_name="country_code", method="filter_country", help_text="ISO 3166-1 alpha-2, e.g. UG."
+        field_name="country_code", method="filter_country", help_text="The same as country_code."
     )
 
     class Meta:
         model = Route
-        fields = ["channel", "country"]
+        fields = ["channel", "country_code", "country"]
 
     def filter_country(self, queryset: QuerySet[Route], name: str, value: str) -> QuerySet[Route]:
         return queryset.filter(country_code=value.strip().upper())
