@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api.errors import api_not_found
+from accounts.api.schema_views import SchemaView, SwaggerView
 from accounts.views import healthz
 
 api_v1 = [
@@ -17,8 +17,8 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include(api_v1)),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),

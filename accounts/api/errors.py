@@ -14,8 +14,11 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.urls import Resolver404, resolve
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
@@ -165,6 +168,33 @@ def handler500(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the envelope under /api/ (DRF's views check CSRF themselves, for sessions
+    only; this catches any other view there), Django's page elsewhere."""
+    if is_api_path(request.path):
+        return json_error(403, "csrf_failed", f"CSRF check failed: {reason}" if reason else "CSRF check failed.")
+    return csrf.csrf_failure(request, reason)
+
+
+@csrf_exempt  # there is nothing here to protect, and a CSRF refusal would hide the 404 (any method)
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Catch-all for unknown /api/ URLs, so they answer the envelope even with DEBUG on."""
-    return json_error(404, "not_found", f"No endpoint at {request.path}.")
+    message = f"No endpoint at {request.path}."
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            message = f"No endpoint at {request.path}; did you mean {request.path}/ (with the trailing slash)?"
+    return json_error(404, "not_found", message)
+
+
+class JsonErrorsMixin:
+    """For DRF views whose own renderer is not JSON (the OpenAPI schema, Swagger UI): their errors
+    (405 on another method, 406, …) still answer the JSON envelope, not YAML or HTML."""
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]

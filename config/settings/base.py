@@ -53,6 +53,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Under /api/ a CSRF refusal answers the JSON error envelope like every other API error.
+CSRF_FAILURE_VIEW = "accounts.api.errors.csrf_failure"
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 

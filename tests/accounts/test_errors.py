@@ -57,6 +57,62 @@ def test_unknown_api_path_is_404_envelope_even_with_debug(api, settings):
     assert_error(api.get("/api/v1/no-such-thing/"), 404, "not_found")
 
 
+UNSAFE = ["post", "put", "patch", "delete"]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("method", [*UNSAFE, "get", "options"])
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing/", "/api/nope", "/api/v1/test/echo/extra/"])
+def test_unknown_api_paths_answer_the_404_envelope_whatever_the_method(settings, path, method, debug):
+    """Even where Django's CSRF middleware would refuse an unsafe method with its HTML page."""
+    settings.DEBUG = debug
+    response = getattr(APIClient(enforce_csrf_checks=True), method)(path)
+    assert response["Content-Type"] == "application/json"
+    assert_error(response, 404, "not_found")
+
+
+def test_a_logged_in_browser_also_gets_the_404_envelope(make_session_api):
+    api = make_session_api()
+    api.handler.enforce_csrf_checks = True
+    assert_error(api.post("/api/v1/no-such-thing/", {}, format="json"), 404, "not_found")
+
+
+def test_a_missing_trailing_slash_is_pointed_out():
+    error = assert_error(APIClient().post("/api/v1/test/echo", {}, format="json"), 404, "not_found")
+    assert (
+        error["message"]
+        == "No endpoint at /api/v1/test/echo; did you mean /api/v1/test/echo/ (with the trailing slash)?"
+    )
+
+
+@pytest.mark.parametrize("method", UNSAFE)
+def test_a_csrf_refusal_under_api_is_the_403_envelope(method):
+    response = getattr(APIClient(enforce_csrf_checks=True), method)("/api/v1/test/plain/")
+    error = assert_error(response, 403, "permission_error", "csrf_failed")
+    assert error["message"].startswith("CSRF check failed")
+
+
+def test_a_csrf_refusal_outside_api_is_still_django_page(client):
+    client.handler.enforce_csrf_checks = True
+    response = client.post("/login/", {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+@pytest.mark.parametrize("method", UNSAFE)
+def test_schema_and_docs_answer_405_in_the_json_envelope(path, method):
+    response = getattr(APIClient(enforce_csrf_checks=True), method)(path)
+    assert response["Content-Type"] == "application/json"
+    assert_error(response, 405, "invalid_request_error", "method_not_allowed")
+
+
+def test_schema_and_docs_still_render_on_get():
+    client = APIClient()
+    assert client.get("/api/schema/")["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert client.get("/api/docs/")["Content-Type"].startswith("text/html")
+
+
 def test_conflict_is_409(api):
     error = assert_error(api.post("/api/v1/test/conflict/"), 409, "conflict", "conflict")
     assert error["message"] == "A sent broadcast cannot be paused."

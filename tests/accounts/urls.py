@@ -6,6 +6,7 @@ import threading
 import uuid
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -83,7 +84,13 @@ class ServerErrorView(HeraldAPIView):
         raise RuntimeError("boom")
 
 
+def plain_django_view(request: HttpRequest) -> HttpResponse:
+    """Not a DRF view, so Django's CSRF middleware guards it."""
+    return HttpResponse("ok")
+
+
 urlpatterns = [
+    path("api/v1/test/plain/", plain_django_view),
     path("api/v1/test/boom/", BoomView.as_view()),
     path("api/v1/test/echo/", EchoView.as_view()),
     path("api/v1/test/slow/", SlowView.as_view()),
