@@ -327,6 +327,14 @@ def parse_broadcast_request(data: Any, *, now: datetime | None = None) -> Broadc
             errors.add(key, "Must be true or false.", "invalid_boolean")
             value = default
         flags[key] = value
+    if flags["track_links"]:
+        # Until link tracking exists (SPEC §12), accepting it would promise clicks that never come.
+        errors.add(
+            "track_links",
+            "Link tracking is not available yet: links are sent as written and no clicks are counted. "
+            "Leave track_links out (or false).",
+            "track_links_unavailable",
+        )
     if not flags["skip_opted_out"] and purpose != Broadcast.Purpose.TRANSACTIONAL:
         errors.add(
             "skip_opted_out", "Opted-out contacts can only be messaged for transactional purposes.", "opt_out_required"
