@@ -108,7 +108,7 @@ def test_readme_first_broadcast(live: LiveStack):
     assert done["status"] == "sent"
     assert done["stats"]["delivered"] + done["stats"]["failed"] == 2  # a read message counts as delivered too
     entries = live.get("/api/v1/wallet/transactions/", key=key).json()["results"]
-    mine = sorted((e["type"], Decimal(e["amount"])) for e in entries if e["broadcast"] == broadcast_id)
+    mine = sorted((e["kind"], Decimal(e["amount"])) for e in entries if e["broadcast"] == broadcast_id)
     refunds = [("refund", Decimal(m["cost"])) for m in messages if m["status"] == "failed"]
     assert mine == sorted([("capture", estimated), ("reserve", estimated), *refunds])
 
