@@ -59,6 +59,7 @@ def validate_rate_limit(value: str) -> None:
 class Decision:
     allowed: bool
     retry_after: int  # seconds until a request would be allowed again (0 when allowed)
+    token: str = ""  # names the hit an allowed request added, so `give_back` can remove exactly it
 
 
 _SLIDING_WINDOW = """
@@ -87,10 +88,17 @@ class RedisRateLimiter:
         self.script: Any = self.client.register_script(_SLIDING_WINDOW)
 
     def hit(self, key: str, rate: Rate) -> Decision:
+        member = uuid.uuid4().hex
         allowed, wait_ms = self.script(
-            keys=[f"{self.prefix}:rl:{key}"], args=[rate.window_seconds * 1000, rate.limit, uuid.uuid4().hex]
+            keys=[f"{self.prefix}:rl:{key}"], args=[rate.window_seconds * 1000, rate.limit, member]
         )
-        return Decision(bool(allowed), 0 if allowed else max(1, math.ceil(int(wait_ms) / 1000)))
+        if allowed:
+            return Decision(True, 0, member)
+        return Decision(False, max(1, math.ceil(int(wait_ms) / 1000)))
+
+    def give_back(self, key: str, token: str) -> None:
+        """Take an allowed hit out of the window again (a request that turned out not to count)."""
+        self.client.zrem(f"{self.prefix}:rl:{key}", token)
 
     def reset(self, key: str) -> None:
         self.client.delete(f"{self.prefix}:rl:{key}")
@@ -111,8 +119,17 @@ class PostgresRateLimiter:
             )
             (hits,) = cursor.fetchone()
         if hits <= rate.limit:
-            return Decision(True, 0)
+            return Decision(True, 0, str(window_start))
         return Decision(False, max(1, math.ceil(window_start + rate.window_seconds - now)))
+
+    def give_back(self, key: str, token: str) -> None:
+        """Take an allowed hit out of its window's counter again (token: the window's start)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE accounts_ratelimitcounter SET hits = hits - 1"
+                " WHERE key = %s AND window_start = %s AND hits > 0",
+                [key, int(token)],
+            )
 
     def reset(self, key: str) -> None:
         with connection.cursor() as cursor:

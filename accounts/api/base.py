@@ -23,7 +23,7 @@ from accounts.models import Client, IdempotencyRecord
 from .inputs import refuse_nul
 from .permissions import UNSET
 from .principal import Principal, get_principal
-from .throttles import API
+from .throttles import API, rate_limit_settle
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_HEADERS = ("Location", "Retry-After")
@@ -94,6 +94,7 @@ class HeraldViewMixin:
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        rate_limit_settle(request, status_code=response.status_code, replayed=response.has_header(REPLAYED_HEADER))
         record, self._idempotency = self._idempotency, None
         if record is not None:
             if response.status_code >= 500 or response.status_code == 429:

@@ -1,7 +1,15 @@
-"""Per-client rate limits: SEND_RATE_LIMIT on broadcast create/send, API_RATE_LIMIT on the rest."""
+"""Per-client rate limits: SEND_RATE_LIMIT on broadcast create/send, API_RATE_LIMIT on the rest.
+
+What counts: a hit is taken before the view runs (so concurrent requests cannot overshoot) and
+given back after the response when the request turned out not to count: an idempotent replay
+(nothing ran) on either limit, and on SEND_RATE_LIMIT any refusal (4xx: a 400, 402, 404, 409; nothing
+was sent). API_RATE_LIMIT keeps counting refusals: it is the guard against a client hammering the
+API, and a loop of bad requests is exactly what it is for. A 429 never took a hit.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -19,6 +27,14 @@ log = structlog.get_logger(__name__)
 
 SEND = "send"
 API = "api"
+_HIT = "_herald_rate_hit"  # where an allowed request keeps its hit, on the DRF request
+
+
+@dataclass(frozen=True)
+class _Hit:
+    scope: str
+    key: str
+    token: str
 
 
 def client_rate(client: Client, scope: str) -> Rate:
@@ -60,7 +76,24 @@ class ClientRateThrottle(BaseThrottle):
         self._wait = decision.retry_after
         if not decision.allowed:
             log.info("ratelimit.exceeded", client_id=str(client.pk), scope=scope, retry_after=decision.retry_after)
+        elif decision.token:
+            setattr(request, _HIT, _Hit(scope=scope, key=f"{scope}:{client.pk}", token=decision.token))
         return decision.allowed
 
     def wait(self) -> float | None:
         return self._wait
+
+
+def rate_limit_settle(request: Request, *, status_code: int, replayed: bool) -> None:
+    """After the response: give the request's hit back if it turned out not to count (module docstring)."""
+    hit: _Hit | None = getattr(request, _HIT, None)
+    if hit is None:
+        return
+    refused = 400 <= status_code < 500 and status_code != 429
+    if not (replayed or (hit.scope == SEND and refused)):
+        return
+    setattr(request, _HIT, None)
+    try:
+        get_limiter().give_back(hit.key, hit.token)
+    except Exception:  # the request already ran; a limiter outage only means it stays counted
+        log.exception("ratelimit.give_back_failed", scope=hit.scope)

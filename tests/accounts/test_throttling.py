@@ -138,3 +138,56 @@ def test_the_model_field_refuses_a_malformed_limit():
     assert excinfo.value.message_dict == {
         "send_rate_limit": ["'fast' is not a rate; write N/period, e.g. 10/15m, 3600/h or 100/30s."]
     }
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def limiter_kind(request, settings):
+    if request.param == "redis":
+        request.getfixturevalue("redis_url")
+    else:
+        settings.REDIS_URL = None
+    get_limiter.cache_clear()
+    return request.param
+
+
+def send_echo(api, body, **headers):
+    return api.post("/api/v1/test/send-echo/", body, format="json", **headers)
+
+
+@pytest.mark.django_db
+def test_refused_sends_and_replays_do_not_count_against_the_send_limit(make_api, settings, limiter_kind):
+    settings.SEND_RATE_LIMIT = "2/15m"
+    api = make_api()
+    assert [send_echo(api, {}).status_code for _ in range(5)] == [400] * 5
+    assert send_echo(api, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    replays = [send_echo(api, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="k") for _ in range(5)]
+    assert [(r.status_code, r["Idempotent-Replayed"]) for r in replays] == [(201, "true")] * 5
+    assert send_echo(api, {"name": "b"}).status_code == 201
+    assert_error(send_echo(api, {"name": "c"}), 429, "rate_limit_error")  # the 2 that ran, and only them
+    assert_error(send_echo(api, {}), 429, "rate_limit_error")  # once over, a 429 stays a 429
+
+
+@pytest.mark.django_db
+def test_replays_do_not_count_against_the_api_limit_but_refusals_do(make_api, settings, limiter_kind):
+    settings.API_RATE_LIMIT = "3/h"
+    api = make_api()
+    echo = lambda body, **h: api.post("/api/v1/test/echo/", body, format="json", **h)  # noqa: E731
+    assert echo({"name": "a"}, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    assert [echo({"name": "a"}, HTTP_IDEMPOTENCY_KEY="k").status_code for _ in range(4)] == [201] * 4
+    assert echo({}).status_code == 400  # a refusal still counts here: this limit guards against hammering
+    assert echo({"name": "b"}).status_code == 201
+    assert_error(echo({"name": "c"}), 429, "rate_limit_error")
+
+
+def test_give_back_removes_exactly_the_hit_it_names(redis_url, settings):
+    limiter = RedisRateLimiter(redis_url, f"{settings.REDIS_KEY_PREFIX}:giveback")
+    limiter.reset("k")
+    rate = parse_rate("2/h")
+    first, second = limiter.hit("k", rate), limiter.hit("k", rate)
+    assert not limiter.hit("k", rate).allowed
+    limiter.give_back("k", second.token)
+    limiter.give_back("k", second.token)  # twice is once: it names one hit
+    assert limiter.hit("k", rate).allowed
+    assert not limiter.hit("k", rate).allowed
+    assert first.token != second.token
+    limiter.reset("k")

@@ -62,6 +62,13 @@ class SendView(HeraldAPIView):
         return Response({"sent": True}, status=201)
 
 
+class SendEchoView(EchoView):
+    """Counted against SEND_RATE_LIMIT, and refuses a bad body with a 400."""
+
+    write_scope = "send_sms"
+    throttle_scope = "send"
+
+
 class ConflictView(HeraldAPIView):
     write_scope = None
 
@@ -95,6 +102,7 @@ urlpatterns = [
     path("api/v1/test/echo/", EchoView.as_view()),
     path("api/v1/test/slow/", SlowView.as_view()),
     path("api/v1/test/send/", SendView.as_view()),
+    path("api/v1/test/send-echo/", SendEchoView.as_view()),
     path("api/v1/test/conflict/", ConflictView.as_view()),
     path("api/v1/test/credit/", CreditView.as_view()),
     path("api/v1/test/server-error/", ServerErrorView.as_view()),

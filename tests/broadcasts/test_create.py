@@ -213,6 +213,29 @@ def test_send_rate_limit_applies_to_create(shop, settings, redis_url, daytime):
     assert shop.precheck(recipients=[UG]).status_code == 200  # precheck counts against API_RATE_LIMIT
 
 
+def test_refused_creates_and_replays_do_not_count_against_the_send_limit(make_shop, settings, redis_url, daytime):
+    """A new user's first minutes: typos (400), an empty wallet (402) and retries with the same
+    Idempotency-Key must not use up SEND_RATE_LIMIT; only the broadcasts that were accepted do."""
+    settings.SEND_RATE_LIMIT = "2/15m"
+    shop = make_shop(balance="0.02")  # two one-part messages to Uganda (0.0094 each), not 50
+    assert [shop.create(recipients=[UG], sender="Nope").status_code for _ in range(3)] == [400] * 3
+    assert shop.create(recipients=[f"+2567720{i:05d}" for i in range(50)]).status_code == 402
+    first = shop.api.post(
+        "/api/v1/broadcasts/", {"name": "x", "recipients": [UG], "text": "Hi"}, format="json", HTTP_IDEMPOTENCY_KEY="a"
+    )
+    for _ in range(3):
+        again = shop.api.post(
+            "/api/v1/broadcasts/",
+            {"name": "x", "recipients": [UG], "text": "Hi"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="a",
+        )
+        assert (again.status_code, again.json()["id"]) == (201, first.json()["id"])
+    assert shop.create(recipients=[UG]).status_code == 201
+    assert_error(shop.create(recipients=[UG]), 429, "rate_limit_error")
+    assert Broadcast.objects.count() == 2
+
+
 def test_message_rows_are_written_in_bulk(shop, daytime, django_assert_max_num_queries):
     recipients = [f"+2567720{i:05d}" for i in range(2000)]
     with django_assert_max_num_queries(40):
