@@ -83,6 +83,8 @@ def field_value(value: object) -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_FIELD_VALUE:
         raise ValueError(f"Field values must be at most {MAX_FIELD_VALUE} characters.")
+    if "\x00" in text:  # PostgreSQL cannot store it (the admin's JSON editor lets one through)
+        raise ValueError("Field values must not contain the NUL character (\\u0000).")
     return text
 
 

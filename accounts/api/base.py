@@ -68,7 +68,7 @@ class HeraldViewMixin:
                 {"Idempotency-Key": [f"The Idempotency-Key header must be 1–{MAX_KEY_LENGTH} printable characters."]}
             )
         fingerprint = request_fingerprint(
-            method=request.method, path=request.path, data=request.data, files=dict(request.FILES)
+            method=request.method, path=request.path, data=request.data, files=request.FILES.dict()
         )
         record, fresh = idempotency_begin(client=self.client, key=key, fingerprint=fingerprint)
         if not fresh:

@@ -45,6 +45,7 @@ class ImportFileError(Exception):
     """The file cannot be imported at all (as opposed to a bad row). `code` for machines."""
 
     def __init__(self, code: str, message: str) -> None:
+        message = message.replace("\x00", "\N{REPLACEMENT CHARACTER}")  # messages quote cells; jsonb refuses NUL
         super().__init__(message)
         self.code = code
         self.message = message

@@ -88,6 +88,7 @@ def test_adding_a_contact_goes_through_the_phone_parser(staff, data):
         ("12", "{}", "Too short for a phone number in Uganda."),
         ("+256772000001", "{}", "already has this phone"),
         ("+256772000003", '{"Bad Key": "x"}', "is not a valid field key"),
+        ("+256772000003", '{"city": "Kam\\u0000pala"}', "must not contain the NUL character"),  # was a 500
     ],
 )
 def test_admin_refuses_what_the_api_refuses(staff, data, phone, fields, message):

@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection
 
 from contacts.imports import contact_import_create, contact_import_run, writer
 from contacts.imports import services as import_services
+from contacts.imports.rows import NUL_REASON
 from contacts.models import Contact, ContactImport, ContactListMembership, OptOutSource
 from tests.contacts.files import MIXED_ERRORS, MIXED_ROWS, csv_bytes, upload, xlsx_bytes
 from tests.factories.accounts import ClientFactory
@@ -238,6 +239,31 @@ def test_only_the_first_100_errors_are_kept(tenant):
     job = run(tenant, csv_bytes(rows), chunk_size=40)
     assert (job.invalid, job.created, len(job.errors)) == (150, 1, 100)
     assert [e["row"] for e in job.errors] == list(range(2, 102))
+
+
+@pytest.mark.parametrize(("column", "shown"), [(0, "+25677210\ufffd2720"), (1, "Am\ufffdina"), (3, "Kam\ufffdpala")])
+def test_a_nul_past_the_first_64_kb_rejects_just_its_row(tenant, column, shown):
+    # The first 64 KB are sniffed for NULs (a binary file); a NUL after that used to fail the job's
+    # COPY, losing the good rows of its chunk. Now it is that row's error and the rest import.
+    rows = [["phone", "first_name", "last_name", "city"]]
+    rows += [[f"+25677210{i:04d}", "Amina", "Nakato", "Kampala"] for i in range(3000)]
+    bad = 2720  # file row 2722, well past 64 KB, mid-chunk
+    rows[bad + 1][column] = {0: "+25677210\x002720", 1: "Am\x00ina", 3: "Kam\x00pala"}[column]
+    data = csv_bytes(rows)
+    assert data.index(b"\x00") > 65_536
+    job = run(tenant, data, chunk_size=500)
+    assert counts(job) == {
+        "status": "completed",
+        "total_rows": 3000,
+        "processed_rows": 3000,
+        "created": 2999,
+        "updated": 0,
+        "invalid": 1,
+        "duplicates": 0,
+    }
+    assert job.errors == [{"row": 2722, "value": shown, "reason": NUL_REASON}]
+    phones = set(Contact.objects.filter(client=tenant).values_list("phone", flat=True))
+    assert phones == {f"+25677210{i:04d}" for i in range(3000)} - {"+256772102720"}
 
 
 def test_contacts_of_another_client_are_never_touched(tenant):

@@ -128,6 +128,26 @@ def test_bad_files_get_400_and_nothing_is_written(api, settings, data, name, cod
     assert nothing_written(settings) == before
 
 
+def test_an_upload_with_an_idempotency_key_is_accepted_once_and_replayed(api):
+    # Multipart bodies are fingerprinted too (this used to answer 500).
+    first = api.post(URL, {"file": upload(csv_bytes(MIXED_ROWS))}, format="multipart", HTTP_IDEMPOTENCY_KEY="imp-1")
+    again = api.post(URL, {"file": upload(csv_bytes(MIXED_ROWS))}, format="multipart", HTTP_IDEMPOTENCY_KEY="imp-1")
+    assert (first.status_code, again.status_code) == (202, 202), first.content
+    assert again.json()["id"] == first.json()["id"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert ContactImport.objects.filter(client=api.tenant).count() == 1
+
+
+def test_a_nul_in_a_header_past_the_first_64_kb_is_quoted_without_it(api, settings):
+    # The error quotes the header; with a raw NUL the idempotent reply could not be stored (jsonb).
+    data = b"\n" * 70_000 + b"phone,\x00\n+256772000001\n"
+    before = nothing_written(settings)
+    response = api.post(URL, {"file": upload(data)}, format="multipart", HTTP_IDEMPOTENCY_KEY="nul-header")
+    error = assert_error(response, 400, "invalid_request_error", "invalid_header")
+    assert error["fields"] == {"file": ["The column header '\ufffd' has no letters or digits to name a field."]}
+    assert nothing_written(settings) == before
+
+
 def test_more_than_a_million_rows_get_400_and_nothing_is_written(tenant, settings):
     from django.core.exceptions import ValidationError
 
