@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 
 import structlog
 from django.conf import settings
@@ -63,6 +64,21 @@ def client_create(
         api_rate_limit=api_rate_limit.strip(),
     )
     log.info("client.created", client_id=str(client.id))
+    return client
+
+
+def client_set_rate_limits(
+    *, client: Client, send_rate_limit: str | None = None, api_rate_limit: str | None = None
+) -> Client:
+    """Set the client's own limits ('' goes back to the setting; None leaves one as it is)."""
+    given = {"send_rate_limit": send_rate_limit, "api_rate_limit": api_rate_limit}
+    _collect({name: partial(validate_rate, value) for name, value in given.items() if value is not None})
+    changes = {name: value.strip() for name, value in given.items() if value is not None}
+    if changes:
+        for name, value in changes.items():
+            setattr(client, name, value)
+        client.save(update_fields=[*changes, "updated_at"])
+        log.info("client.rate_limits_set", client_id=str(client.id), **changes)
     return client
 
 

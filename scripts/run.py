@@ -1,7 +1,8 @@
 """`make run`: embedded PostgreSQL (unless DATABASE_URL), migrate, seed_demo, then web + worker + beat.
 
-Runs everything in the foreground and prints the dashboard URL, a login and an API key. Ctrl-C (or
-SIGTERM) stops every child process and the embedded PostgreSQL it started.
+Runs everything in the foreground and prints the dashboard URL, a login and an API key (the same
+key on every start: seed_demo keeps it in var/demo-api-key, and says so when it has to issue a new
+one). Ctrl-C (or SIGTERM) stops every child process and the embedded PostgreSQL it started.
 
 Environment: DATABASE_URL, CELERY_BROKER_URL and REDIS_URL as in README; HERALD_PORT (default 8000);
 HERALD_HOST (default 127.0.0.1); HERALD_VAR_DIR (default ./var) for the embedded data.
@@ -96,7 +97,8 @@ def main() -> int:
     try:
         log("migrating the database")
         manage(env, "migrate", "--noinput")
-        demo = manage(env, "seed_demo")
+        # The demo key is kept under var/ so the one printed here stays the same across restarts.
+        demo = manage(env, "seed_demo", "--key-file", str(var_dir / "demo-api-key"))
         children = [
             (
                 "web",

@@ -74,6 +74,8 @@ def test_make_run_in_embedded_mode(tmp_path):
         assert f"Dashboard:  {base}/" in output
         assert "Login:      demo / herald-demo" in output
         key = re.search(r"API key:\s+(hk_\S+)", output).group(1)
+        # Kept under var/, so the next start prints the same key.
+        assert (tmp_path / "var" / "demo-api-key").read_text() == key + "\n"
 
         deadline = time.monotonic() + 30
         while get(f"{base}/healthz")[0] != 200 and time.monotonic() < deadline:

@@ -11,6 +11,7 @@ from django.db import connections
 
 from accounts.models import Client
 from accounts.ratelimit import PostgresRateLimiter, RedisRateLimiter, get_limiter, parse_rate
+from accounts.services import client_set_rate_limits
 from tests.helpers import assert_error
 
 pytestmark = [pytest.mark.urls("tests.accounts.urls")]
@@ -191,3 +192,17 @@ def test_give_back_removes_exactly_the_hit_it_names(redis_url, settings):
     assert not limiter.hit("k", rate).allowed
     assert first.token != second.token
     limiter.reset("k")
+
+
+@pytest.mark.django_db
+def test_the_service_refuses_a_malformed_limit_and_changes_nothing(tenant):
+    with pytest.raises(ValidationError) as excinfo:
+        client_set_rate_limits(client=tenant, send_rate_limit="120/15m", api_rate_limit="lots")
+    assert excinfo.value.message_dict == {
+        "api_rate_limit": ["'lots' is not a rate; write N/period, e.g. 10/15m, 3600/h or 100/30s."]
+    }
+    tenant.refresh_from_db()
+    assert (tenant.send_rate_limit, tenant.api_rate_limit) == ("", "")
+    client_set_rate_limits(client=tenant, send_rate_limit=" 120/15m ")
+    tenant.refresh_from_db()
+    assert (tenant.send_rate_limit, tenant.api_rate_limit) == ("120/15m", "")
