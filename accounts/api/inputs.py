@@ -8,7 +8,7 @@ names of uploaded files) once, and answers 400 `nul_character` naming each place
 
 Python's json module recurses, so `[[[[…]]]]` a thousand deep raised RecursionError (500), and a
 body just under that depth could still overflow whatever walked it next: `JSONParser` answers 400
-`parse_error` for anything nested deeper than MAX_JSON_DEPTH (no Herald body needs more than five).
+`parse_error` for anything nested deeper than MAX_JSON_DEPTH (no Herald body nests more than three).
 """
 
 from __future__ import annotations
