@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
@@ -48,6 +48,14 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "request_too_large"
+
+
+class MalformedRequest(exceptions.APIException):
+    """A request Django refuses to parse (too many form fields or files, and the like): 400, not 500."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request is malformed."
+    default_code = "bad_request"
 
 
 def error_body(
@@ -96,6 +104,12 @@ def _normalize(exc: Exception) -> Exception:
         return exceptions.PermissionDenied()
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, TooManyFieldsSent):
+        return MalformedRequest("The request has too many form fields.", code="too_many_fields")
+    if isinstance(exc, TooManyFilesSent):
+        return MalformedRequest("The request has too many files.", code="too_many_files")
+    if isinstance(exc, SuspiciousOperation):
+        return MalformedRequest()
     return exc
 
 

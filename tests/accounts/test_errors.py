@@ -142,6 +142,13 @@ def test_body_just_under_5_mb_is_accepted(api):
     assert api.post("/api/v1/test/echo/", body, content_type="application/json").status_code == 201
 
 
+def test_too_many_form_fields_is_400_not_500(api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{i}=x" for i in range(11))  # found by the schema fuzzer: Django's TooManyFieldsSent
+    response = api.post("/api/v1/test/echo/", body, content_type="application/x-www-form-urlencoded")
+    assert_error(response, 400, "invalid_request_error", "too_many_fields")
+
+
 def test_413_applies_before_authentication():
     body = "a" * (5 * 1024 * 1024 + 1)
     response = APIClient().post("/api/v1/test/echo/", body, content_type="application/json")
