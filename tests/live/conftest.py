@@ -197,6 +197,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "HERALD_PORT": str(port),
             "HERALD_VAR_DIR": str(tmp / "var"),
             "MEDIA_ROOT": str(tmp / "media"),
+            "STATIC_ROOT": str(tmp / "static"),  # collectstatic here, not under the checkout's var/
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "LOG_LEVEL": "INFO",
         }
