@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
+    # Last: the dashboard ends with a catch-all (its 404 page), so anything added below is never reached.
     path("", include("dashboard.urls")),
 ]
 
