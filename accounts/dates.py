@@ -23,4 +23,10 @@ def parse_iso_datetime(value: object) -> datetime | None:
         return None
     if parsed is None:
         return None
-    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    if timezone.is_naive(parsed):
+        return parsed.replace(tzinfo=UTC)
+    # In UTC: PostgreSQL keeps offsets only up to ±15:59, and `+18:11` is valid ISO 8601.
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # past year 9999 (or before year 1) once in UTC
+        return None

@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 
+from accounts.api.filters import IsoDateTimeFilter
 from accounts.channels import Channel
 from broadcasts.models import Broadcast, Message
 from contacts import phones
@@ -13,8 +14,8 @@ class BroadcastFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Broadcast.Status.choices)
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
     name = django_filters.CharFilter(lookup_expr="icontains")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Broadcast
@@ -26,8 +27,8 @@ class MessageFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Message.Status.choices)
     urn = django_filters.CharFilter(method="filter_urn")
     phone = django_filters.CharFilter(method="filter_phone")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Message

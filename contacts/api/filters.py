@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 
+from accounts.api.filters import IsoDateTimeFilter
 from contacts.models import Contact, ContactImport, ContactList
 from contacts.selectors import contact_search
 from contacts.services import clean_phone
@@ -34,8 +35,8 @@ class ContactFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
         method="filter_search", help_text="Words matched in first name, last name and phone."
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Contact
@@ -73,8 +74,8 @@ class ContactFilter(django_filters.FilterSet):
 
 class ContactListFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ContactList
@@ -83,8 +84,8 @@ class ContactListFilter(django_filters.FilterSet):
 
 class ContactImportFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ContactImport.Status.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ContactImport

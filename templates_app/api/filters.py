@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 
+from accounts.api.filters import IsoDateTimeFilter
 from accounts.channels import Channel
 from templates_app.models import Template
 
@@ -15,8 +16,8 @@ class TemplateFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
         field_name="name", lookup_expr="icontains", help_text="Part of the name, case-insensitive."
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Template

@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
+from accounts.api.filters import IsoDateTimeFilter
 from accounts.channels import Channel
 from wallets.models import LedgerEntry, Route
 
@@ -10,8 +11,8 @@ from wallets.models import LedgerEntry, Route
 class LedgerEntryFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=LedgerEntry.Kind.choices)
     broadcast = django_filters.UUIDFilter(field_name="broadcast_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = LedgerEntry
