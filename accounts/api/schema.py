@@ -101,6 +101,13 @@ class HeraldAutoSchema(AutoSchema):
     What no rule can see (402, 409 on a DELETE) the view declares with `error_responses()`.
     """
 
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        # A body whose validation refuses unknown fields (`unknown_field`) says so.
+        if direction == "request" and getattr(serializer, "refuses_unknown_fields", False):
+            schema["additionalProperties"] = False
+        return schema
+
     def _get_request_body(self, direction: Any = "request") -> Any:
         # A DELETE that reads a body (members removal) documents it, as POST's.
         if self.method == "DELETE" and self._delete_reads_body():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.channels import Channel
@@ -183,8 +183,23 @@ class PrecheckSerializer(serializers.Serializer[Any]):
     warnings = serializers.ListField(child=serializers.DictField())
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Text to two numbers",
+            value={
+                "name": "Welcome",
+                "recipients": ["+256772123456", "+254712345678"],
+                "text": "Hello {{first_name|there}}, reply STOP to opt out.",
+            },
+            request_only=True,
+        )
+    ]
+)
 class BroadcastCreateSerializer(serializers.Serializer[Any]):
     """Documentation of the create/precheck body (SPEC §8); validation is broadcasts/validation.py."""
+
+    refuses_unknown_fields = True  # validation.FIELDS: anything else is 400 unknown_field
 
     name = serializers.CharField(max_length=255)
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.SMS)
@@ -204,7 +219,9 @@ class BroadcastCreateSerializer(serializers.Serializer[Any]):
     drip_rate = serializers.IntegerField(required=False, min_value=1, max_value=600)
     route = serializers.CharField(required=False)
     tier = serializers.ChoiceField(choices=Tier.choices, default=Tier.PREMIUM)
-    track_links = serializers.BooleanField(default=False)
+    track_links = serializers.BooleanField(
+        default=False, help_text="Not available yet: true answers 400 track_links_unavailable."
+    )
     optimize_text = serializers.BooleanField(default=True)
     skip_opted_out = serializers.BooleanField(default=True)
     with_replies = serializers.BooleanField(default=False)

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -47,6 +48,8 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     queryset = Broadcast.objects.all()
     serializer_class = BroadcastSerializer
     filterset_class = BroadcastFilter
+    # Bodies are JSON (lists, objects, booleans); a form body answers 415, as the schema says.
+    parser_classes = [JSONParser]
 
     # --- who may do what ---------------------------------------------------------------------
 

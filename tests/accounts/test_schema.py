@@ -142,3 +142,20 @@ def test_real_error_answers_match_the_schema(api, make_api):
     no_scope = make_api(scopes=["read"]).post("/api/v1/contact-lists/", {"name": "x"}, format="json")
     assert_error(no_scope, 403, "permission_error", "missing_scope")
     assert_matches_schema(no_scope, "post", "/api/v1/contact-lists/")
+
+
+def test_the_broadcast_body_documents_exactly_the_fields_validation_takes():
+    from broadcasts import validation
+    from broadcasts.api.serializers import BroadcastCreateSerializer
+
+    assert set(BroadcastCreateSerializer().fields) == validation.FIELDS
+    for name in ("BroadcastCreateRequest", "PatchedBroadcastCreateRequest"):  # create, precheck; PATCH
+        assert api_schema()["components"]["schemas"][name]["additionalProperties"] is False  # 400 unknown_field
+    for path, method in [("/api/v1/broadcasts/", "post"), ("/api/v1/broadcasts/precheck/", "post")]:
+        content = api_schema()["paths"][path][method]["requestBody"]["content"]["application/json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/BroadcastCreateRequest"}
+
+
+def test_other_bodies_leave_additional_properties_open():
+    # DRF serializers ignore fields they do not know; the schema must not promise a 400 for them.
+    assert "additionalProperties" not in api_schema()["components"]["schemas"]["ContactWriteRequest"]

@@ -8,7 +8,7 @@ from broadcasts.models import Broadcast
 from contacts.models import Contact, ContactList
 from tests.broadcasts.conftest import KE, UG
 from tests.helpers import assert_error
-from tests.openapi import assert_matches_schema
+from tests.openapi import api_schema, assert_matches_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +92,12 @@ def test_insufficient_credit_and_bad_input_answers_match_the_schema(make_shop, d
     unknown_list = poor.precheck(contact_lists=["00000000-0000-0000-0000-000000000000"])
     assert unknown_list.status_code in (400, 404)
     assert_matches_schema(unknown_list, "post", f"{BROADCASTS}precheck/")
+
+
+def test_a_form_body_is_415_as_the_schema_says(shop):
+    # Broadcast bodies hold lists and objects: only JSON can carry them (a form once answered not_a_list).
+    response = shop.api.post(BROADCASTS, {"name": "x", "recipients": UG, "text": "Hi"}, format="multipart")
+    assert_error(response, 415, "invalid_request_error", "unsupported_media_type")
+    assert_matches_schema(response, "post", BROADCASTS)
+    content = api_schema()["paths"][BROADCASTS]["post"]["requestBody"]["content"]
+    assert list(content) == ["application/json"]
