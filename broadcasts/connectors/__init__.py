@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import BaseConnector, OutboundMessage, SendResult, StatusUpdate
+from .base import (
+    HOOK_INBOUND,
+    HOOK_STATUS,
+    BaseConnector,
+    HookRejected,
+    HookResult,
+    InboundMessage,
+    OutboundMessage,
+    SendResult,
+    StatusUpdate,
+)
 from .simulator import SimulatorConnector
 
 if TYPE_CHECKING:
@@ -28,8 +38,13 @@ def build_connector(connector: Connector) -> BaseConnector:
 
 
 __all__ = [
+    "HOOK_INBOUND",
+    "HOOK_STATUS",
     "REGISTRY",
     "BaseConnector",
+    "HookRejected",
+    "HookResult",
+    "InboundMessage",
     "OutboundMessage",
     "SendResult",
     "StatusUpdate",

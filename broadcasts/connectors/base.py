@@ -1,4 +1,11 @@
-"""What a provider plugin implements. Adding a provider = one new module + one line in REGISTRY."""
+"""What a provider plugin implements. Adding a provider = one new module + one line in REGISTRY.
+
+A plugin imports only this module (and `http.py` for HTTP providers). It never touches the database
+or enqueues tasks: it turns our messages into provider calls, provider answers into `SendResult`s,
+and provider callbacks into `StatusUpdate`s and `InboundMessage`s. The dispatcher and the hooks view
+do the rest (recording, refunds, opt-outs, follow-up work), so every plugin is testable against a
+local server that speaks the provider's wire format.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,10 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+
+HOOK_STATUS = "status"
+HOOK_INBOUND = "inbound"
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,12 @@ class OutboundMessage:
     sender: str
     text: str
     attachments: tuple[str, ...] = ()
-    status_url: str = ""
+    status_url: str = ""  # PUBLIC_BASE_URL + /hooks/<connector id>/status/
+    # Template sends (WhatsApp): the template's name, its language (ISO 639-3, as Herald stores it)
+    # and the values of its variables in the order they first appear in the template.
+    template: str = ""
+    language: str = ""
+    parameters: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -32,6 +47,12 @@ class SendResult:
     transient: bool = False
     error_code: str = ""
     error_message: str = ""
+    # Seconds the provider asked us to wait (Retry-After, Telegram's retry_after).
+    retry_after: float | None = None
+    # The provider says the recipient refuses our messages (Twilio 21610, Telegram 403): opt them out.
+    opt_out: bool = False
+    # Accepted and as good as delivered: the provider reports nothing later (Telegram).
+    delivered: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,11 +63,45 @@ class StatusUpdate:
     at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a contact sent us (a reply, a keyword, Telegram's /start)."""
+
+    urn: str  # "tel:+256…", "whatsapp:+256…", "telegram:123456789"
+    text: str
+    provider_message_id: str = ""
+    to: str = ""  # our number or bot, as the provider names it
+    first_name: str = ""
+    last_name: str = ""
+    language: str = ""  # ISO 639-3 when the provider tells (Telegram's language_code), else ""
+    received_at: datetime | None = None
+
+
+@dataclass
+class HookResult:
+    updates: list[StatusUpdate] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+    # What to answer the provider instead of the default `200 {"ok": true}` (Twilio's empty TwiML,
+    # WhatsApp's verification challenge).
+    response: HttpResponse | None = None
+
+
+class HookRejected(Exception):  # noqa: N818 - an answer, not a bug
+    """The callback is refused: 401 (bad token) or 403 (bad signature); nothing is applied."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class BaseConnector:
     backend: ClassVar[str]
     # True when sending the same message id twice cannot reach the recipient twice (the provider
     # dedupes on our id). Only then is a message stuck in `sending` after a crash sent again.
     idempotent: ClassVar[bool] = False
+    # Config keys whose values are secrets: masked in the admin, the API and logs.
+    secret_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *, connector_id: str, name: str, channel: str, config: dict[str, Any]) -> None:
         self.connector_id = connector_id
@@ -56,10 +111,15 @@ class BaseConnector:
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Normalized config, or ValidationError naming the bad keys."""
+        """Normalized config, or ValidationError naming the bad keys (`config.<key>`)."""
         if not isinstance(config, dict):
             raise ValidationError({"config": ["The config must be a JSON object."]})
         return config
+
+    @classmethod
+    def masked_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The config with every secret's value replaced, for the admin, the API and logs."""
+        return {k: mask(v) if k in cls.secret_keys else v for k, v in (config or {}).items()}
 
     def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         raise NotImplementedError
@@ -67,5 +127,38 @@ class BaseConnector:
     def after_send(self, accepted: Sequence[SendResult]) -> None:
         """Hook run after the results are recorded (the simulator schedules its reports here)."""
 
-    def parse_status(self, request: HttpRequest) -> list[StatusUpdate]:
-        raise NotImplementedError
+    def handle_hook(self, request: HttpRequest, *, kind: str, public_url: str) -> HookResult:
+        """Authenticate and parse a provider callback to /hooks/<id>/<kind>/.
+
+        `kind` is HOOK_STATUS or HOOK_INBOUND (providers with one callback URL accept every callback
+        on both); `public_url` is the URL the provider called, as it knows it (PUBLIC_BASE_URL + path
+        + query), which is what Twilio signs. Raises HookRejected (401/403) when it is not genuine.
+        """
+        raise HookRejected(404, f"The {self.backend} backend takes no callbacks.")
+
+
+def mask(value: Any) -> str:
+    text = str(value or "")
+    if not text:
+        return ""
+    return f"{'•' * 8}{text[-4:]}" if len(text) >= 12 else "•" * 8
+
+
+def require_text(config: dict[str, Any], key: str, *, required: bool = True, default: str = "") -> str:
+    """A config value that must be a non-empty string (when required); ValidationError naming it."""
+    value = config.get(key, default)
+    if value is None or value == "":
+        if required:
+            raise ValidationError({f"config.{key}": [f"{key} is required."]})
+        return default
+    if not isinstance(value, str):
+        raise ValidationError({f"config.{key}": [f"{key} must be a string."]})
+    return value.strip()
+
+
+def refuse_unknown_keys(config: dict[str, Any], known: set[str], backend: str) -> None:
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValidationError(
+            {f"config.{k}": [f"Unknown {backend} setting; known: {', '.join(sorted(known))}."] for k in unknown}
+        )

@@ -1,0 +1,147 @@
+"""The shared engine of every HTTP provider: many requests in flight, keep-alive, timeouts.
+
+A backend describes one message as an `HttpCall` (`call_for`) and reads the provider's answer as a
+`SendResult` (`result_for`); `HttpConnector.send` runs a batch's calls concurrently over one
+keep-alive connection pool per connector and process, with a connect timeout of 5 s and a read
+timeout of 30 s. A timeout or a connection error is transient (retried with backoff), and may have
+reached the provider: that is why only idempotent connectors are ever resent after a crash.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from .base import BaseConnector, OutboundMessage, SendResult
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+MAX_IN_FLIGHT = 32  # requests in flight per connector and worker process
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    data: Any = None  # form fields: a dict, or a list of pairs for repeated names (Twilio's MediaUrl)
+    auth: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    headers: Mapping[str, str]  # case-insensitive (httpx.Headers)
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
+    raw = (headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+_clients: dict[str, httpx.Client] = {}
+_clients_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _client(key: str) -> httpx.Client:
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = httpx.Client(
+                timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+                limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT),
+                follow_redirects=False,
+            )
+            _clients[key] = client
+        return client
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool  # one pool per worker process, made on first use
+    with _clients_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT * 2, thread_name_prefix="herald-send")
+        return _pool
+
+
+def close_clients() -> None:
+    """Close every pooled connection (tests, worker shutdown)."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+class HttpConnector(BaseConnector):
+    """Base of the HTTP backends: subclasses implement `call_for` and `result_for`."""
+
+    transient_statuses: ClassVar[frozenset[int]] = frozenset({429})
+
+    def call_for(self, message: OutboundMessage) -> HttpCall:
+        raise NotImplementedError
+
+    def result_for(self, message: OutboundMessage, answer: HttpAnswer) -> SendResult:
+        raise NotImplementedError
+
+    def error_result(self, message: OutboundMessage, exc: Exception) -> SendResult:
+        """A timeout or connection error: transient; it may or may not have reached the provider."""
+        code = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
+        return SendResult(message.id, False, transient=True, error_code=code, error_message=type(exc).__name__)
+
+    def _send_one(self, client: httpx.Client, message: OutboundMessage) -> SendResult:
+        try:
+            call = self.call_for(message)
+            response = client.request(
+                call.method, call.url, headers=call.headers, json=call.json, data=call.data, auth=call.auth
+            )
+        except httpx.HTTPError as exc:
+            return self.error_result(message, exc)
+        return self.result_for(message, HttpAnswer(response.status_code, response.headers, response.content))
+
+    def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        client = _client(f"{self.connector_id}:{id(type(self))}")
+        if len(batch) == 1:
+            return [self._send_one(client, batch[0])]
+        return list(_executor().map(lambda m: self._send_one(client, m), batch))
+
+
+def utc_from_timestamp(value: Any) -> datetime | None:
+    """A provider's Unix timestamp (seconds, as int or string) as an aware datetime, else None."""
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
