@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -13,8 +15,9 @@ from django.utils.html import format_html
 
 from accounts.exceptions import HeraldError, describe_validation_error
 
+from .connectors import connector_class
 from .lifecycle import broadcast_cancel, broadcast_retry_failed
-from .models import Broadcast, Connector, Message, Sender
+from .models import Broadcast, Connector, Message, Reply, Sender
 from .states import UI_STATUS
 
 SECRET_WORDS = ("token", "secret", "password", "key", "auth")
@@ -106,18 +109,98 @@ class SenderAdmin(admin.ModelAdmin[Sender]):
     autocomplete_fields = ["client"]
 
 
+class ConnectorForm(forms.ModelForm[Connector]):
+    """The config is written through the backend's own validation (as `createconnector` does) and
+    never shown again in clear: leave it empty when changing a connector to keep the stored one."""
+
+    new_config = forms.JSONField(
+        required=False,
+        label="config",
+        help_text="Backend settings as JSON (docs/providers/). Stored encrypted; leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = Connector
+        fields = ["name", "channel", "backend", "tps", "active", "client"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        config = cleaned.get("new_config")
+        backend = cleaned.get("backend")
+        if config in (None, "") and self.instance._state.adding:
+            config = {}
+        if config not in (None, "") and backend:
+            try:
+                cleaned["new_config"] = connector_class(backend).validate_config(config)
+            except LookupError:
+                self.add_error("backend", f"The '{backend}' backend is not available.")
+            except ValidationError as exc:
+                self.add_error("new_config", describe_validation_error(exc))
+        return cleaned
+
+    def save(self, commit: bool = True) -> Connector:
+        connector = super().save(commit=False)
+        config = self.cleaned_data.get("new_config")
+        if config not in (None, ""):
+            connector.config = config
+        if commit:
+            connector.save()
+        return connector
+
+
 @admin.register(Connector)
 class ConnectorAdmin(admin.ModelAdmin[Connector]):
-    list_display = ["name", "channel", "backend", "tps", "active", "created_at"]
+    form = ConnectorForm
+    list_display = ["name", "channel", "backend", "tps", "active", "client", "created_at"]
     list_filter = ["channel", "backend", "active"]
     search_fields = ["name"]
-    readonly_fields = ["id", "masked_config", "created_at", "updated_at"]
-    fields = ["id", "name", "channel", "backend", "tps", "active", "masked_config", "created_at", "updated_at"]
+    autocomplete_fields = ["client"]
+    readonly_fields = ["id", "masked_config", "hook_urls", "created_at", "updated_at"]
+    actions = ["disable_connectors", "enable_connectors"]
+
+    def get_fields(self, request: HttpRequest, obj: Connector | None = None) -> Any:
+        fields = ["name", "channel", "backend", "tps", "active", "client", "new_config"]
+        return fields if obj is None else ["id", *fields, "masked_config", "hook_urls", "created_at", "updated_at"]
 
     @admin.display(description="config (secrets masked)")
     def masked_config(self, obj: Connector) -> str:
+        try:
+            masked = connector_class(obj.backend).masked_config(obj.config or {})
+        except LookupError:
+            masked = {}
+        except ValueError:  # FIELD_ENCRYPTION_KEY changed: the operator must re-enter the config
+            return "cannot be decrypted: FIELD_ENCRYPTION_KEY (or SECRET_KEY) changed; enter the config again"
         shown = {
-            key: ("••••••" if any(word in key.lower() for word in SECRET_WORDS) else value)
-            for key, value in (obj.config or {}).items()
+            key: ("••••••" if any(word in key.lower() for word in SECRET_WORDS) and value == masked.get(key) else value)
+            for key, value in masked.items()
         }
-        return format_html("<code>{}</code>", json.dumps(shown, sort_keys=True))
+        return format_html("<code>{}</code>", json.dumps(shown, sort_keys=True, ensure_ascii=False))
+
+    @admin.display(description="URLs for the provider's console")
+    def hook_urls(self, obj: Connector) -> str:
+        base = f"{settings.PUBLIC_BASE_URL}/hooks/{obj.pk}"
+        return format_html("status: <code>{}/status/</code><br>inbound: <code>{}/inbound/</code>", base, base)
+
+    @admin.action(description="Disable the selected connectors (nothing more is sent through them)")
+    def disable_connectors(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
+        count = queryset.update(active=False)
+        self.message_user(request, f"{count} connector(s) disabled.", messages.SUCCESS)
+
+    @admin.action(description="Enable the selected connectors")
+    def enable_connectors(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
+        count = queryset.update(active=True)
+        self.message_user(request, f"{count} connector(s) enabled.", messages.SUCCESS)
+
+
+@admin.register(Reply)
+class ReplyAdmin(admin.ModelAdmin[Reply]):
+    list_display = ["received_at", "urn", "channel", "client", "broadcast", "keyword", "connector"]
+    list_filter = ["channel", "keyword"]
+    search_fields = ["urn", "client__name", "broadcast__name"]
+    readonly_fields = [f.name for f in Reply._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Reply | None = None) -> bool:
+        return False

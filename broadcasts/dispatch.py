@@ -34,12 +34,16 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from contacts.models import OptOutSource
+from contacts.services import contacts_opt_out_by_ids
+
 from . import billing
-from .connectors import OutboundMessage, SendResult, build_connector
+from .connectors import OutboundMessage, SendResult, StatusUpdate, build_connector
 from .models import Broadcast, Connector, Message
 from .pacing import paced
 from .quiet_hours import next_allowed, number_zones
 from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, completion_status, message_sources
+from .status_updates import messages_apply_status
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +70,8 @@ class Claimed:
     text: str
     cost: Decimal
     recovering: bool  # was `sending` with an expired lease and no pending retry: a worker died
+    language: str = ""
+    parameters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,14 @@ def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with jitter: 5 s, 10 s, 20 s … capped at 5 minutes."""
     base = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
     return base * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not security
+
+
+def retry_delay(result: SendResult, attempts: int) -> float:
+    """Backoff, or longer when the provider asked for more (Retry-After), capped at the maximum."""
+    delay = backoff_seconds(attempts)
+    if result.retry_after:
+        delay = max(delay, min(float(result.retry_after), BACKOFF_MAX_SECONDS * 4))
+    return delay
 
 
 def urn_path(urn: str) -> str:
@@ -128,7 +142,7 @@ def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Cla
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT id, status, urn, country_code, connector, text, cost, error_code
+            SELECT id, status, urn, country_code, connector, text, cost, error_code, language, parameters
               FROM broadcasts_message
              WHERE broadcast_id = %(b)s AND NOT is_test
                AND ((status = ANY(%(waiting)s) AND (not_before IS NULL OR not_before <= %(now)s))
@@ -142,7 +156,7 @@ def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Cla
         rows = cursor.fetchall()
         claimed: list[Claimed] = []
         deferred: dict[datetime, list[int]] = defaultdict(list)
-        for mid, status, urn, country, connector_name, text, cost, error_code in rows:
+        for mid, status, urn, country, connector_name, text, cost, error_code, language, parameters in rows:
             if marketing and status != M.SENDING:
                 zones = number_zones(urn_path(urn), country)
                 allowed = next_allowed(country, zones, now) if zones else now
@@ -150,7 +164,8 @@ def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Cla
                     deferred[allowed].append(mid)
                     continue
             recovering = status == M.SENDING and not error_code
-            claimed.append(Claimed(mid, urn, connector_name, text, cost, recovering))
+            params = tuple(str(p) for p in parameters) if isinstance(parameters, list) else ()
+            claimed.append(Claimed(mid, urn, connector_name, text, cost, recovering, language or "", params))
         for allowed, ids in deferred.items():
             Message.objects.filter(pk__in=ids).update(not_before=allowed)
         if claimed:
@@ -243,7 +258,7 @@ def _record(
                 """,
                 {
                     "ids": [r.message_id for r in retry],
-                    "at": [now + timedelta(seconds=backoff_seconds(attempts.get(r.message_id, 1))) for r in retry],
+                    "at": [now + timedelta(seconds=retry_delay(r, attempts.get(r.message_id, 1))) for r in retry],
                     "codes": [r.error_code or "transient_error" for r in retry],
                     "messages": [r.error_message for r in retry],
                 },
@@ -263,6 +278,18 @@ def _record(
         ]
         if accepted:
             build_connector(connector).after_send(accepted)
+        # Providers that report nothing later (Telegram): accepted is delivered.
+        delivered = [
+            StatusUpdate(r.provider_message_id, M.DELIVERED) for r in accepted if r.delivered and r.provider_message_id
+        ]
+        if delivered:
+            messages_apply_status(connector_name=name, updates=delivered)
+    refused = [r.message_id for r in results if r.opt_out and r.message_id in set(failed_now)]
+    if refused:
+        contact_ids = list(
+            Message.objects.filter(pk__in=refused, contact__isnull=False).values_list("contact_id", flat=True)
+        )
+        contacts_opt_out_by_ids(contact_ids=contact_ids, source=OptOutSource.PROVIDER)
     return BatchOutcome(sent=len(left), failed=len(failed_now), retrying=len(retry), deferred=0)
 
 
@@ -321,7 +348,7 @@ def dispatch_batch(broadcast: Broadcast) -> tuple[BatchOutcome, int]:
             )
         else:
             groups[message.connector].append(message)
-    status_base = settings.TRACKING_BASE_URL
+    status_base = settings.PUBLIC_BASE_URL
     for name, messages in groups.items():
         connector = connectors[name]
         plugin = build_connector(connector)
@@ -334,6 +361,9 @@ def dispatch_batch(broadcast: Broadcast) -> tuple[BatchOutcome, int]:
                 text=m.text,
                 attachments=tuple(broadcast.attachments or ()),
                 status_url=f"{status_base}/hooks/{connector.pk}/status/",
+                template=broadcast.template_name,
+                language=m.language,
+                parameters=m.parameters,
             )
             for m in messages
         ]

@@ -31,6 +31,16 @@ class Connector(models.Model):
     config = EncryptedJSONField(blank=True, default=dict, help_text="Backend settings; stored encrypted.")
     tps = models.PositiveIntegerField(default=50, help_text="Messages a second, shared by all workers.")
     active = models.BooleanField(default=True)
+    # Inbound from someone Herald never messaged through this connector (Telegram's /start from a
+    # new chat) belongs to this client; replies to our messages belong to the messages' client.
+    client = models.ForeignKey(
+        Client,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The client that owns inbound from unknown senders (e.g. Telegram /start).",
+    )
     # The moment the next message may go out at `tps`; every worker reserves its slots here.
     pacing_next_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -208,6 +218,10 @@ class Message(models.Model):
     )
     is_test = models.BooleanField(default=False)
     clicked = models.BooleanField(default=False)
+    # Template sends (WhatsApp): the template version's language and its variables' values in the
+    # order they first appear, which is how the provider fills the approved template.
+    language = models.CharField(max_length=8, blank=True, db_default="")
+    parameters = models.JSONField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -235,3 +249,38 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pk} ({self.status})"
+
+
+class Reply(models.Model):
+    """A message a contact sent us, through a connector's inbound hook (SPEC §10)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="replies")
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    urn = models.CharField(max_length=128)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    text = models.TextField(blank=True)
+    broadcast = models.ForeignKey(Broadcast, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    connector = models.ForeignKey(Connector, null=True, on_delete=models.SET_NULL, related_name="replies")
+    provider_message_id = models.CharField(max_length=128, blank=True)
+    keyword = models.CharField(max_length=16, blank=True, help_text="opt_out or opt_in when the text was a keyword.")
+    received_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "replies"
+        indexes = [models.Index(fields=["client", "-created_at"], name="reply_client_newest")]
+        constraints = [
+            # A provider retrying a callback delivers the same message again: stored once.
+            models.UniqueConstraint(
+                fields=["connector", "provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="reply_unique_provider_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.urn}: {self.text[:30]}"

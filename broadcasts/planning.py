@@ -58,6 +58,8 @@ class Row:
     status: str
     error_code: str
     not_before: datetime | None
+    language: str = ""  # template sends: the version's language
+    parameters: list[str] | None = None  # template sends: the variables' values, in order
 
 
 @dataclass
@@ -125,14 +127,17 @@ class Planner:
 
     # --- content, price, time ---------------------------------------------------------------
 
-    def _version(self, language: str) -> CompiledTemplate:
+    def _version_language(self, language: str) -> str:
         versions = self.ctx.versions
         if language in versions:
-            return versions[language]
+            return language
         for fallback in (self.request.base_language, "", FALLBACK_LANGUAGE):
             if fallback in versions:
-                return versions[fallback]
-        return versions[sorted(versions)[0]]
+                return fallback
+        return sorted(versions)[0]
+
+    def _version(self, language: str) -> CompiledTemplate:
+        return self.ctx.versions[self._version_language(language)]
 
     def _finish_text(self, text: str) -> tuple[str, str, int, tuple[str, ...]]:
         """(final text, encoding, segments, non-GSM characters), cached: rendered texts repeat."""
@@ -153,6 +158,9 @@ class Planner:
         """Rows for `targets`, in their order."""
         totals, request = self.totals, self.request
         sms = request.channel == Channel.SMS
+        # WhatsApp fills its approved template itself: it needs the values, not our rendered text.
+        provider_template = request.channel == Channel.WHATSAPP and bool(request.template)
+        template_params: dict[int, tuple[str, tuple[str, ...]]] = {}
         rows: list[Row | None] = []
         # (slot, target, text, encoding, segments, missing variables, non-GSM characters)
         pending: list[tuple[int, Target, str, str, int, tuple[str, ...], tuple[str, ...]]] = []
@@ -171,6 +179,15 @@ class Planner:
                 phone=target.address if target.address.startswith("+") else "",
             )
             text, encoding, segments, non_gsm = self._finish_text(rendered.text)
+            if provider_template:
+                language = self._version_language(target.language)
+                template_params[len(rows)] = (language, self.ctx.versions[language].values(
+                    variables=target.variables,
+                    fields=target.fields,
+                    first_name=target.first_name,
+                    last_name=target.last_name,
+                    phone=target.address if target.address.startswith("+") else "",
+                ))  # fmt: skip
             pending.append((len(rows), target, text, encoding, segments, rendered.missing, non_gsm))
             rows.append(None)
         if pending:
@@ -202,7 +219,11 @@ class Planner:
                         totals.non_gsm.setdefault(char, None)
                     if sms and len(text) > MAX_SMS_RENDERED:
                         totals.too_long += 1
-                    rows[slot] = self._priced_row(target, text, encoding, priced)
+                    row = self._priced_row(target, text, encoding, priced)
+                    if slot in template_params:
+                        row.language, values = template_params[slot]
+                        row.parameters = list(values)
+                    rows[slot] = row
         return [row for row in rows if row is not None]
 
     def _merge(self, quote: Quote) -> None:

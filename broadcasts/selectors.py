@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Client
 
-from .models import Broadcast, Message
+from .models import Broadcast, Message, Reply
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,10 @@ def broadcast_list(
 
 def message_list(*, client: Client) -> QuerySet[Message]:
     return Message.objects.filter(client=client)
+
+
+def reply_list(*, client: Client) -> QuerySet[Reply]:
+    return Reply.objects.filter(client=client).select_related("connector")
 
 
 @dataclass(frozen=True)

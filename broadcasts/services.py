@@ -8,6 +8,7 @@ of it back, so nothing is created. The wallet row is locked only for the final r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -50,7 +51,7 @@ B = Broadcast.Status
 COPY_COLUMNS = (
     "broadcast_id", "client_id", "contact_id", "urn", "channel", "text", "encoding", "segments", "cost",
     "route_code", "connector", "country_code", "status", "error_code", "error_message", "attempts",
-    "not_before", "lease_until", "is_test", "clicked", "queued_at", "created_at",
+    "not_before", "lease_until", "is_test", "clicked", "queued_at", "created_at", "language", "parameters",
 )  # fmt: skip
 
 
@@ -216,7 +217,7 @@ def _copy_rows(broadcast: Broadcast, rows: list[Row], now: datetime) -> None:
                         broadcast_id, client_id, contact if contact is None else str(contact), r.urn, channel,
                         r.text, r.encoding, r.segments, r.cost, r.route_code, r.connector, r.country_code, r.status,
                         r.error_code, "", 0, r.not_before, None, False, False, now if r.status == queued else None,
-                        now,
+                        now, r.language, None if r.parameters is None else json.dumps(r.parameters),
                     )
                 )  # fmt: skip
 

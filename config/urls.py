@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from accounts.api.errors import api_not_found
 from accounts.api.schema_views import SchemaView, SwaggerView
 from accounts.views import healthz
+from broadcasts.api.hooks import connector_hook
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
+    path("hooks/<uuid:connector_id>/<str:kind>/", connector_hook, name="connector-hook"),
     # Last: the dashboard ends with a catch-all (its 404 page), so anything added below is never reached.
     path("", include("dashboard.urls")),
 ]

@@ -17,6 +17,7 @@ class OptOutSource(models.TextChoices):
     KEYWORD = "keyword", "Inbound keyword"
     ADMIN = "admin", "Admin"
     DASHBOARD = "dashboard", "Dashboard"
+    PROVIDER = "provider", "Provider (the recipient blocked or unsubscribed)"
 
 
 class Contact(models.Model):

@@ -102,6 +102,33 @@ class CompiledTemplate:
             out.append(value)
         return Rendered("".join(out), tuple(missing), tuple(defaulted))
 
+    def values(
+        self,
+        *,
+        variables: Mapping[str, object] = _EMPTY,
+        fields: Mapping[str, object] = _EMPTY,
+        first_name: str = "",
+        last_name: str = "",
+        phone: str = "",
+    ) -> tuple[str, ...]:
+        """Each distinct variable's value as `render` fills it (its default when it has none), in
+        order of first appearance: the parameters of a provider-side template (WhatsApp)."""
+        builtins = _builtins(first_name, last_name, phone)
+        defaults: dict[str, str | None] = {}
+        for _literal, name, default in self.pieces:
+            if name is not None and defaults.get(name) is None:
+                defaults[name] = default
+        out: list[str] = []
+        for name in self.variables:
+            value: object = variables.get(name)
+            if value is None or value == "":
+                value = fields.get(name)
+            if value is None or value == "":
+                value = builtins.get(name, "")
+            text = value if type(value) is str else str(value)
+            out.append(text or defaults.get(name) or "")
+        return tuple(out)
+
 
 def _parse(content: str) -> CompiledTemplate:
     pieces: list[tuple[str, str | None, str | None]] = []

@@ -6,7 +6,7 @@ from rest_framework.exceptions import ValidationError
 
 from accounts.api.filters import IsoDateTimeFilter
 from accounts.channels import Channel
-from broadcasts.models import Broadcast, Message
+from broadcasts.models import Broadcast, Message, Reply
 from contacts import phones
 
 
@@ -53,3 +53,14 @@ class MessageFilter(django_filters.FilterSet):
         except phones.AddressError as exc:
             raise ValidationError({"phone": [exc.message]}, code=exc.code) from None
         return queryset.filter(Q(urn=f"tel:{e164}") | Q(urn=f"whatsapp:{e164}"))
+
+
+class ReplyFilter(django_filters.FilterSet):
+    broadcast = django_filters.UUIDFilter(field_name="broadcast_id")
+    contact = django_filters.UUIDFilter(field_name="contact_id")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Reply
+        fields = ["broadcast", "contact", "created_after", "created_before"]

@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_sc
 from rest_framework import serializers
 
 from accounts.channels import Channel
-from broadcasts.models import Broadcast, Message
+from broadcasts.models import Broadcast, Message, Reply
 from broadcasts.selectors import BroadcastStats
 from broadcasts.states import UI_STATUS
 from wallets.models import Tier
@@ -272,3 +272,12 @@ class DashboardSerializer(serializers.Serializer[Any]):
 
     totals = DashboardTotalsSerializer()
     results = DashboardRowSerializer(many=True)
+
+
+class ReplySerializer(serializers.ModelSerializer[Reply]):
+    connector = serializers.CharField(source="connector.name", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Reply
+        fields = ["id", "contact", "urn", "channel", "text", "broadcast", "connector", "keyword", "received_at"]
+        read_only_fields = fields

@@ -22,18 +22,19 @@ from accounts.api.throttles import API, SEND
 from accounts.channels import Channel, send_scope
 from accounts.dates import parse_iso_datetime
 from broadcasts import lifecycle, services
-from broadcasts.models import Broadcast, Message
-from broadcasts.selectors import broadcast_dashboard, broadcast_stats, message_list
+from broadcasts.models import Broadcast, Message, Reply
+from broadcasts.selectors import broadcast_dashboard, broadcast_stats, message_list, reply_list
 from wallets.pricing import money
 from wallets.selectors import wallet_get
 
-from .filters import BroadcastFilter, MessageFilter
+from .filters import BroadcastFilter, MessageFilter, ReplyFilter
 from .serializers import (
     BroadcastCreateSerializer,
     BroadcastSerializer,
     DashboardSerializer,
     MessageSerializer,
     PrecheckSerializer,
+    ReplySerializer,
     SimulatedBroadcastSerializer,
     TestSendResultSerializer,
     TestSendSerializer,
@@ -233,3 +234,19 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldGen
 
     def get_client_queryset(self) -> QuerySet[Message]:
         return message_list(client=self.client)
+
+
+class ReplyPagination(HeraldCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+class ReplyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldGenericViewSet):
+    """GET /api/v1/replies/: what contacts sent back (SPEC §10), newest first."""
+
+    queryset = Reply.objects.all()
+    serializer_class = ReplySerializer
+    filterset_class = ReplyFilter
+    pagination_class = ReplyPagination
+
+    def get_client_queryset(self) -> QuerySet[Reply]:
+        return reply_list(client=self.client)

@@ -214,7 +214,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Herald -------------------------------------------------------------------------------------
-TRACKING_BASE_URL = env.str("TRACKING_BASE_URL", default="http://localhost:8000").rstrip("/")
+# Where providers reach Herald's hooks (/hooks/<connector id>/status/ and /inbound/); Twilio signs it.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+TRACKING_BASE_URL = env.str("TRACKING_BASE_URL", default=PUBLIC_BASE_URL).rstrip("/")
 TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=500)

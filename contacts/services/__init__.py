@@ -22,7 +22,7 @@ from .lists import (
     contact_list_update,
     contacts_get_or_create_by_phones,
 )
-from .opt_out import KeywordOutcome, contact_apply_keyword, contact_opt_in, contact_opt_out
+from .opt_out import KeywordOutcome, contact_apply_keyword, contact_opt_in, contact_opt_out, contacts_opt_out_by_ids
 
 __all__ = [
     "KeywordOutcome",
@@ -44,4 +44,5 @@ __all__ = [
     "contact_opt_out",
     "contact_update",
     "contacts_get_or_create_by_phones",
+    "contacts_opt_out_by_ids",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import NamedTuple
 
@@ -41,6 +42,14 @@ def contact_opt_out(*, contact: Contact, source: str = OptOutSource.API, at: dat
     """Opt the contact out, recording when and from where. Idempotent: a second call keeps the first time."""
     _set_opted_out(contact=contact, opted_out=True, source=source, at=at)
     return contact
+
+
+def contacts_opt_out_by_ids(*, contact_ids: list[uuid.UUID], source: str) -> int:
+    """Opt these contacts out (a provider says they refuse our messages); returns how many changed."""
+    changed = 0
+    for contact in Contact.objects.filter(pk__in=contact_ids, opted_out=False).order_by("pk"):
+        changed += _set_opted_out(contact=contact, opted_out=True, source=source, at=None)
+    return changed
 
 
 def contact_opt_in(*, contact: Contact, source: str = OptOutSource.API) -> Contact:
