@@ -15,6 +15,7 @@ from .base import (
     SendResult,
     StatusUpdate,
 )
+from .generic_http import HttpBackendConnector
 from .simulator import SimulatorConnector
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, type[BaseConnector]] = {
     SimulatorConnector.backend: SimulatorConnector,
+    HttpBackendConnector.backend: HttpBackendConnector,
 }
 
 

@@ -1,0 +1,1 @@
+"""Connector plugin tests: real HTTP against the fake providers in tests/fakes/."""

@@ -1,0 +1,1 @@
+"""Fake provider servers that speak each backend's wire format, for the connector tests."""
