@@ -17,12 +17,14 @@ from .base import (
 )
 from .generic_http import HttpBackendConnector
 from .simulator import SimulatorConnector
+from .telegram import TelegramConnector
 
 if TYPE_CHECKING:
     from broadcasts.models import Connector
 
 REGISTRY: dict[str, type[BaseConnector]] = {
     SimulatorConnector.backend: SimulatorConnector,
+    TelegramConnector.backend: TelegramConnector,
     HttpBackendConnector.backend: HttpBackendConnector,
 }
 
