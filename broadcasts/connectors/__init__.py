@@ -18,6 +18,7 @@ from .base import (
 from .generic_http import HttpBackendConnector
 from .simulator import SimulatorConnector
 from .telegram import TelegramConnector
+from .whatsapp_cloud import WhatsappCloudConnector
 
 if TYPE_CHECKING:
     from broadcasts.models import Connector
@@ -26,6 +27,7 @@ REGISTRY: dict[str, type[BaseConnector]] = {
     SimulatorConnector.backend: SimulatorConnector,
     TelegramConnector.backend: TelegramConnector,
     HttpBackendConnector.backend: HttpBackendConnector,
+    WhatsappCloudConnector.backend: WhatsappCloudConnector,
 }
 
 
