@@ -18,6 +18,7 @@ from .base import (
 from .generic_http import HttpBackendConnector
 from .simulator import SimulatorConnector
 from .telegram import TelegramConnector
+from .twilio import TwilioConnector
 from .whatsapp_cloud import WhatsappCloudConnector
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, type[BaseConnector]] = {
     SimulatorConnector.backend: SimulatorConnector,
     TelegramConnector.backend: TelegramConnector,
+    TwilioConnector.backend: TwilioConnector,
     HttpBackendConnector.backend: HttpBackendConnector,
     WhatsappCloudConnector.backend: WhatsappCloudConnector,
 }
