@@ -19,6 +19,7 @@ Guarantees (SPEC §10):
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -164,6 +165,8 @@ def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Cla
                     deferred[allowed].append(mid)
                     continue
             recovering = status == M.SENDING and not error_code
+            if isinstance(parameters, str):  # Django has psycopg load jsonb as text
+                parameters = json.loads(parameters)
             params = tuple(str(p) for p in parameters) if isinstance(parameters, list) else ()
             claimed.append(Claimed(mid, urn, connector_name, text, cost, recovering, language or "", params))
         for allowed, ids in deferred.items():

@@ -11,6 +11,7 @@ import uuid
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -29,13 +30,13 @@ KINDS = (HOOK_STATUS, HOOK_INBOUND)
 def connector_hook(request: HttpRequest, connector_id: uuid.UUID, kind: str) -> HttpResponse:
     if kind not in KINDS:
         return json_error(404, "not_found", f"No hook at {request.path}; use status/ or inbound/.")
-    connector = Connector.objects.filter(pk=connector_id).first()
-    if connector is None:
-        return json_error(404, "not_found", "No such connector.")
     try:
+        connector = Connector.objects.filter(pk=connector_id).first()
+        if connector is None:
+            return json_error(404, "not_found", "No such connector.")
         plugin = build_connector(connector)
-    except (LookupError, ValueError):  # an unknown backend, or a config that cannot be decrypted
-        log.exception("hook.connector_unusable", connector=connector.name)
+    except (LookupError, ValueError, ValidationError):  # unknown backend; config unreadable or invalid
+        log.exception("hook.connector_unusable", connector_id=str(connector_id))
         return json_error(503, "connector_unavailable", "This connector cannot take callbacks right now.")
     try:
         result = plugin.handle_hook(request, kind=kind, public_url=settings.PUBLIC_BASE_URL + request.get_full_path())

@@ -34,7 +34,7 @@ class HttpCall:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
-    data: Any = None  # form fields: a dict, or a list of pairs for repeated names (Twilio's MediaUrl)
+    data: Any = None  # form fields: a dict; a list value repeats the name (Twilio's MediaUrl)
     auth: tuple[str, str] | None = None
 
 
@@ -122,15 +122,31 @@ class HttpConnector(BaseConnector):
         code = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
         return SendResult(message.id, False, transient=True, error_code=code, error_message=type(exc).__name__)
 
+    def refused(self, message: OutboundMessage, exc: Exception) -> SendResult:
+        """`call_for` could not describe this message (a bad address, a missing template): it fails
+        permanently, alone, and the rest of the batch still goes."""
+        code = getattr(exc, "code", None) or f"{self.backend}_invalid_message"
+        return SendResult(message.id, False, error_code=str(code), error_message=type(exc).__name__)
+
     def _send_one(self, client: httpx.Client, message: OutboundMessage) -> SendResult:
         try:
             call = self.call_for(message)
+        except (ValueError, KeyError, TypeError) as exc:
+            return self.refused(message, exc)
+        try:
             response = client.request(
                 call.method, call.url, headers=call.headers, json=call.json, data=call.data, auth=call.auth
             )
         except httpx.HTTPError as exc:
             return self.error_result(message, exc)
-        return self.result_for(message, HttpAnswer(response.status_code, response.headers, response.content))
+        answer = HttpAnswer(response.status_code, response.headers, response.content)
+        try:
+            return self.result_for(message, answer)
+        except Exception:  # noqa: BLE001 - a plugin bug must cost one message, never the batch
+            # After a 2xx the provider has the message: accepted (never resent); otherwise failed.
+            if answer.ok:
+                return SendResult(message.id, True)
+            return SendResult(message.id, False, error_code=f"{self.backend}_bad_response")
 
     def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         client = _client(f"{self.connector_id}:{id(type(self))}")
