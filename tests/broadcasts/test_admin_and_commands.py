@@ -142,6 +142,9 @@ def test_createconnector_prints_the_id_and_validates_the_config():
             run("createconnector", "sim3", "--backend", "simulator", "--config", bad)
     with pytest.raises(CommandError, match="already exists"):
         run("createconnector", "sim2", "--backend", "simulator")
-    with pytest.raises(CommandError, match="not available yet"):
+    # Each backend validates its own config, and the error names the key.
+    with pytest.raises(CommandError, match="config.account_sid: account_sid is required"):
         run("createconnector", "tw", "--backend", "twilio")
-    assert not Connector.objects.filter(name__in=["sim3", "tw"]).exists()
+    with pytest.raises(CommandError, match="config.url"):
+        run("createconnector", "gw", "--backend", "http", "--config", '{"url": "ftp://x"}')
+    assert not Connector.objects.filter(name__in=["sim3", "tw", "gw"]).exists()
