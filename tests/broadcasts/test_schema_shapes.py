@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
-from broadcasts.models import Broadcast
+from broadcasts.models import Broadcast, Reply
 from contacts.models import Contact, ContactList
 from tests.broadcasts.conftest import KE, UG
 from tests.helpers import assert_error
@@ -101,3 +102,23 @@ def test_a_form_body_is_415_as_the_schema_says(shop):
     assert_matches_schema(response, "post", BROADCASTS)
     content = api_schema()["paths"][BROADCASTS]["post"]["requestBody"]["content"]
     assert list(content) == ["application/json"]
+
+
+def test_replies_match_the_schema(shop):
+    bare = Reply.objects.create(
+        client=shop.client, urn=f"tel:{UG}", channel="sms", text="hi", received_at=timezone.now()
+    )
+    Reply.objects.create(
+        client=shop.client,
+        urn=f"tel:{KE}",
+        channel="sms",
+        text="STOP",
+        keyword="opt_out",
+        connector=shop.connector,
+        provider_message_id="p1",
+        received_at=timezone.now(),
+    )
+    listed = shop.api.get("/api/v1/replies/")
+    assert len(listed.json()["results"]) == 2
+    assert_matches_schema(listed, "get", "/api/v1/replies/")
+    assert_matches_schema(shop.api.get(f"/api/v1/replies/{bare.pk}/"), "get", "/api/v1/replies/{id}/")
