@@ -30,6 +30,7 @@ class BroadcastAdmin(admin.ModelAdmin[Broadcast]):
         "client",
         "channel",
         "status",
+        "pause_reason",
         "total_recipients",
         "estimated_cost",
         "currency",

@@ -32,7 +32,7 @@ from decimal import Decimal
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from contacts.models import OptOutSource
@@ -40,6 +40,7 @@ from contacts.services import contacts_opt_out_by_ids
 
 from . import billing
 from .connectors import OutboundMessage, SendResult, StatusUpdate, build_connector
+from .connectors.http import CONNECT_TIMEOUT, MAX_IN_FLIGHT, READ_TIMEOUT
 from .models import Broadcast, Connector, Message
 from .pacing import paced
 from .quiet_hours import next_allowed, number_zones
@@ -146,6 +147,7 @@ def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Cla
             SELECT id, status, urn, country_code, connector, text, cost, error_code, language, parameters
               FROM broadcasts_message
              WHERE broadcast_id = %(b)s AND NOT is_test
+               AND status IN ('pending', 'queued', 'sending')  -- the partial index message_to_dispatch
                AND ((status = ANY(%(waiting)s) AND (not_before IS NULL OR not_before <= %(now)s))
                     OR (status = 'sending' AND lease_until <= %(now)s))
              ORDER BY id
@@ -176,7 +178,7 @@ def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Cla
                 """
                 UPDATE broadcasts_message
                    SET status = 'sending', attempts = attempts + 1, lease_until = %(lease)s,
-                       queued_at = COALESCE(queued_at, %(now)s)
+                       queued_at = COALESCE(queued_at, %(now)s), error_code = '', error_message = ''
                  WHERE id = ANY(%(ids)s)
                 """,
                 {"ids": [c.id for c in claimed], "now": now, "lease": now + timedelta(seconds=MESSAGE_LEASE_MARGIN)},
@@ -191,6 +193,7 @@ def _record(
     connectors: dict[str, Connector],
     *,
     count_streak: bool = True,
+    answered: set[int] | None = None,
 ) -> BatchOutcome:
     """Write send results, settle money and the failure streak, in one transaction."""
     now = timezone.now()
@@ -273,7 +276,11 @@ def _record(
         if release:
             billing.release(broadcast_id=broadcast.pk, amount=release)
         if count_streak:
-            _update_failure_streak(broadcast, results)
+            # Only what providers answered: a crash (delivery_unknown) or a missing connector says
+            # nothing about whether the broadcast's recipients can be reached.
+            provider = results if answered is None else [r for r in results if r.message_id in answered]
+            if provider:
+                _update_failure_streak(broadcast, provider)
     recorded = set(left)
     for name, connector in connectors.items():
         accepted = [
@@ -319,14 +326,60 @@ def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> N
             log.warning("broadcast.auto_paused", broadcast_id=str(broadcast.pk), failures=streak)
 
 
-def dispatch_batch(broadcast: Broadcast) -> tuple[BatchOutcome, int]:
+def _unclaim(ids: list[int]) -> None:
+    """Give claimed messages back untouched (nothing was sent): queued again, the attempt undone."""
+    Message.objects.filter(pk__in=ids, status=M.SENDING).update(
+        status=M.QUEUED, attempts=F("attempts") - 1, lease_until=None
+    )
+
+
+def _pause_unreadable_connector(broadcast: Broadcast, claimed: list[Claimed], exc: Exception) -> None:
+    """A connector whose config cannot be read (FIELD_ENCRYPTION_KEY changed) would fail forever:
+    pause the broadcast with a reason an operator can act on, and send nothing."""
+    names = ", ".join(sorted({m.connector for m in claimed}))
+    reason = (
+        f"Connector {names}: its config cannot be read ({exc}). Enter the connector's config again in the admin "
+        "(or restore FIELD_ENCRYPTION_KEY), then resume."
+    )[:255]
+    with transaction.atomic():
+        _unclaim([m.id for m in claimed])
+        paused = Broadcast.objects.filter(pk=broadcast.pk, status__in=DISPATCHABLE_BROADCAST).update(
+            status=B.PAUSED, pause_reason=reason, paused_at=timezone.now()
+        )
+    if paused:
+        log.error("broadcast.paused_connector_unreadable", broadcast_id=str(broadcast.pk), connectors=names)
+
+
+def send_budget_seconds(count: int) -> float:
+    """The longest `count` messages can take in one plugin call (every request timing out)."""
+    rounds = math.ceil(count / MAX_IN_FLIGHT)
+    return rounds * (CONNECT_TIMEOUT + READ_TIMEOUT)
+
+
+def keep_leases(*, broadcast_id: uuid.UUID | str, token: str | None, message_ids: list[int], seconds: float) -> None:
+    """Before each paced chunk: the broadcast's lease and the in-flight messages' leases outlast it,
+    so neither beat's tick nor another dispatcher takes over a batch that is merely slow."""
+    now = timezone.now()
+    if token:
+        lease_renew(broadcast_id=broadcast_id, token=token, until=now + timedelta(seconds=LEASE_SECONDS + seconds))
+    Message.objects.filter(pk__in=message_ids, status=M.SENDING).update(
+        lease_until=now + timedelta(seconds=MESSAGE_LEASE_MARGIN + seconds)
+    )
+
+
+def dispatch_batch(broadcast: Broadcast, *, token: str | None = None) -> tuple[BatchOutcome, int]:
     """Claim and send one batch. Returns (outcome, number claimed)."""
     now = timezone.now()
     claimed, deferred = _claim(broadcast, limit=settings.BROADCAST_BATCH_SIZE, now=now)
     if not claimed:
         return BatchOutcome(0, 0, 0, deferred), 0
-    connectors = {c.name: c for c in Connector.objects.filter(name__in={m.connector for m in claimed})}
+    try:
+        connectors = {c.name: c for c in Connector.objects.filter(name__in={m.connector for m in claimed})}
+    except ValueError as exc:  # EncryptedJSONField: the config cannot be decrypted
+        _pause_unreadable_connector(broadcast, claimed, exc)
+        return BatchOutcome(0, 0, 0, deferred), 0
     by_id = {m.id: m for m in claimed}
+    answered: set[int] = set()
     results: list[SendResult] = []
     groups: dict[str, list[Claimed]] = defaultdict(list)
     for message in claimed:
@@ -370,9 +423,20 @@ def dispatch_batch(broadcast: Broadcast) -> tuple[BatchOutcome, int]:
             )
             for m in messages
         ]
-        for chunk in paced(outbound, connector_id=str(connector.pk), tps=connector.tps):
+        # Every message of the batch stays leased until the batch is recorded (those already sent
+        # too), over the wait for each chunk's slot and the longest its sending can take.
+        in_flight = [m.id for m in outbound]
+
+        def extend(wait: float, size: int, ids: list[int] = in_flight) -> None:
+            keep_leases(
+                broadcast_id=broadcast.pk, token=token, message_ids=ids, seconds=wait + send_budget_seconds(size)
+            )
+
+        for chunk in paced(outbound, connector_id=str(connector.pk), tps=connector.tps, on_slot=extend):
             try:
-                results.extend(plugin.send(chunk))
+                sent = plugin.send(chunk)
+                results.extend(sent)
+                answered.update(r.message_id for r in sent)
             except Exception as exc:  # a plugin bug or outage: retry the chunk later, never lose it
                 log.exception("connector.send_failed", connector=name, broadcast_id=str(broadcast.pk))
                 results.extend(
@@ -381,7 +445,7 @@ def dispatch_batch(broadcast: Broadcast) -> tuple[BatchOutcome, int]:
                     )
                     for m in chunk
                 )
-    outcome = _record(broadcast, results, by_id, connectors)
+    outcome = _record(broadcast, results, by_id, connectors, answered=answered)
     log.info(
         "broadcast.batch",
         broadcast_id=str(broadcast.pk),
@@ -398,7 +462,7 @@ def next_due_at(broadcast_id: uuid.UUID | str) -> datetime | None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE COALESCE(not_before, '-infinity') END)
+            SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE COALESCE(not_before, clock_timestamp()) END)
               FROM broadcasts_message
              WHERE broadcast_id = %s AND NOT is_test AND status IN ('pending', 'queued', 'sending')
             """,
@@ -459,7 +523,7 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
                 lease_release(broadcast_id=broadcast_id, token=held)
                 return None
             lease_renew(broadcast_id=broadcast_id, token=held, until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
-            _outcome, claimed = dispatch_batch(broadcast)
+            _outcome, claimed = dispatch_batch(broadcast, token=held)
             if claimed:
                 if settings.BROADCAST_BATCH_DELAY > 0:
                     if time.monotonic() + settings.BROADCAST_BATCH_DELAY > deadline:
@@ -486,7 +550,13 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
 def _continue(broadcast_id: str, token: str, delay: float) -> tuple[str, float] | None:
     wake_at = timezone.now() + timedelta(seconds=delay)
     next_token = lease_handover(broadcast_id=broadcast_id, token=token, wake_at=wake_at)
-    return (next_token, delay) if next_token else None
+    if next_token is None:
+        # The lease was taken from us: a cancel (or pause) cleared it while this batch was in the
+        # provider's hands, and its settlement had to leave those messages' credit held. They are
+        # recorded now, so settle: complete if done, release what is left once nothing is in flight.
+        broadcast_finalize(broadcast_id=broadcast_id)
+        return None
+    return next_token, delay
 
 
 def ceil_seconds(value: float) -> int:

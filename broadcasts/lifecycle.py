@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.exceptions import ConflictError
@@ -103,19 +103,30 @@ def broadcast_retry_failed(*, broadcast: Broadcast) -> Broadcast:
         locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
         if locked.status not in ACTIONS["retry"].sources:
             raise ConflictError(f"{ACTIONS['retry'].describe} This one is {locked.status}.")
-        failed = Message.objects.filter(broadcast=locked, is_test=False, status__in=RETRY_FROM)
-        count = failed.count()
+        # The very messages reserved for are the ones requeued: locked and fixed by id, so a failure
+        # report arriving meanwhile cannot add one that was not paid for.
+        rows = list(
+            Message.objects.select_for_update()
+            .filter(broadcast=locked, is_test=False, status__in=RETRY_FROM)
+            .order_by("pk")
+            .values_list("pk", "cost")
+        )
+        count = len(rows)
         if count == 0:
             raise ConflictError("This broadcast has no failed messages to retry.", code="nothing_to_retry")
-        cost = failed.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+        cost = sum((c for _, c in rows), Decimal(0))
         if cost > 0:
             wallet_reserve(
                 wallet=_wallet(locked.client), amount=cost, broadcast_id=locked.pk, note=f"Retry of {count} message(s)"
             )
-        # The one move back the state machine allows, and only from `failed` (states.RETRY_FROM).
-        failed.update(
+        # The one move back the state machine allows, and only from `failed` (states.RETRY_FROM). A
+        # retried message starts over: no trace of the attempt that failed (sent_at included).
+        Message.objects.filter(pk__in=[pk for pk, _ in rows], status__in=RETRY_FROM).update(
             status=M.QUEUED,
             queued_at=timezone.now(),
+            sent_at=None,
+            delivered_at=None,
+            read_at=None,
             failed_at=None,
             error_code="",
             error_message="",

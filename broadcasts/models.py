@@ -234,6 +234,13 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["broadcast", "status"], name="message_broadcast_status"),
             models.Index(fields=["client", "-id"], name="message_client_newest"),
+            # The dispatcher's claim: this broadcast's messages still to send, in id order. Without
+            # it the claim walks every message already sent (or another broadcast's, on the pk).
+            models.Index(
+                fields=["broadcast", "id"],
+                name="message_to_dispatch",
+                condition=Q(is_test=False, status__in=["pending", "queued", "sending"]),
+            ),
             models.Index(
                 fields=["provider_message_id"],
                 name="message_provider_id",

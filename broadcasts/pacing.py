@@ -9,7 +9,7 @@ UPDATE per chunk (not per message) keeps the row cold.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from django.db import connection
@@ -37,12 +37,17 @@ def reserve_slots(*, connector_id: str, count: int, tps: int) -> float:
     return max(0.0, float(row[0])) if row else 0.0
 
 
-def paced(items: Sequence[T], *, connector_id: str, tps: int) -> Iterator[Sequence[T]]:
-    """Yield `items` in chunks, each at its reserved time."""
+def paced(
+    items: Sequence[T], *, connector_id: str, tps: int, on_slot: Callable[[float, int], None] | None = None
+) -> Iterator[Sequence[T]]:
+    """Yield `items` in chunks, each at its reserved time. `on_slot(wait, size)` runs as soon as a
+    chunk's slot is known, before waiting for it (the dispatcher extends its leases over the wait)."""
     chunk_size = max(1, int(tps * TICK))
     for start in range(0, len(items), chunk_size):
         chunk = items[start : start + chunk_size]
         wait = reserve_slots(connector_id=connector_id, count=len(chunk), tps=tps)
+        if on_slot is not None:
+            on_slot(wait, len(chunk))
         if wait > 0:
             time.sleep(wait)
         yield chunk

@@ -254,13 +254,23 @@ def _accept(*, broadcast: Broadcast, context: PlanContext, status: str, keep_lis
         )
     broadcast.status = status
     broadcast.save()
-    if totals.total_cost > 0:
-        wallet_reserve(
-            wallet=context.wallet,
-            amount=totals.total_cost,
-            broadcast_id=broadcast.pk,
-            note=f"Broadcast {broadcast.name[:100]}",
-        )
+    # The message rows' foreign keys are checked at COMMIT (deferred); at a million rows that takes
+    # seconds, and the wallet row locked below would be held through all of it. Check them now, so
+    # the wallet is locked only for the reservation itself.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        try:
+            if totals.total_cost > 0:
+                wallet_reserve(
+                    wallet=context.wallet,
+                    amount=totals.total_cost,
+                    broadcast_id=broadcast.pk,
+                    note=f"Broadcast {broadcast.name[:100]}",
+                )
+        finally:
+            # Back to Django's default (every foreign key DEFERRABLE INITIALLY DEFERRED) for whatever
+            # else the caller's transaction writes.
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return totals
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import pytest
@@ -21,9 +21,13 @@ class RecorderConnector(BaseConnector):
     mode: ClassVar[str] = "ok"
     # …except these message ids, which get their own outcome.
     outcomes: ClassVar[dict[int, str]] = {}
+    # Called with each batch before it is "sent": a test's way to act mid-batch (cancel, move time).
+    during_send: ClassVar[Callable[[Sequence[OutboundMessage]], None] | None] = None
     lock = threading.Lock()
 
     def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        if self.during_send is not None:
+            type(self).during_send(batch)  # type: ignore[misc]
         results = []
         for message in batch:
             with self.lock:
@@ -45,6 +49,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch, db: None) -> type[RecorderConnecto
     monkeypatch.setattr(RecorderConnector, "sent", [])
     monkeypatch.setattr(RecorderConnector, "mode", "ok")
     monkeypatch.setattr(RecorderConnector, "outcomes", {})
+    monkeypatch.setattr(RecorderConnector, "during_send", None)
     Connector.objects.get_or_create(name="recorder", defaults={"channel": "sms", "backend": "recorder", "tps": 10_000})
     Route.objects.update(connector="recorder")
     return RecorderConnector
