@@ -324,7 +324,7 @@ def test_a_batch_is_sent_concurrently(fake: FakeHttpProvider) -> None:
     assert sorted(int(r.body["id"]) for r in fake.requests) == list(range(1, 41))
     assert sorted(int(r.headers["idempotency-key"]) for r in fake.requests) == list(range(1, 41))
     assert fake.max_in_flight > 8
-    assert elapsed < 40 * 0.25 / 4  # sequential would take 10 s
+    assert elapsed < 40 * 0.25 / 2  # sequential would take 10 s (generous: CI machines are shared)
 
 
 def test_a_batch_keeps_each_answer_with_its_message(fake: FakeHttpProvider) -> None:

@@ -100,7 +100,7 @@ def test_a_batch_is_sent_concurrently_and_every_message_gets_its_own_id(fake: Fa
     assert {r.provider_message_id.split(":")[0] for r in results} == {str(1000 + i) for i in range(1, 41)}
     assert len({r.provider_message_id for r in results}) == 40
     assert fake.max_in_flight >= 8
-    assert elapsed < 40 * 0.2 / 4
+    assert elapsed < 40 * 0.2 / 2  # sequential would take 8 s (generous: CI machines are shared)
 
 
 # --- classification ---
@@ -246,7 +246,8 @@ def test_the_bot_token_never_reaches_an_error_message(fake: FakeTelegram) -> Non
 
 
 def test_httpx_request_log_line_hides_the_bot_token(fake: FakeTelegram, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG):
+    # config/logging.py keeps httpx at WARNING; should someone turn it up, the token still never shows.
+    with caplog.at_level(logging.DEBUG, logger="httpx"):
         send_one(connector(fake.base_url))
 
     lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
