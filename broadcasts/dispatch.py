@@ -19,7 +19,6 @@ Guarantees (SPEC §10):
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -32,19 +31,27 @@ from decimal import Decimal
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from contacts.models import OptOutSource
 from contacts.services import contacts_opt_out_by_ids
 
 from . import billing
+from .claims import Claimed, claim_batch, claim_tests, unclaim, urn_path
 from .connectors import OutboundMessage, SendResult, StatusUpdate, build_connector
-from .connectors.http import CONNECT_TIMEOUT, MAX_IN_FLIGHT, READ_TIMEOUT
+from .leases import (
+    LEASE_SECONDS,
+    keep_leases,
+    lease_acquire,
+    lease_handover,
+    lease_release,
+    lease_renew,
+    send_budget_seconds,
+)
 from .models import Broadcast, Connector, Message
 from .pacing import paced
-from .quiet_hours import next_allowed, number_zones
-from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, completion_status, message_sources
+from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, TERMINAL_BROADCAST, completion_status
 from .status_updates import messages_apply_status
 
 log = structlog.get_logger(__name__)
@@ -52,28 +59,12 @@ log = structlog.get_logger(__name__)
 M = Message.Status
 B = Broadcast.Status
 
-LEASE_SECONDS = 60
-MESSAGE_LEASE_MARGIN = 120
 RUN_SECONDS = 10.0
 INLINE_WAIT_MAX = 2.0
 MAX_CONTINUATION_DELAY = 30.0
 CONSECUTIVE_FAILURE_LIMIT = 50
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 300
-# What a claim may take: the statuses states.py lets move to `sending` (and stuck `sending`).
-CLAIMABLE = message_sources(M.SENDING) - {M.SENDING}
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    urn: str
-    connector: str
-    text: str
-    cost: Decimal
-    recovering: bool  # was `sending` with an expired lease and no pending retry: a worker died
-    language: str = ""
-    parameters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,92 +89,7 @@ def retry_delay(result: SendResult, attempts: int) -> float:
     return delay
 
 
-def urn_path(urn: str) -> str:
-    return urn.split(":", 1)[1] if ":" in urn else urn
-
-
-# --- leases ------------------------------------------------------------------------------------
-
-
-def lease_acquire(*, broadcast_id: uuid.UUID | str, token: str | None) -> str | None:
-    """Take the broadcast's dispatch lease; returns the new token, or None if another holds it."""
-    now = timezone.now()
-    new_token = uuid.uuid4().hex
-    condition = Q(dispatch_lease_until__isnull=True) | Q(dispatch_lease_until__lt=now)
-    if token:
-        condition |= Q(dispatch_token=token)
-    taken = Broadcast.objects.filter(condition, pk=broadcast_id, status__in=DISPATCHABLE_BROADCAST).update(
-        dispatch_lease_until=now + timedelta(seconds=LEASE_SECONDS), dispatch_token=new_token
-    )
-    return new_token if taken else None
-
-
-def lease_renew(*, broadcast_id: uuid.UUID | str, token: str, until: datetime) -> bool:
-    return bool(Broadcast.objects.filter(pk=broadcast_id, dispatch_token=token).update(dispatch_lease_until=until))
-
-
-def lease_handover(*, broadcast_id: uuid.UUID | str, token: str, wake_at: datetime) -> str | None:
-    """Keep the lease for our continuation (woken at `wake_at`); returns its token."""
-    next_token = uuid.uuid4().hex
-    handed = Broadcast.objects.filter(pk=broadcast_id, dispatch_token=token).update(
-        dispatch_token=next_token, dispatch_lease_until=wake_at + timedelta(seconds=LEASE_SECONDS)
-    )
-    return next_token if handed else None
-
-
-def lease_release(*, broadcast_id: uuid.UUID | str, token: str) -> None:
-    Broadcast.objects.filter(pk=broadcast_id, dispatch_token=token).update(dispatch_lease_until=None, dispatch_token="")
-
-
 # --- one batch ---------------------------------------------------------------------------------
-
-
-def _claim(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Claimed], int]:
-    """Claim up to `limit` due messages (committed before returning). Returns (claimed, deferred)."""
-    marketing = broadcast.purpose == Broadcast.Purpose.MARKETING
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT id, status, urn, country_code, connector, text, cost, error_code, language, parameters
-              FROM broadcasts_message
-             WHERE broadcast_id = %(b)s AND NOT is_test
-               AND status IN ('pending', 'queued', 'sending')  -- the partial index message_to_dispatch
-               AND ((status = ANY(%(waiting)s) AND (not_before IS NULL OR not_before <= %(now)s))
-                    OR (status = 'sending' AND lease_until <= %(now)s))
-             ORDER BY id
-             LIMIT %(limit)s
-               FOR UPDATE SKIP LOCKED
-            """,
-            {"b": broadcast.pk, "now": now, "limit": limit, "waiting": sorted(CLAIMABLE)},
-        )
-        rows = cursor.fetchall()
-        claimed: list[Claimed] = []
-        deferred: dict[datetime, list[int]] = defaultdict(list)
-        for mid, status, urn, country, connector_name, text, cost, error_code, language, parameters in rows:
-            if marketing and status != M.SENDING:
-                zones = number_zones(urn_path(urn), country)
-                allowed = next_allowed(country, zones, now) if zones else now
-                if allowed > now:
-                    deferred[allowed].append(mid)
-                    continue
-            recovering = status == M.SENDING and not error_code
-            if isinstance(parameters, str):  # Django has psycopg load jsonb as text
-                parameters = json.loads(parameters)
-            params = tuple(str(p) for p in parameters) if isinstance(parameters, list) else ()
-            claimed.append(Claimed(mid, urn, connector_name, text, cost, recovering, language or "", params))
-        for allowed, ids in deferred.items():
-            Message.objects.filter(pk__in=ids).update(not_before=allowed)
-        if claimed:
-            cursor.execute(
-                """
-                UPDATE broadcasts_message
-                   SET status = 'sending', attempts = attempts + 1, lease_until = %(lease)s,
-                       queued_at = COALESCE(queued_at, %(now)s), error_code = '', error_message = ''
-                 WHERE id = ANY(%(ids)s)
-                """,
-                {"ids": [c.id for c in claimed], "now": now, "lease": now + timedelta(seconds=MESSAGE_LEASE_MARGIN)},
-            )
-    return claimed, sum(len(ids) for ids in deferred.values())
 
 
 def _record(
@@ -326,13 +232,6 @@ def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> N
             log.warning("broadcast.auto_paused", broadcast_id=str(broadcast.pk), failures=streak)
 
 
-def _unclaim(ids: list[int]) -> None:
-    """Give claimed messages back untouched (nothing was sent): queued again, the attempt undone."""
-    Message.objects.filter(pk__in=ids, status=M.SENDING).update(
-        status=M.QUEUED, attempts=F("attempts") - 1, lease_until=None
-    )
-
-
 def _pause_unreadable_connector(broadcast: Broadcast, claimed: list[Claimed], exc: Exception) -> None:
     """A connector whose config cannot be read (FIELD_ENCRYPTION_KEY changed) would fail forever:
     pause the broadcast with a reason an operator can act on, and send nothing."""
@@ -342,7 +241,7 @@ def _pause_unreadable_connector(broadcast: Broadcast, claimed: list[Claimed], ex
         "(or restore FIELD_ENCRYPTION_KEY), then resume."
     )[:255]
     with transaction.atomic():
-        _unclaim([m.id for m in claimed])
+        unclaim([m.id for m in claimed])
         paused = Broadcast.objects.filter(pk=broadcast.pk, status__in=DISPATCHABLE_BROADCAST).update(
             status=B.PAUSED, pause_reason=reason, paused_at=timezone.now()
         )
@@ -350,102 +249,12 @@ def _pause_unreadable_connector(broadcast: Broadcast, claimed: list[Claimed], ex
         log.error("broadcast.paused_connector_unreadable", broadcast_id=str(broadcast.pk), connectors=names)
 
 
-def send_budget_seconds(count: int) -> float:
-    """The longest `count` messages can take in one plugin call (every request timing out)."""
-    rounds = math.ceil(count / MAX_IN_FLIGHT)
-    return rounds * (CONNECT_TIMEOUT + READ_TIMEOUT)
-
-
-def keep_leases(*, broadcast_id: uuid.UUID | str, token: str | None, message_ids: list[int], seconds: float) -> None:
-    """Before each paced chunk: the broadcast's lease and the in-flight messages' leases outlast it,
-    so neither beat's tick nor another dispatcher takes over a batch that is merely slow."""
-    now = timezone.now()
-    if token:
-        lease_renew(broadcast_id=broadcast_id, token=token, until=now + timedelta(seconds=LEASE_SECONDS + seconds))
-    Message.objects.filter(pk__in=message_ids, status=M.SENDING).update(
-        lease_until=now + timedelta(seconds=MESSAGE_LEASE_MARGIN + seconds)
-    )
-
-
 def dispatch_batch(broadcast: Broadcast, *, token: str | None = None) -> tuple[BatchOutcome, int]:
     """Claim and send one batch. Returns (outcome, number claimed)."""
-    now = timezone.now()
-    claimed, deferred = _claim(broadcast, limit=settings.BROADCAST_BATCH_SIZE, now=now)
+    claimed, deferred = claim_batch(broadcast, limit=settings.BROADCAST_BATCH_SIZE, now=timezone.now())
     if not claimed:
         return BatchOutcome(0, 0, 0, deferred), 0
-    try:
-        connectors = {c.name: c for c in Connector.objects.filter(name__in={m.connector for m in claimed})}
-    except ValueError as exc:  # EncryptedJSONField: the config cannot be decrypted
-        _pause_unreadable_connector(broadcast, claimed, exc)
-        return BatchOutcome(0, 0, 0, deferred), 0
-    by_id = {m.id: m for m in claimed}
-    answered: set[int] = set()
-    results: list[SendResult] = []
-    groups: dict[str, list[Claimed]] = defaultdict(list)
-    for message in claimed:
-        connector = connectors.get(message.connector)
-        if connector is None or not connector.active:
-            results.append(
-                SendResult(
-                    message.id,
-                    False,
-                    error_code="connector_unavailable",
-                    error_message=f"Connector '{message.connector}' is missing or inactive.",
-                )
-            )
-        elif message.recovering and not build_connector(connector).idempotent:
-            results.append(
-                SendResult(
-                    message.id,
-                    False,
-                    error_code="delivery_unknown",
-                    error_message="The worker sending this message stopped; not resent.",
-                )
-            )
-        else:
-            groups[message.connector].append(message)
-    status_base = settings.PUBLIC_BASE_URL
-    for name, messages in groups.items():
-        connector = connectors[name]
-        plugin = build_connector(connector)
-        outbound = [
-            OutboundMessage(
-                id=m.id,
-                to=urn_path(m.urn),
-                channel=broadcast.channel,
-                sender=broadcast.sender,
-                text=m.text,
-                attachments=tuple(broadcast.attachments or ()),
-                status_url=f"{status_base}/hooks/{connector.pk}/status/",
-                template=broadcast.template_name,
-                language=m.language,
-                parameters=m.parameters,
-            )
-            for m in messages
-        ]
-        # Every message of the batch stays leased until the batch is recorded (those already sent
-        # too), over the wait for each chunk's slot and the longest its sending can take.
-        in_flight = [m.id for m in outbound]
-
-        def extend(wait: float, size: int, ids: list[int] = in_flight) -> None:
-            keep_leases(
-                broadcast_id=broadcast.pk, token=token, message_ids=ids, seconds=wait + send_budget_seconds(size)
-            )
-
-        for chunk in paced(outbound, connector_id=str(connector.pk), tps=connector.tps, on_slot=extend):
-            try:
-                sent = plugin.send(chunk)
-                results.extend(sent)
-                answered.update(r.message_id for r in sent)
-            except Exception as exc:  # a plugin bug or outage: retry the chunk later, never lose it
-                log.exception("connector.send_failed", connector=name, broadcast_id=str(broadcast.pk))
-                results.extend(
-                    SendResult(
-                        m.id, False, transient=True, error_code="connector_error", error_message=type(exc).__name__
-                    )
-                    for m in chunk
-                )
-    outcome = _record(broadcast, results, by_id, connectors, answered=answered)
+    outcome = send_claimed(broadcast, claimed, token=token)
     log.info(
         "broadcast.batch",
         broadcast_id=str(broadcast.pk),
@@ -455,6 +264,103 @@ def dispatch_batch(broadcast: Broadcast, *, token: str | None = None) -> tuple[B
         deferred=deferred,
     )
     return BatchOutcome(outcome.sent, outcome.failed, outcome.retrying, deferred), len(claimed)
+
+
+def send_tests(*, broadcast_id: uuid.UUID | str, message_ids: list[int]) -> int:
+    """Send test messages through the same path as the broadcast's own (claim → send → record):
+    retried the same way, failed or released the same way, and never twice."""
+    claimed = claim_tests(message_ids=message_ids, now=timezone.now())
+    if not claimed:
+        return 0
+    broadcast = Broadcast.objects.get(pk=broadcast_id)
+    outcome = send_claimed(broadcast, claimed, token=None, is_test=True)
+    if broadcast.status in TERMINAL_BROADCAST:
+        # The broadcast finished while these waited: what they held is released now that they are done.
+        broadcast_finalize(broadcast_id=broadcast.pk)
+    return outcome.sent
+
+
+def _unusable(message: Claimed, code: str, text: str) -> SendResult:
+    return SendResult(message.id, False, error_code=code, error_message=text)
+
+
+def send_claimed(
+    broadcast: Broadcast, claimed: list[Claimed], *, token: str | None, is_test: bool = False
+) -> BatchOutcome:
+    """Send claimed messages through their connectors, within each connector's tps, and record the
+    results (money, statuses, follow-ups) in one transaction."""
+    try:
+        connectors = {c.name: c for c in Connector.objects.filter(name__in={m.connector for m in claimed})}
+    except ValueError as exc:  # EncryptedJSONField: the config cannot be decrypted
+        if not is_test:
+            _pause_unreadable_connector(broadcast, claimed, exc)
+            return BatchOutcome(0, 0, 0, 0)
+        connectors = {}
+    by_id = {m.id: m for m in claimed}
+    answered: set[int] = set()
+    results: list[SendResult] = []
+    groups: dict[str, list[Claimed]] = defaultdict(list)
+    for message in claimed:
+        connector = connectors.get(message.connector)
+        if connector is None or not connector.active:
+            text = f"Connector '{message.connector}' is missing, inactive or unreadable."
+            results.append(_unusable(message, "connector_unavailable", text))
+        elif message.recovering and not build_connector(connector).idempotent:
+            text = "The worker sending this message stopped; not resent."
+            results.append(_unusable(message, "delivery_unknown", text))
+        else:
+            groups[message.connector].append(message)
+    for name, messages in groups.items():
+        sent, replied = _send_group(broadcast, connectors[name], messages, token=token)
+        results.extend(sent)
+        answered.update(replied)
+    return _record(broadcast, results, by_id, connectors, count_streak=not is_test, answered=answered)
+
+
+def _send_group(
+    broadcast: Broadcast, connector: Connector, messages: list[Claimed], *, token: str | None
+) -> tuple[list[SendResult], set[int]]:
+    """One connector's share of a batch, paced; returns (results, ids the provider answered for)."""
+    plugin = build_connector(connector)
+    status_url = f"{settings.PUBLIC_BASE_URL}/hooks/{connector.pk}/status/"
+    outbound = [
+        OutboundMessage(
+            id=m.id,
+            to=urn_path(m.urn),
+            channel=broadcast.channel,
+            sender=broadcast.sender,
+            text=m.text,
+            attachments=tuple(broadcast.attachments or ()),
+            status_url=status_url,
+            template=broadcast.template_name,
+            language=m.language,
+            parameters=m.parameters,
+        )
+        for m in messages
+    ]
+    # Every message stays leased until the batch is recorded (those already sent too), over the
+    # wait for each chunk's slot and the longest its sending can take.
+    in_flight = [m.id for m in outbound]
+
+    def extend(wait: float, size: int) -> None:
+        seconds = wait + send_budget_seconds(size)
+        keep_leases(broadcast_id=broadcast.pk, token=token, message_ids=in_flight, seconds=seconds)
+
+    results: list[SendResult] = []
+    answered: set[int] = set()
+    for chunk in paced(outbound, connector_id=str(connector.pk), tps=connector.tps, on_slot=extend):
+        try:
+            sent = plugin.send(chunk)
+        except Exception as exc:  # a plugin bug or outage: retry the chunk later, never lose it
+            log.exception("connector.send_failed", connector=connector.name, broadcast_id=str(broadcast.pk))
+            results.extend(
+                SendResult(m.id, False, transient=True, error_code="connector_error", error_message=type(exc).__name__)
+                for m in chunk
+            )
+            continue
+        results.extend(sent)
+        answered.update(r.message_id for r in sent)
+    return results, answered
 
 
 def next_due_at(broadcast_id: uuid.UUID | str) -> datetime | None:
@@ -499,7 +405,11 @@ def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
             broadcast.status = status
             log.info("broadcast.completed", broadcast_id=str(broadcast.pk), status=status)
         in_flight = counts.get(M.SENDING, 0)
-        if broadcast.status in (B.SENT, B.PARTIALLY_SENT, B.FAILED, B.CANCELLED) and in_flight == 0:
+        # Test sends share the broadcast's reservation: what they hold stays until they are done.
+        tests_waiting = Message.objects.filter(
+            broadcast_id=broadcast_id, is_test=True, status__in=[M.QUEUED, M.SENDING]
+        ).exists()
+        if broadcast.status in TERMINAL_BROADCAST and in_flight == 0 and not tests_waiting:
             billing.release_rest(broadcast_id=broadcast.pk)
     broadcast.refresh_from_db()
     return broadcast

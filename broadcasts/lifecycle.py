@@ -24,9 +24,8 @@ from contacts.selectors import contacts_by_phones
 from wallets.services import wallet_reserve
 
 from .audience import Target, channel_urn
-from .connectors import OutboundMessage, build_connector
-from .dispatch import _record, broadcast_finalize, urn_path
-from .models import Broadcast, Connector, Message
+from .dispatch import broadcast_finalize, send_tests
+from .models import Broadcast, Message
 from .planning import Planner
 from .services import _wallet, plan_context, request_data
 from .states import ACTIONS, DISPATCHABLE_BROADCAST, RETRY_FROM, message_sources
@@ -212,37 +211,8 @@ def _send_tests_later(broadcast_id: str, ids: list[int]) -> None:
 
 
 def send_test_messages(*, broadcast_id: str, message_ids: list[int]) -> int:
-    """Send test messages (claimed like any other: only from `queued`, so never twice)."""
-    broadcast = Broadcast.objects.get(pk=broadcast_id)
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = list(
-            Message.objects.select_for_update(skip_locked=True).filter(
-                pk__in=message_ids, is_test=True, status=M.QUEUED
-            )
-        )
-        Message.objects.filter(pk__in=[m.pk for m in claimed]).update(
-            status=M.SENDING, attempts=F("attempts") + 1, lease_until=now + timedelta(minutes=5)
-        )
-    if not claimed:
-        return 0
-    from .dispatch import Claimed
-
-    connectors = {c.name: c for c in Connector.objects.filter(name__in={m.connector for m in claimed})}
-    results = []
-    by_id = {m.pk: Claimed(m.pk, m.urn, m.connector, m.text, m.cost, False) for m in claimed}
-    for name, connector in connectors.items():
-        batch = [
-            OutboundMessage(
-                id=m.pk, to=urn_path(m.urn), channel=broadcast.channel, sender=broadcast.sender, text=m.text,
-                attachments=tuple(broadcast.attachments or ()),
-            )
-            for m in claimed
-            if m.connector == name
-        ]  # fmt: skip
-        results.extend(build_connector(connector).send(batch))
-    outcome = _record(broadcast, results, by_id, connectors, count_streak=False)
-    return outcome.sent
+    """Send test messages: the broadcast's own send path (dispatch.send_tests)."""
+    return send_tests(broadcast_id=broadcast_id, message_ids=message_ids)
 
 
 # --- beat ---------------------------------------------------------------------------------------
@@ -288,10 +258,12 @@ def broadcasts_tick() -> dict[str, int]:
     for broadcast_id in cancelled_ids:
         broadcast_finalize(broadcast_id=broadcast_id)
         settled += 1
-    # Test sends whose task was lost (broker down at the time): queue them again; sending claims
-    # only `queued` messages, so a late original task and this one never both send.
+    # Test sends whose task was lost (broker down at the time), whose retry is due, or whose sender
+    # died: send them again. A claim takes each message once, so a late original task and this one
+    # never both send, and a dead sender's message goes again only to an idempotent connector.
     stuck_tests = (
-        Message.objects.filter(is_test=True, status=M.QUEUED, queued_at__lt=now - timedelta(minutes=2))
+        Message.objects.filter(is_test=True)
+        .filter(Q(status=M.QUEUED, queued_at__lt=now - timedelta(minutes=2)) | Q(status=M.SENDING, lease_until__lt=now))
         .values_list("broadcast_id", "pk")
         .order_by("broadcast_id")
     )

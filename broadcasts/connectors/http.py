@@ -78,11 +78,14 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def _client(key: str) -> httpx.Client:
+    # The timeouts are part of the key: a pool made with other timeouts is never reused for these.
+    key = f"{key}:{CONNECT_TIMEOUT}:{READ_TIMEOUT}"
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
             client = httpx.Client(
-                timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+                # Waiting for a free connection is bounded by the requests ahead, not by one read.
+                timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=None),
                 limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT),
                 follow_redirects=False,
             )

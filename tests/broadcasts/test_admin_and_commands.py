@@ -143,8 +143,8 @@ def test_createconnector_prints_the_id_and_validates_the_config():
     with pytest.raises(CommandError, match="already exists"):
         run("createconnector", "sim2", "--backend", "simulator")
     # Each backend validates its own config, and the error names the key.
-    with pytest.raises(CommandError, match="config.account_sid: account_sid is required"):
+    with pytest.raises(CommandError, match=r"config\.account_sid: account_sid is required"):
         run("createconnector", "tw", "--backend", "twilio")
-    with pytest.raises(CommandError, match="config.url"):
+    with pytest.raises(CommandError, match=r"config\.url"):
         run("createconnector", "gw", "--backend", "http", "--config", '{"url": "ftp://x"}')
     assert not Connector.objects.filter(name__in=["sim3", "tw", "gw"]).exists()

@@ -12,8 +12,10 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
+from broadcasts.claims import claim_batch as _claim
 from broadcasts.connectors import StatusUpdate
-from broadcasts.dispatch import _claim, dispatch_batch, dispatch_run, lease_acquire
+from broadcasts.dispatch import dispatch_batch, dispatch_run
+from broadcasts.leases import lease_acquire
 from broadcasts.models import Broadcast, Message
 from broadcasts.pacing import reserve_slots
 from broadcasts.status_updates import messages_apply_status

@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from broadcasts import dispatch, lifecycle
+from broadcasts.claims import claim_batch as _claim
 from broadcasts.connectors import StatusUpdate
-from broadcasts.dispatch import _claim, dispatch_batch, dispatch_run
+from broadcasts.dispatch import dispatch_batch, dispatch_run
 from broadcasts.models import Broadcast, Connector, Message
 from broadcasts.status_updates import messages_apply_status
 from wallets.selectors import reservation_state

@@ -11,7 +11,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from broadcasts.dispatch import _claim, dispatch_batch
+from broadcasts.claims import claim_batch as _claim
+from broadcasts.dispatch import dispatch_batch
 from broadcasts.lifecycle import broadcasts_tick
 from broadcasts.models import Broadcast, Message
 
