@@ -39,7 +39,7 @@ from contacts.services import contacts_opt_out_by_ids
 
 from . import billing
 from .claims import Claimed, claim_batch, claim_tests, unclaim, urn_path
-from .connectors import OutboundMessage, SendResult, StatusUpdate, build_connector
+from .connectors import REGISTRY, OutboundMessage, SendResult, StatusUpdate, build_connector
 from .leases import (
     LEASE_SECONDS,
     keep_leases,
@@ -302,7 +302,7 @@ def send_claimed(
     groups: dict[str, list[Claimed]] = defaultdict(list)
     for message in claimed:
         connector = connectors.get(message.connector)
-        if connector is None or not connector.active:
+        if connector is None or not connector.active or connector.backend not in REGISTRY:
             text = f"Connector '{message.connector}' is missing, inactive or unreadable."
             results.append(_unusable(message, "connector_unavailable", text))
         elif message.recovering and not build_connector(connector).idempotent:
