@@ -70,7 +70,8 @@ ERROR_DESCRIPTIONS = {
 RETRY_AFTER = {
     "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait before retrying."}
 }
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# accounts.api.base refuses a NUL in any query parameter or body field, and parses any body sent.
+EVERY_OPERATION = (400, 401, 403, 413, 415, 429)
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
@@ -93,12 +94,13 @@ def _names_other_objects(serializer: Any) -> bool:
 class HeraldAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema, plus every error status an operation can really answer.
 
-    The rules, from the operation's own shape (docs/api.md, "Errors in the schema"):
-    every operation 401, 403, 429 (every one needs a key and is rate limited); one with query
-    parameters or a body, or any POST (the Idempotency-Key header), 400; a POST or an operation
-    with a body also 413 and 415 (the body is read), and 409 on POST, PUT and PATCH (idempotency,
-    state and uniqueness conflicts); a path parameter, or a body naming other objects by id, 404.
-    What no rule can see (402, 409 on a DELETE) the view declares with `error_responses()`.
+    The rules, from the operation's own shape (docs/api.md, "Errors in the schema"): every
+    operation 400, 401, 403, 413, 415 and 429 (before any view runs, every request's key, scope and
+    rate are checked, and its query string and any body it carries are read: a NUL, malformed JSON,
+    an unsupported Content-Type or a body over 5 MB is refused whatever the method); 409 on POST
+    (Idempotency-Key), PUT and PATCH (state and uniqueness conflicts); 404 for a path parameter, or
+    a body naming other objects by id. What no rule can see (402, 409 on a DELETE) the view
+    declares with `error_responses()`.
     """
 
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
@@ -126,11 +128,7 @@ class HeraldAutoSchema(AutoSchema):
     def error_statuses(self, operation: dict[str, Any]) -> set[int]:
         parameters = operation.get("parameters", [])
         has_body = "requestBody" in operation
-        codes = {401, 403, 429}
-        if has_body or self.method == "POST" or any(p["in"] == "query" for p in parameters):
-            codes.add(400)
-        if has_body or self.method == "POST":
-            codes |= {413, 415}
+        codes = set(EVERY_OPERATION)
         if self.method in {"POST", "PUT", "PATCH"}:
             codes.add(409)
         if any(p["in"] == "path" for p in parameters) or (has_body and _names_other_objects(self._body_serializer())):

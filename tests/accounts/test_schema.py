@@ -24,10 +24,11 @@ def test_the_schema_is_valid_openapi_and_generates_without_warnings():
     assert '"Error"' in out.getvalue()
 
 
-def test_every_operation_declares_401_403_and_429_in_the_error_envelope():
+def test_every_operation_declares_the_errors_any_request_can_meet_in_the_error_envelope():
+    # The key, its scope, the rate limit; a NUL in the query string; any body sent (type, size, syntax).
     assert len(operations()) > 40
     for method, path, operation in operations():
-        for status in ("401", "403", "429"):
+        for status in ("400", "401", "403", "413", "415", "429"):
             response = operation["responses"].get(status)
             assert response is not None, f"{method.upper()} {path} does not declare {status}"
             assert response["content"]["application/json"]["schema"] == ERROR_REF, (method, path, status)
@@ -49,11 +50,11 @@ def test_429_declares_the_retry_after_header():
 @pytest.mark.parametrize(
     ("method", "path", "declared", "not_declared"),
     [
-        # Lists: filters and ?limit= are validated; nothing is looked up by id.
-        ("get", "/api/v1/broadcasts/", {400}, {404, 409, 413, 415}),
+        # Lists: nothing is looked up by id, nothing conflicts.
+        ("get", "/api/v1/broadcasts/", {400}, {402, 404, 409}),
         # Detail routes: an unknown id.
-        ("get", "/api/v1/contacts/{id}/", {404}, {400, 409}),
-        # Bodies: invalid, too large, not JSON; every POST: Idempotency-Key conflicts.
+        ("get", "/api/v1/contacts/{id}/", {404}, {402, 409}),
+        # Every POST: Idempotency-Key conflicts.
         ("post", "/api/v1/contact-lists/", {400, 409, 413, 415}, {402, 404}),
         # A body naming other objects by id (contacts, lists): unknown ids answer 404.
         ("post", "/api/v1/contacts/", {400, 404, 409}, {402}),
@@ -63,11 +64,11 @@ def test_429_declares_the_retry_after_header():
         ("post", "/api/v1/broadcasts/{id}/pause/", {404, 409}, {402}),
         ("patch", "/api/v1/templates/{id}/", {400, 404, 409}, set()),
         # DELETE: 409 only where a state forbids it.
-        ("delete", "/api/v1/broadcasts/{id}/", {404, 409}, {400}),
-        ("delete", "/api/v1/templates/{id}/", {404, 409}, {400}),
-        ("delete", "/api/v1/contacts/{id}/", {404}, {400, 409}),
-        ("delete", "/api/v1/contact-lists/{id}/contacts/", {400, 404, 413, 415}, {409}),
-        ("get", "/api/v1/me/", set(), {400, 404}),
+        ("delete", "/api/v1/broadcasts/{id}/", {404, 409}, {402}),
+        ("delete", "/api/v1/templates/{id}/", {404, 409}, {402}),
+        ("delete", "/api/v1/contacts/{id}/", {404}, {402, 409}),
+        ("delete", "/api/v1/contact-lists/{id}/contacts/", {404}, {409}),
+        ("get", "/api/v1/me/", set(), {402, 404, 409}),
     ],
 )
 def test_error_statuses_follow_the_operation_shape(method, path, declared, not_declared):
@@ -134,6 +135,14 @@ def test_real_error_answers_match_the_schema(api, make_api):
     )
     assert_error(unknown_member, 404, "not_found")
     assert_matches_schema(unknown_member, "post", "/api/v1/contact-lists/{id}/contacts/")
+
+    nul = api.get("/api/v1/me/?x=%00")  # any request's query string is read
+    assert_error(nul, 400, "invalid_request_error", "nul_character")
+    assert_matches_schema(nul, "get", "/api/v1/me/")
+
+    junk_body = api.generic("DELETE", "/api/v1/contacts/00000000-0000-0000-0000-000000000000/", "x", "text/plain")
+    assert_error(junk_body, 415, "invalid_request_error", "unsupported_media_type")
+    assert_matches_schema(junk_body, "delete", "/api/v1/contacts/{id}/")
 
     anonymous = APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION="Bearer hk_nope_nope")
     assert_error(anonymous, 401, "authentication_error")
