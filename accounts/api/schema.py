@@ -61,6 +61,7 @@ ERROR_DESCRIPTIONS = {
     403: "permission_error: the key lacks the scope, is used from an address it does not allow, "
     "or the client is suspended.",
     404: "not_found: no such object for this client (another client's ids answer 404 too).",
+    406: "invalid_request_error (not_acceptable): the Accept header does not allow application/json.",
     409: "conflict: the object's state (or a name or phone already taken) does not allow it; or "
     "idempotency_error: the Idempotency-Key was used with another body, or its first request is still running.",
     413: "invalid_request_error (request_too_large): the body is over 5 MB.",
@@ -71,7 +72,7 @@ RETRY_AFTER = {
     "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait before retrying."}
 }
 # accounts.api.base refuses a NUL in any query parameter or body field, and parses any body sent.
-EVERY_OPERATION = (400, 401, 403, 413, 415, 429)
+EVERY_OPERATION = (400, 401, 403, 406, 413, 415, 429)
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
@@ -95,9 +96,10 @@ class HeraldAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema, plus every error status an operation can really answer.
 
     The rules, from the operation's own shape (docs/api.md, "Errors in the schema"): every
-    operation 400, 401, 403, 413, 415 and 429 (before any view runs, every request's key, scope and
-    rate are checked, and its query string and any body it carries are read: a NUL, malformed JSON,
-    an unsupported Content-Type or a body over 5 MB is refused whatever the method); 409 on POST
+    operation 400, 401, 403, 406, 413, 415 and 429 (before any view runs, every request's key, scope
+    and rate are checked, its Accept header negotiated, and its query string and any body it carries
+    read: a NUL, malformed JSON, an unsupported Content-Type or a body over 5 MB is refused whatever
+    the method); 409 on POST
     (Idempotency-Key), PUT and PATCH (state and uniqueness conflicts); 404 for a path parameter, or
     a body naming other objects by id. What no rule can see (402, 409 on a DELETE) the view
     declares with `error_responses()`.

@@ -25,10 +25,10 @@ def test_the_schema_is_valid_openapi_and_generates_without_warnings():
 
 
 def test_every_operation_declares_the_errors_any_request_can_meet_in_the_error_envelope():
-    # The key, its scope, the rate limit; a NUL in the query string; any body sent (type, size, syntax).
+    # The key, its scope, the rate limit, Accept; a NUL in the query string; any body (type, size, syntax).
     assert len(operations()) > 40
     for method, path, operation in operations():
-        for status in ("400", "401", "403", "413", "415", "429"):
+        for status in ("400", "401", "403", "406", "413", "415", "429"):
             response = operation["responses"].get(status)
             assert response is not None, f"{method.upper()} {path} does not declare {status}"
             assert response["content"]["application/json"]["schema"] == ERROR_REF, (method, path, status)
@@ -143,6 +143,10 @@ def test_real_error_answers_match_the_schema(api, make_api):
     junk_body = api.generic("DELETE", "/api/v1/contacts/00000000-0000-0000-0000-000000000000/", "x", "text/plain")
     assert_error(junk_body, 415, "invalid_request_error", "unsupported_media_type")
     assert_matches_schema(junk_body, "delete", "/api/v1/contacts/{id}/")
+
+    html_only = api.get("/api/v1/me/", HTTP_ACCEPT="text/html")
+    assert_error(html_only, 406, "invalid_request_error", "not_acceptable")
+    assert_matches_schema(html_only, "get", "/api/v1/me/")
 
     anonymous = APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION="Bearer hk_nope_nope")
     assert_error(anonymous, 401, "authentication_error")
