@@ -20,13 +20,10 @@ Guarantees (SPEC §10):
 from __future__ import annotations
 
 import math
-import random
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import structlog
 from django.conf import settings
@@ -34,12 +31,9 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from contacts.models import OptOutSource
-from contacts.services import contacts_opt_out_by_ids
-
 from . import billing
 from .claims import Claimed, claim_batch, claim_tests, unclaim, urn_path
-from .connectors import REGISTRY, OutboundMessage, SendResult, StatusUpdate, build_connector
+from .connectors import REGISTRY, OutboundMessage, SendResult, build_connector
 from .leases import (
     LEASE_SECONDS,
     keep_leases,
@@ -51,8 +45,8 @@ from .leases import (
 )
 from .models import Broadcast, Connector, Message
 from .pacing import paced
+from .recording import BatchOutcome, record_results
 from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, TERMINAL_BROADCAST, completion_status
-from .status_updates import messages_apply_status
 
 log = structlog.get_logger(__name__)
 
@@ -62,174 +56,6 @@ B = Broadcast.Status
 RUN_SECONDS = 10.0
 INLINE_WAIT_MAX = 2.0
 MAX_CONTINUATION_DELAY = 30.0
-CONSECUTIVE_FAILURE_LIMIT = 50
-BACKOFF_BASE_SECONDS = 5
-BACKOFF_MAX_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    sent: int
-    failed: int
-    retrying: int
-    deferred: int
-
-
-def backoff_seconds(attempts: int) -> float:
-    """Exponential backoff with jitter: 5 s, 10 s, 20 s … capped at 5 minutes."""
-    base = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
-    return base * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not security
-
-
-def retry_delay(result: SendResult, attempts: int) -> float:
-    """Backoff, or longer when the provider asked for more (Retry-After), capped at the maximum."""
-    delay = backoff_seconds(attempts)
-    if result.retry_after:
-        delay = max(delay, min(float(result.retry_after), BACKOFF_MAX_SECONDS * 4))
-    return delay
-
-
-# --- one batch ---------------------------------------------------------------------------------
-
-
-def _record(
-    broadcast: Broadcast,
-    results: list[SendResult],
-    claimed: dict[int, Claimed],
-    connectors: dict[str, Connector],
-    *,
-    count_streak: bool = True,
-    answered: set[int] | None = None,
-) -> BatchOutcome:
-    """Write send results, settle money and the failure streak, in one transaction."""
-    now = timezone.now()
-    max_attempts = 1 + settings.BROADCAST_MAX_RETRIES
-    sent_ids, sent_pids, failed, retry = [], [], [], []
-    for result in results:
-        if result.accepted:
-            sent_ids.append(result.message_id)
-            sent_pids.append(result.provider_message_id or "")
-        elif result.transient:
-            retry.append(result)
-        else:
-            failed.append(result)
-    attempts = dict(Message.objects.filter(pk__in=[r.message_id for r in retry]).values_list("id", "attempts"))
-    for result in list(retry):
-        if attempts.get(result.message_id, max_attempts) >= max_attempts:
-            retry.remove(result)
-            failed.append(
-                SendResult(
-                    result.message_id,
-                    False,
-                    error_code="max_retries_exceeded",
-                    error_message=f"Gave up after {max_attempts} attempts: {result.error_code}",
-                )
-            )
-    with transaction.atomic(), connection.cursor() as cursor:
-        left: list[int] = []
-        if sent_ids:
-            cursor.execute(
-                """
-                UPDATE broadcasts_message AS m
-                   SET status = 'sent', sent_at = %(now)s, provider_message_id = NULLIF(r.pid, ''),
-                       lease_until = NULL, error_code = '', error_message = ''
-                  FROM unnest(%(ids)s::bigint[], %(pids)s::text[]) AS r(id, pid)
-                 WHERE m.id = r.id AND m.status = 'sending'
-             RETURNING m.id
-                """,
-                {"now": now, "ids": sent_ids, "pids": sent_pids},
-            )
-            left = [row[0] for row in cursor.fetchall()]
-        failed_now: list[int] = []
-        if failed:
-            cursor.execute(
-                """
-                UPDATE broadcasts_message AS m
-                   SET status = 'failed', failed_at = %(now)s, lease_until = NULL,
-                       error_code = r.code, error_message = LEFT(r.message, 500)
-                  FROM unnest(%(ids)s::bigint[], %(codes)s::text[], %(messages)s::text[]) AS r(id, code, message)
-                 WHERE m.id = r.id AND m.status = 'sending'
-             RETURNING m.id
-                """,
-                {
-                    "now": now,
-                    "ids": [r.message_id for r in failed],
-                    "codes": [r.error_code or "send_failed" for r in failed],
-                    "messages": [r.error_message for r in failed],
-                },
-            )
-            failed_now = [row[0] for row in cursor.fetchall()]
-        if retry:
-            cursor.execute(
-                """
-                UPDATE broadcasts_message AS m
-                   SET lease_until = r.retry_at, error_code = r.code, error_message = LEFT(r.message, 500)
-                  FROM unnest(%(ids)s::bigint[], %(at)s::timestamptz[], %(codes)s::text[], %(messages)s::text[])
-                       AS r(id, retry_at, code, message)
-                 WHERE m.id = r.id AND m.status = 'sending'
-                """,
-                {
-                    "ids": [r.message_id for r in retry],
-                    "at": [now + timedelta(seconds=retry_delay(r, attempts.get(r.message_id, 1))) for r in retry],
-                    "codes": [r.error_code or "transient_error" for r in retry],
-                    "messages": [r.error_message for r in retry],
-                },
-            )
-        capture = sum((claimed[i].cost for i in left), Decimal(0))
-        release = sum((claimed[i].cost for i in failed_now), Decimal(0))
-        if capture:
-            billing.capture(broadcast_id=broadcast.pk, amount=capture)
-        if release:
-            billing.release(broadcast_id=broadcast.pk, amount=release)
-        if count_streak:
-            # Only what providers answered: a crash (delivery_unknown) or a missing connector says
-            # nothing about whether the broadcast's recipients can be reached.
-            provider = results if answered is None else [r for r in results if r.message_id in answered]
-            if provider:
-                _update_failure_streak(broadcast, provider)
-    recorded = set(left)
-    for name, connector in connectors.items():
-        accepted = [
-            r for r in results if r.accepted and r.message_id in recorded and claimed[r.message_id].connector == name
-        ]
-        if accepted:
-            build_connector(connector).after_send(accepted)
-        # Providers that report nothing later (Telegram): accepted is delivered.
-        delivered = [
-            StatusUpdate(r.provider_message_id, M.DELIVERED) for r in accepted if r.delivered and r.provider_message_id
-        ]
-        if delivered:
-            messages_apply_status(connector_name=name, updates=delivered)
-    refused = [r.message_id for r in results if r.opt_out and r.message_id in set(failed_now)]
-    if refused:
-        contact_ids = list(
-            Message.objects.filter(pk__in=refused, contact__isnull=False).values_list("contact_id", flat=True)
-        )
-        contacts_opt_out_by_ids(contact_ids=contact_ids, source=OptOutSource.PROVIDER)
-    return BatchOutcome(sent=len(left), failed=len(failed_now), retrying=len(retry), deferred=0)
-
-
-def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> None:
-    streak = Broadcast.objects.filter(pk=broadcast.pk).values_list("consecutive_failures", flat=True).get()
-    last_error = ""
-    for result in sorted(results, key=lambda r: r.message_id):
-        if result.accepted:
-            streak = 0
-        else:
-            streak += 1
-            last_error = result.error_code or "send_failed"
-    updates: dict[str, object] = {"consecutive_failures": streak}
-    Broadcast.objects.filter(pk=broadcast.pk).update(**updates)
-    if streak >= CONSECUTIVE_FAILURE_LIMIT:
-        reason = (
-            f"Paused after {CONSECUTIVE_FAILURE_LIMIT} consecutive failures "
-            f"({streak} in a row; last error: {last_error})."
-        )
-        paused = Broadcast.objects.filter(pk=broadcast.pk, status__in=DISPATCHABLE_BROADCAST).update(
-            status=B.PAUSED, pause_reason=reason, paused_at=timezone.now()
-        )
-        if paused:
-            log.warning("broadcast.auto_paused", broadcast_id=str(broadcast.pk), failures=streak)
 
 
 def _pause_unreadable_connector(broadcast: Broadcast, claimed: list[Claimed], exc: Exception) -> None:
@@ -314,7 +140,7 @@ def send_claimed(
         sent, replied = _send_group(broadcast, connectors[name], messages, token=token)
         results.extend(sent)
         answered.update(replied)
-    return _record(broadcast, results, by_id, connectors, count_streak=not is_test, answered=answered)
+    return record_results(broadcast, results, by_id, connectors, count_streak=not is_test, answered=answered)
 
 
 def _send_group(

@@ -111,8 +111,9 @@ class FakeTwilio:
                     fake.requests.append(record)
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                self.record = record
                 try:
-                    record.answered = self._answer(headers, form)
+                    self._answer(headers, form)
                 finally:
                     with fake._lock:
                         fake.in_flight -= 1
@@ -134,6 +135,8 @@ class FakeTwilio:
             def _send(
                 self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = ""
             ) -> Any:
+                # Recorded before the answer leaves: the client may read the record as soon as it has it.
+                self.record.answered = body
                 payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self._reply(status, payload, headers or {}, content_type or "application/json")
                 return body
