@@ -112,21 +112,16 @@ class CompiledTemplate:
         phone: str = "",
     ) -> tuple[str, ...]:
         """Each distinct variable's value as `render` fills it (its default when it has none), in
-        order of first appearance: the parameters of a provider-side template (WhatsApp)."""
-        builtins = _builtins(first_name, last_name, phone)
-        defaults: dict[str, str | None] = {}
-        for _literal, name, default in self.pieces:
-            if name is not None and defaults.get(name) is None:
-                defaults[name] = default
+        order of first appearance: the parameters of a provider-side template (WhatsApp). Each one
+        is `render` of that placeholder alone, so the two can never disagree."""
         out: list[str] = []
         for name in self.variables:
-            value: object = variables.get(name)
-            if value is None or value == "":
-                value = fields.get(name)
-            if value is None or value == "":
-                value = builtins.get(name, "")
-            text = value if type(value) is str else str(value)
-            out.append(text or defaults.get(name) or "")
+            default = next((d for _literal, n, d in self.pieces if n == name and d is not None), None)
+            alone = CompiledTemplate(content="", pieces=(("", name, default),), variables=(name,))
+            rendered = alone.render(
+                variables=variables, fields=fields, first_name=first_name, last_name=last_name, phone=phone
+            )
+            out.append(rendered.text)
         return tuple(out)
 
 

@@ -1,6 +1,8 @@
 """Fake provider servers that speak each backend's wire format, for the connector tests."""
 
-from http.server import ThreadingHTTPServer
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 class FakeServer(ThreadingHTTPServer):
@@ -9,3 +11,24 @@ class FakeServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str]) -> None:
+    """Answer with `body` (bytes or text as they are, anything else as JSON); a client that gave
+    up meanwhile (a timeout test) is no error."""
+    if isinstance(body, bytes):
+        payload = body
+    elif isinstance(body, str):
+        payload = body.encode()
+    else:
+        payload = json.dumps(body).encode()
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        pass

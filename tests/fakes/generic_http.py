@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes import FakeServer
+from tests.fakes import FakeServer, reply
 
 
 @dataclass
@@ -102,25 +102,11 @@ class FakeHttpProvider:
         try:
             if answer.delay:
                 time.sleep(answer.delay)
-            if answer.body is None:
+            payload = answer.body
+            if payload is None:
                 our_id = body.get("id") if isinstance(body, dict) else None
-                payload = json.dumps({"id": f"prov-{our_id}", "status": "queued"}).encode()
-            elif isinstance(answer.body, bytes):
-                payload = answer.body
-            elif isinstance(answer.body, str):
-                payload = answer.body.encode()
-            else:
-                payload = json.dumps(answer.body).encode()
-            try:
-                handler.send_response(answer.status)
-                handler.send_header("Content-Type", "application/json")
-                handler.send_header("Content-Length", str(len(payload)))
-                for name, value in answer.headers.items():
-                    handler.send_header(name, value)
-                handler.end_headers()
-                handler.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
-                pass
+                payload = {"id": f"prov-{our_id}", "status": "queued"}
+            reply(handler, answer.status, payload, answer.headers)
         finally:
             with self._lock:
                 self.in_flight -= 1

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes import FakeServer
+from tests.fakes import FakeServer, reply
 
 BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOT_ID = 123456789
@@ -144,22 +144,7 @@ class FakeTelegram:
         try:
             if answer.delay:
                 time.sleep(answer.delay)
-            if isinstance(answer.body, bytes):
-                payload = answer.body
-            elif isinstance(answer.body, str):
-                payload = answer.body.encode()
-            else:
-                payload = json.dumps(answer.body).encode()
-            try:
-                handler.send_response(answer.status)
-                handler.send_header("Content-Type", "application/json")
-                handler.send_header("Content-Length", str(len(payload)))
-                for name, value in answer.headers.items():
-                    handler.send_header(name, value)
-                handler.end_headers()
-                handler.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
-                pass
+            reply(handler, answer.status, answer.body, answer.headers)
         finally:
             with self._lock:
                 self.in_flight -= 1
