@@ -13,23 +13,23 @@ from wallets.models import Wallet
 from wallets.services import wallet_capture, wallet_refund, wallet_release
 
 
-def _wallet(broadcast_id: uuid.UUID | str) -> Wallet:
+def broadcast_wallet(broadcast_id: uuid.UUID | str) -> Wallet:
     return Wallet.objects.get(client__broadcasts=uuid.UUID(str(broadcast_id)))
 
 
 def capture(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
     """A batch left: charge its cost out of the reservation."""
-    wallet_capture(wallet=_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
+    wallet_capture(wallet=broadcast_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
 
 
 def release(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
     """Messages failed before leaving: give their reserved cost back."""
-    wallet_release(wallet=_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
+    wallet_release(wallet=broadcast_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
 
 
 def release_rest(*, broadcast_id: uuid.UUID | str) -> None:
     """Completion or cancel: give back whatever the reservation still holds (idempotent)."""
-    wallet_release(wallet=_wallet(broadcast_id), broadcast_id=broadcast_id, note="Broadcast finished")
+    wallet_release(wallet=broadcast_wallet(broadcast_id), broadcast_id=broadcast_id, note="Broadcast finished")
 
 
 def refund(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
@@ -41,4 +41,6 @@ def refund(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
     """
     if amount == 0:
         return
-    wallet_refund(wallet=_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id, note="Failed after sending")
+    wallet_refund(
+        wallet=broadcast_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id, note="Failed after sending"
+    )

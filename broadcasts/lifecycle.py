@@ -27,7 +27,7 @@ from .audience import Target, channel_urn
 from .dispatch import broadcast_finalize, send_tests
 from .models import Broadcast, Message
 from .planning import Planner
-from .services import _wallet, plan_context, request_data
+from .services import client_wallet, plan_context, request_data
 from .states import ACTIONS, DISPATCHABLE_BROADCAST, RETRY_FROM, message_sources
 from .validation import parse_broadcast_request
 
@@ -116,7 +116,10 @@ def broadcast_retry_failed(*, broadcast: Broadcast) -> Broadcast:
         cost = sum((c for _, c in rows), Decimal(0))
         if cost > 0:
             wallet_reserve(
-                wallet=_wallet(locked.client), amount=cost, broadcast_id=locked.pk, note=f"Retry of {count} message(s)"
+                wallet=client_wallet(locked.client),
+                amount=cost,
+                broadcast_id=locked.pk,
+                note=f"Retry of {count} message(s)",
             )
         # The one move back the state machine allows, and only from `failed` (states.RETRY_FROM). A
         # retried message starts over: no trace of the attempt that failed (sent_at included).

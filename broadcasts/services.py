@@ -58,7 +58,8 @@ COPY_COLUMNS = (
 # --- context ------------------------------------------------------------------------------------
 
 
-def _wallet(client: Client) -> Wallet:
+def client_wallet(client: Client) -> Wallet:
+    """The client's wallet; a client without one cannot send (409 no_wallet)."""
     wallet = wallet_get(client=client)
     if wallet is None:
         raise ConflictError("This client has no wallet; create one before sending.", code="no_wallet")
@@ -107,7 +108,7 @@ def plan_context(
     context = PlanContext(
         client=client,
         request=request,
-        wallet=_wallet(client),
+        wallet=client_wallet(client),
         routes=routes,
         rates=exchange_rates(),
         versions=versions,
@@ -311,7 +312,7 @@ def broadcast_create(*, client: Client, data: Any, api_key: ApiKey | None = None
     with transaction.atomic():
         _accept(broadcast=broadcast, context=context, status=_start_status(request), keep_list=True)
         _enqueue_dispatch(broadcast)
-    wallet = _wallet(client)
+    wallet = client_wallet(client)
     log.info(
         "broadcast.created",
         client_id=str(client.pk),
@@ -421,7 +422,7 @@ def broadcast_update(*, broadcast: Broadcast, patch: Any) -> Accepted:
             _accept(broadcast=locked, context=context, status=_start_status(request), keep_list=False)
             _enqueue_dispatch(locked)
     log.info("broadcast.updated", broadcast_id=str(locked.pk), status=locked.status)
-    return Accepted(locked, _wallet(locked.client).available)
+    return Accepted(locked, client_wallet(locked.client).available)
 
 
 def broadcast_send(*, broadcast: Broadcast) -> Accepted:
@@ -439,13 +440,13 @@ def broadcast_send(*, broadcast: Broadcast) -> Accepted:
         _accept(broadcast=locked, context=context, status=_start_status(request), keep_list=True)
         _enqueue_dispatch(locked)
     log.info("broadcast.sent_draft", broadcast_id=str(locked.pk), status=locked.status)
-    return Accepted(locked, _wallet(locked.client).available)
+    return Accepted(locked, client_wallet(locked.client).available)
 
 
 def broadcast_delete(*, broadcast: Broadcast) -> None:
     with transaction.atomic():
         locked = _lock(broadcast, "delete")
         if locked.status == B.SCHEDULED:
-            wallet_release(wallet=_wallet(locked.client), broadcast_id=locked.pk, note="Broadcast deleted")
+            wallet_release(wallet=client_wallet(locked.client), broadcast_id=locked.pk, note="Broadcast deleted")
         locked.delete()
     log.info("broadcast.deleted", broadcast_id=str(broadcast.pk))
