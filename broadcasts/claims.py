@@ -88,21 +88,27 @@ def claim_batch(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[lis
         )
         claimed: list[Claimed] = []
         deferred: dict[datetime, list[int]] = defaultdict(list)
+        retries_deferred: dict[datetime, list[int]] = defaultdict(list)
         for row in cursor.fetchall():
-            status, urn, country = row[1], row[2], row[3]
-            if marketing and status != M.SENDING:
+            status, urn, country, error_code = row[1], row[2], row[3], row[7]
+            # A first attempt, or a retry (it carries its last error); never a dead sender's message,
+            # which was already in a provider's hands inside the window it was sent in.
+            waiting = status != M.SENDING or bool(error_code)
+            if marketing and waiting:
                 # Quiet hours hold for retries too: a message due in them waits for the window.
                 zones = number_zones(urn_path(urn), country)
                 allowed = next_allowed(country, zones, now) if zones else now
                 if allowed > now:
-                    deferred[allowed].append(row[0])
+                    (retries_deferred if status == M.SENDING else deferred)[allowed].append(row[0])
                     continue
             claimed.append(_claimed(row))
         for allowed, ids in deferred.items():
             Message.objects.filter(pk__in=ids).update(not_before=allowed)
+        for allowed, ids in retries_deferred.items():
+            Message.objects.filter(pk__in=ids, status=M.SENDING).update(lease_until=allowed)
         if claimed:
             _mark_sending(cursor, [c.id for c in claimed], now)
-    return claimed, sum(len(ids) for ids in deferred.values())
+    return claimed, sum(len(ids) for ids in deferred.values()) + sum(len(ids) for ids in retries_deferred.values())
 
 
 def claim_tests(*, message_ids: list[int], now: datetime) -> list[Claimed]:

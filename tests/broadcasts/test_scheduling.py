@@ -137,6 +137,32 @@ def test_quiet_hours_hold_french_marketing_until_the_window_opens(shop, recorder
 
 
 @pytest.mark.django_db
+def test_quiet_hours_hold_a_retry_too(shop, recorder):
+    """A French marketing message that failed transiently at 21:59 is not retried at 22:00+."""
+    from datetime import UTC, datetime
+
+    from tests.broadcasts.conftest import FR
+
+    evening = datetime(2026, 11, 26, 20, 59, tzinfo=UTC)  # Thursday 21:59 in Paris
+    with time_machine.travel(evening, tick=False):
+        broadcast = shop.broadcast(shop.create(recipients=[FR], text="Promo STOP"))
+        recorder.mode = "transient"
+        dispatch_batch(broadcast)
+    message = Message.objects.get(broadcast=broadcast)
+    assert (message.status, message.error_code) == ("sending", "provider_busy")
+    recorder.mode = "ok"
+    with time_machine.travel(datetime(2026, 11, 26, 21, 30, tzinfo=UTC), tick=False):  # 22:30, retry due
+        dispatch_batch(Broadcast.objects.get(pk=broadcast.pk))
+    message.refresh_from_db()
+    assert recorder.sent == [message.pk]  # only the first attempt
+    assert message.lease_until == datetime(2026, 11, 27, 7, 0, tzinfo=UTC)  # 08:00 Friday in Paris
+    with time_machine.travel(datetime(2026, 11, 27, 7, 1, tzinfo=UTC), tick=False):
+        dispatch_batch(Broadcast.objects.get(pk=broadcast.pk))
+    message.refresh_from_db()
+    assert (message.status, recorder.sent) == ("sent", [message.pk, message.pk])
+
+
+@pytest.mark.django_db
 def test_tick_requeues_test_sends_whose_task_was_lost(shop, daytime, recorder):
     from tests.broadcasts.conftest import UG
 
