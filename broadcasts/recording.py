@@ -15,6 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import structlog
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,7 +25,7 @@ from contacts.services import contacts_opt_out_by_ids
 
 from . import billing
 from .claims import Claimed
-from .connectors import SendResult, StatusUpdate, build_connector
+from .connectors import ReportLater, SendResult, StatusUpdate, build_connector
 from .models import Broadcast, Connector, Message
 from .states import DISPATCHABLE_BROADCAST
 from .status_updates import messages_apply_status
@@ -162,7 +163,8 @@ def record_results(
             r for r in results if r.accepted and r.message_id in recorded and claimed[r.message_id].connector == name
         ]
         if accepted:
-            build_connector(connector).after_send(accepted)
+            for later in build_connector(connector).after_send(accepted):  # the results are committed
+                _report_later(str(connector.pk), later)
         # Providers that report nothing later (Telegram): accepted is delivered.
         delivered = [
             StatusUpdate(r.provider_message_id, M.DELIVERED) for r in accepted if r.delivered and r.provider_message_id
@@ -176,6 +178,13 @@ def record_results(
         )
         contacts_opt_out_by_ids(contact_ids=contact_ids, source=OptOutSource.PROVIDER)
     return BatchOutcome(sent=len(left), failed=len(failed_now), retrying=len(retry), deferred=0)
+
+
+def _report_later(connector_id: str, later: ReportLater) -> None:
+    # By the task's name: this module may not import the tasks module (it imports dispatch).
+    current_app.signature(
+        "broadcasts.tasks.connector_reports", args=(connector_id, list(later.provider_message_ids))
+    ).apply_async(countdown=later.delay)
 
 
 def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> None:

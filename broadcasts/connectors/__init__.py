@@ -12,6 +12,7 @@ from .base import (
     HookResult,
     InboundMessage,
     OutboundMessage,
+    ReportLater,
     SendResult,
     StatusUpdate,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "HookResult",
     "InboundMessage",
     "OutboundMessage",
+    "ReportLater",
     "SendResult",
     "StatusUpdate",
     "build_connector",

@@ -77,6 +77,14 @@ class InboundMessage:
     received_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class ReportLater:
+    """Ask the dispatcher to apply `reports_for(provider_message_ids)` after `delay` seconds."""
+
+    provider_message_ids: tuple[str, ...]
+    delay: float
+
+
 @dataclass
 class HookResult:
     updates: list[StatusUpdate] = field(default_factory=list)
@@ -124,8 +132,14 @@ class BaseConnector:
     def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         raise NotImplementedError
 
-    def after_send(self, accepted: Sequence[SendResult]) -> None:
-        """Hook run after the results are recorded (the simulator schedules its reports here)."""
+    def after_send(self, accepted: Sequence[SendResult]) -> list[ReportLater]:
+        """Follow-up work once the results are recorded: reports to ask this plugin for later (the
+        simulator reports itself). The dispatcher schedules it; a plugin never enqueues a task."""
+        return []
+
+    def reports_for(self, provider_message_ids: Sequence[str]) -> list[StatusUpdate]:
+        """The reports a `ReportLater` asked for (only plugins that report themselves)."""
+        return []
 
     def handle_hook(self, request: HttpRequest, *, kind: str, public_url: str) -> HookResult:
         """Authenticate and parse a provider callback to /hooks/<id>/<kind>/.

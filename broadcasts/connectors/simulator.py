@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from .base import BaseConnector, OutboundMessage, SendResult, StatusUpdate
+from .base import BaseConnector, OutboundMessage, ReportLater, SendResult, StatusUpdate
 
 PROVIDER_PREFIX = "sim-"
 
@@ -68,10 +68,11 @@ class SimulatorConnector(BaseConnector):
             return StatusUpdate(provider_message_id, "read")
         return StatusUpdate(provider_message_id, "delivered")
 
-    def after_send(self, accepted: Sequence[SendResult]) -> None:
-        from broadcasts.tasks import simulator_report
+    def after_send(self, accepted: Sequence[SendResult]) -> list[ReportLater]:
+        ids = tuple(r.provider_message_id for r in accepted if r.provider_message_id)
+        if not ids:
+            return []
+        return [ReportLater(ids, float(self.validate_config(self.config)["delay"]))]
 
-        ids = [r.provider_message_id for r in accepted if r.provider_message_id]
-        if ids:
-            delay = float(self.validate_config(self.config)["delay"])
-            simulator_report.apply_async(args=(self.connector_id, ids), countdown=delay)
+    def reports_for(self, provider_message_ids: Sequence[str]) -> list[StatusUpdate]:
+        return [self.outcome(pid) for pid in provider_message_ids]
