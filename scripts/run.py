@@ -25,6 +25,9 @@ from config.env import redis_reachable  # noqa: E402
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
+# A child that exits is started again, unless it exited this many times within the window.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 def log(message: str) -> None:
@@ -99,44 +102,34 @@ def main() -> int:
         manage(env, "migrate", "--noinput")
         # The demo key is kept under var/ so the one printed here stays the same across restarts.
         demo = manage(env, "seed_demo", "--key-file", str(var_dir / "demo-api-key"))
-        children = [
-            (
-                "web",
-                start(
-                    "web (gunicorn)",
-                    [
-                        str(BIN / "gunicorn"),
-                        "config.wsgi",
-                        "--bind",
-                        f"{host}:{port}",
-                        "--workers",
-                        "2",
-                        "--threads",
-                        "4",
-                        # A broadcast to a very large list is planned and written in its request.
-                        "--timeout",
-                        "300",
-                        "--access-logfile",
-                        "-",
-                        "--graceful-timeout",
-                        "10",
-                    ],
-                    env,
-                ),
+        commands: dict[str, tuple[str, list[str]]] = {
+            "web": (
+                "web (gunicorn)",
+                [
+                    str(BIN / "gunicorn"),
+                    "config.wsgi",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    # A broadcast to a very large list is planned and written in its request.
+                    "--timeout",
+                    "300",
+                    "--access-logfile",
+                    "-",
+                    "--graceful-timeout",
+                    "10",
+                ],
             ),
-            (
-                "worker",
-                start(
-                    "Celery worker",
-                    [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
-                    env,
-                ),
+            "worker": (
+                "Celery worker",
+                [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
             ),
-            (
-                "beat",
-                start("Celery beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "--pidfile="], env),
-            ),
-        ]
+            "beat": ("Celery beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "--pidfile="]),
+        }
+        children = [(name, start(label, command, env)) for name, (label, command) in commands.items()]
         time.sleep(1.5)
         print(
             "\n"
@@ -149,11 +142,25 @@ def main() -> int:
             "  Press Ctrl-C to stop.\n",
             flush=True,
         )
+        restarts: dict[str, list[float]] = {name: [] for name in commands}
         while not stopping:
-            for name, proc in children:
-                if proc.poll() is not None:
-                    log(f"{name} exited with status {proc.returncode}; stopping everything")
+            for index, (name, proc) in enumerate(children):
+                if proc.poll() is None or stopping:
+                    continue
+                # A crashed child (a Celery worker loses its broker and exits, say) is started again,
+                # as a process supervisor would; one that keeps crashing stops everything.
+                recent = [t for t in restarts[name] if time.monotonic() - t < RESTART_WINDOW]
+                if len(recent) >= MAX_RESTARTS:
+                    log(
+                        f"{name} exited with status {proc.returncode} {len(recent)} times in a row; stopping everything"
+                    )
                     stopping = True
+                    continue
+                log(f"{name} exited with status {proc.returncode}; starting it again")
+                restarts[name] = [*recent, time.monotonic()]
+                time.sleep(1)
+                label, command = commands[name]
+                children[index] = (name, start(label, command, env))
             time.sleep(0.5)
     finally:
         log("stopping")
