@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from .leases import MESSAGE_LEASE_MARGIN
 from .models import Broadcast, Message
@@ -28,7 +29,7 @@ from .states import message_sources
 M = Message.Status
 # What a claim may take: the statuses states.py lets move to `sending` (and stuck `sending`).
 CLAIMABLE = message_sources(M.SENDING) - {M.SENDING}
-COLUMNS = "id, status, urn, country_code, connector, text, cost, error_code, language, parameters"
+COLUMNS = "id, status, urn, country_code, connector, text, cost, error_code, language, parameters, handed_at"
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,13 @@ def urn_path(urn: str) -> str:
 
 
 def _claimed(row: tuple[Any, ...]) -> Claimed:
-    mid, status, urn, _country, connector_name, text, cost, error_code, language, parameters = row
+    mid, status, urn, _country, connector_name, text, cost, error_code, language, parameters, handed_at = row
     if isinstance(parameters, str):  # Django has psycopg load jsonb as text
         parameters = json.loads(parameters)
     params = tuple(str(p) for p in parameters) if isinstance(parameters, list) else ()
-    recovering = status == M.SENDING and not error_code
+    # In a dead sender's hands and already handed to its provider: maybe delivered. One it never
+    # handed over is simply sent, like any queued message.
+    recovering = status == M.SENDING and not error_code and handed_at is not None
     return Claimed(mid, urn, connector_name, text, cost, recovering, language or "", params)
 
 
@@ -60,7 +63,7 @@ def _mark_sending(cursor: Any, ids: list[int], now: datetime) -> None:
     cursor.execute(
         """
         UPDATE broadcasts_message
-           SET status = 'sending', attempts = attempts + 1, lease_until = %(lease)s,
+           SET status = 'sending', attempts = attempts + 1, lease_until = %(lease)s, handed_at = NULL,
                queued_at = COALESCE(queued_at, %(now)s), error_code = '', error_message = ''
          WHERE id = ANY(%(ids)s)
         """,
@@ -129,6 +132,11 @@ def claim_tests(*, message_ids: list[int], now: datetime) -> list[Claimed]:
         if claimed:
             _mark_sending(cursor, [c.id for c in claimed], now)
     return claimed
+
+
+def mark_handed(ids: list[int]) -> None:
+    """These messages go to the provider now: from here a crash leaves their fate unknown."""
+    Message.objects.filter(pk__in=ids, status=M.SENDING).update(handed_at=timezone.now())
 
 
 def unclaim(ids: list[int]) -> None:

@@ -32,7 +32,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from . import billing
-from .claims import Claimed, claim_batch, claim_tests, unclaim, urn_path
+from .claims import Claimed, claim_batch, claim_tests, mark_handed, unclaim, urn_path
 from .connectors import REGISTRY, OutboundMessage, SendResult, build_connector
 from .leases import (
     LEASE_SECONDS,
@@ -175,6 +175,7 @@ def _send_group(
     results: list[SendResult] = []
     answered: set[int] = set()
     for chunk in paced(outbound, connector_id=str(connector.pk), tps=connector.tps, on_slot=extend):
+        mark_handed([m.id for m in chunk])
         try:
             sent = plugin.send(chunk)
         except Exception as exc:  # a plugin bug or outage: retry the chunk later, never lose it

@@ -217,6 +217,10 @@ class Message(models.Model):
         null=True, blank=True, help_text="While sending: when a stuck claim may be taken over; or the next retry."
     )
     is_test = models.BooleanField(default=False)
+    # Set just before the message's chunk goes to the provider, cleared by a claim: a sender that
+    # dies leaves `sending` messages with it (maybe delivered) and without it (never handed over,
+    # safe to send again whatever the connector).
+    handed_at = models.DateTimeField(null=True, blank=True)
     clicked = models.BooleanField(default=False)
     # Template sends (WhatsApp): the template version's language and its variables' values in the
     # order they first appear, which is how the provider fills the approved template.

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from broadcasts.claims import claim_batch as _claim
+from broadcasts.claims import mark_handed
 from broadcasts.connectors import StatusUpdate
 from broadcasts.dispatch import dispatch_batch, dispatch_run
 from broadcasts.leases import lease_acquire
@@ -72,7 +73,8 @@ def test_only_one_dispatcher_holds_a_broadcast(shop, daytime):
 @pytest.mark.django_db
 def test_a_worker_dying_mid_batch_never_causes_a_duplicate(shop, daytime, recorder):
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
-    claimed, _ = _claim(broadcast, limit=10, now=timezone.now())  # claimed, then the worker died
+    claimed, _ = _claim(broadcast, limit=10, now=timezone.now())
+    mark_handed([c.id for c in claimed])  # handed to the provider, then the worker died
     assert len(claimed) == 3
     assert run(broadcast).status == "sending"  # nothing to do until the claims' lease runs out
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
@@ -87,9 +89,26 @@ def test_a_worker_dying_mid_batch_never_causes_a_duplicate(shop, daytime, record
 
 
 @pytest.mark.django_db
+def test_messages_a_dead_worker_never_handed_over_are_simply_sent(shop, daytime, recorder):
+    """Claimed, then the worker died before their chunk went out: nothing can have reached anyone,
+    so even a non-idempotent provider gets them (once), instead of failing as delivery_unknown."""
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
+    claimed, _ = _claim(broadcast, limit=10, now=timezone.now())
+    mark_handed([claimed[0].id])  # the first chunk went out, then the worker died
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        broadcast = run(broadcast)
+    statuses = dict(Message.objects.filter(broadcast=broadcast).values_list("pk", "error_code"))
+    assert statuses[claimed[0].id] == "delivery_unknown"
+    assert sorted(recorder.sent) == sorted(c.id for c in claimed[1:])
+    assert broadcast.status == "partially_sent"
+    assert shop.refresh().reserved == 0
+
+
+@pytest.mark.django_db
 def test_an_idempotent_connector_gets_stuck_messages_again(shop, daytime):
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
-    _claim(broadcast, limit=10, now=timezone.now())
+    claimed, _ = _claim(broadcast, limit=10, now=timezone.now())
+    mark_handed([c.id for c in claimed])
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         broadcast = run(broadcast)
     assert broadcast.status == "sent"

@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from broadcasts.claims import claim_batch as _claim
+from broadcasts.claims import mark_handed
 from broadcasts.dispatch import dispatch_batch
 from broadcasts.lifecycle import broadcasts_tick
 from broadcasts.models import Broadcast, Message
@@ -73,7 +74,8 @@ def test_dispatch_survives_a_restart_of_workers_and_beat(shop, daytime, recorder
     Broadcast.objects.filter(pk=broadcast.pk).update(
         status="sending", dispatch_lease_until=timezone.now() + timedelta(seconds=60), dispatch_token="dead"
     )
-    _claim(broadcast, limit=1, now=timezone.now())  # the worker died holding one message
+    claimed, _ = _claim(broadcast, limit=1, now=timezone.now())
+    mark_handed([c.id for c in claimed])  # the worker died holding one message, handed over
     assert broadcasts_tick()["restarted"] == 0  # its lease still runs
     with time_machine.travel(timezone.now() + timedelta(minutes=5), tick=False):
         assert broadcasts_tick()["restarted"] == 1
