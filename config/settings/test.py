@@ -27,6 +27,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# Static files come from the apps, as in development: a fresh clone has run no collectstatic (the
+# live layer collects its own for the production settings it runs).
+WHITENOISE_USE_FINDERS = True
+
 # whitenoise warns about a missing STATIC_ROOT; collectstatic only runs for production images.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
