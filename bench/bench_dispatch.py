@@ -1,0 +1,754 @@
+"""Dispatch end to end against a fast local provider, beside a raw async client, in one run (issue 9).
+
+A broadcast of N messages (default 100,000) to a contact list, created through
+`broadcasts.services.broadcast_create` (the planner's COPY path), goes out through an `http`
+connector (tps 100,000, `BROADCAST_BATCH_SIZE` as the environment says, default 500) to a minimal
+provider: an asyncio HTTP/1.1 keep-alive server in its own process answering `{"id": "p-<id>"}`.
+Dispatch runs in two real `celery -A config worker` processes on a Redis broker this bench starts
+on a free port, against a fresh, migrated database on DATABASE_URL's server (or the embedded one),
+with the production settings (`DEBUG` off), as `scripts/run.py` starts them.
+
+Measured: from the broadcast's creation (committed: the dispatch task is on the broker) until no
+message is pending, queued or sending: claimed → accepted by the provider → recorded, in
+messages/s. In the same run, on the same provider and with as many requests in flight as one
+dispatching process (`MAX_IN_FLIGHT`): a raw `httpx.AsyncClient` posting the same N requests (same
+JSON body and headers), the target's yardstick; plain asyncio streams posting them (no HTTP
+library: the floor set by the provider and loopback); and the connector's own send engine alone,
+without the database, on 20,000 of them. Targets: ≥ 2,000 messages/s and ≥ 0.3× the raw client.
+Afterwards the bench checks that the provider saw every message (once, or again only after a
+transient error: the connector is idempotent), that nothing is left behind and that the money is
+exact (captured = the messages' cost, nothing still reserved).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/bench_dispatch.py
+    .venv/bin/python bench/bench_dispatch.py --messages 20000          # a quick run (or BENCH_DISPATCH_MESSAGES)
+    .venv/bin/python bench/bench_dispatch.py --raw-requests 30000      # the raw clients on fewer requests
+    .venv/bin/python bench/bench_dispatch.py --profile                 # + py-spy on the workers (if on PATH)
+
+`--profile` samples the dispatching worker with py-spy (`pip install py-spy`, or PY_SPY=/path) and
+prints where its time goes: per phase of a batch (claim, send, record, pacing, leases) as a share of
+the dispatch loop's wall time, and the top functions by CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+from common import BASE_DIR, report
+
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+TOKEN = "bench-provider-token-0123456789abcdef"  # noqa: S105 - a local fake's token
+CONNECTOR = "bench-http"
+TEXT = "Hi {{first_name}}, your code is {{code}}. Reply STOP to opt out."
+ACTIVE = ("pending", "queued", "sending")
+# The send engine alone is a diagnostic: its rate is steady after a few batches.
+ENGINE_SAMPLE = 20_000
+
+
+# --- the provider: answers every POST with {"id": "p-<Idempotency-Key>"} -------------------------
+
+
+class _ProviderStats:
+    def __init__(self) -> None:
+        self.posts = 0
+        self.keys: set[bytes] = set()
+
+
+class _Provider(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive and pipelining, just enough of it: a request line, headers with a
+    Content-Length, a body. `GET /stats` answers what was POSTed since the last `POST /reset`."""
+
+    def __init__(self, stats: _ProviderStats) -> None:
+        self.stats = stats
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data
+        answers = []
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            lines = buffer[:end].split(b"\r\n")
+            length, key = 0, b""
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"idempotency-key":
+                    key = value.strip()
+            total = end + 4 + length
+            if len(buffer) < total:
+                break
+            answers.append(self.answer(lines[0], key))
+            buffer = buffer[total:]
+        self.buffer = buffer
+        if answers and self.transport is not None:
+            self.transport.write(b"".join(answers))
+
+    def answer(self, request_line: bytes, key: bytes) -> bytes:
+        if request_line.startswith(b"GET /stats"):
+            body = json.dumps({"posts": self.stats.posts, "distinct": len(self.stats.keys)}).encode()
+        elif request_line.startswith(b"POST /reset"):
+            self.stats.posts, self.stats.keys = 0, set()
+            body = b"{}"
+        else:
+            self.stats.posts += 1
+            self.stats.keys.add(key)
+            body = b'{"id":"p-' + key + b'"}'
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def serve_provider(port: int) -> None:
+    async def main() -> None:
+        stats = _ProviderStats()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _Provider(stats), "127.0.0.1", port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+# --- the stack: a database, a broker and processes of this bench's own ----------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+class Stack:
+    """A fresh database (dropped on exit), a redis-server, and child processes, each in its own
+    process group so that stopping one stops its children too (Celery's pool, gunicorn's workers)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"herald-bench-{kind}-"))
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.cleanups: list[Callable[[], None]] = []
+        self.env: dict[str, str] = {}
+        self.web_port = free_port()
+
+    def __enter__(self) -> Stack:
+        # A SIGTERM (`timeout`, a CI runner) unwinds through __exit__, which stops every child.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        redis_url = self._redis()
+        database_url = self._database()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+                "DEBUG": "0",
+                "SECRET_KEY": secrets.token_urlsafe(50),
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "SECURE_SSL_REDIRECT": "0",
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "CELERY_BROKER_URL": redis_url,
+                "HERALD_VAR_DIR": str(self.tmp / "var"),
+                "MEDIA_ROOT": str(self.tmp / "media"),
+                "STATIC_ROOT": str(self.tmp / "static"),
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.web_port}",
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+                "LOG_FORMAT": "json",
+            }
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _name, proc in reversed(self.processes):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for _name, proc in reversed(self.processes):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for cleanup in reversed(self.cleanups):
+            with contextlib.suppress(Exception):
+                cleanup()
+        if exc[0] is None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            print(f"logs kept in {self.tmp}", file=sys.stderr)
+
+    def _redis(self) -> str:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server is not on PATH (apt-get install redis-server)")
+        port = free_port()
+        options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.tmp)]
+        self.start("redis", [binary, "--port", str(port), *options])
+        wait_until(lambda: port_answers(port), 20, "redis-server")
+        return f"redis://127.0.0.1:{port}/0"
+
+    def _database(self) -> str:
+        """A fresh database on DATABASE_URL's server, else the embedded PostgreSQL under tmp."""
+        import psycopg
+
+        from config.env import instance_tag
+
+        base = os.environ.get("DATABASE_URL")
+        if not base:
+            from config.embedded import embedded_database_url, stop_embedded_postgres
+
+            self.cleanups.append(lambda: stop_embedded_postgres(self.tmp / "var"))
+            return embedded_database_url(self.tmp / "var")
+        name = f"herald_bench_{self.kind}_{instance_tag()}"
+        parsed = urlparse(base)
+        admin_url = urlunparse(parsed._replace(path="/postgres"))
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+        def drop() -> None:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        self.cleanups.append(drop)
+        return urlunparse(parsed._replace(path=f"/{name}"))
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            command, cwd=BASE_DIR, env=self.env or None, stdout=log, stderr=log, start_new_session=True
+        )
+        self.processes.append((name, proc))
+        return proc
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        text = (self.tmp / f"{name}.log").read_text(errors="replace")
+        return "".join(text.splitlines(keepends=True)[-lines:])
+
+    def django(self) -> None:
+        """This process as one of the stack's: the same settings, quieter logs; migrated."""
+        os.environ.update(self.env)
+        os.environ["LOG_LEVEL"] = "WARNING"
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", verbosity=0)
+
+    def start_provider(self) -> int:
+        port = free_port()
+        self.start("provider", [PYTHON, str(Path(__file__).resolve()), "--serve-provider", str(port)])
+        wait_until(lambda: port_answers(port), 20, "the provider")
+        return port
+
+
+def manage(*args: str) -> str:
+    """A management command in this process; its last line of output (the id it prints)."""
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue().strip().splitlines()[-1]
+
+
+def seed_tenant(*, recipients: int, connector_config: dict[str, Any], tps: int, tmp: Path) -> tuple[str, str]:
+    """A client with credit, a UG route through the http connector, a sender, and a list of
+    `recipients` contacts, through the project's management commands. Returns (client id, list id)."""
+    import uuid
+
+    from django.db import connection
+
+    client_id = manage(
+        "createclient", "Bench", "--currency", "USD", "--balance", "1000000", "--country", "UG",
+        "--timezone", "Africa/Kampala", "--send-rate-limit", "100000/m",
+    )  # fmt: skip
+    manage("setfxrate", "UGX", "USD", "0.000268571")
+    routes = tmp / "routes.csv"
+    routes.write_text(
+        "channel,country_code,prefix,route_code,connector,currency,price_per_segment,tier\n"
+        f"sms,UG,,BENCH_UG,{CONNECTOR},UGX,35,premium\n"
+    )
+    manage("importroutes", str(routes))
+    manage(
+        "createconnector", CONNECTOR, "--channel", "sms", "--backend", "http", "--config", json.dumps(connector_config),
+        "--tps", str(tps),
+    )  # fmt: skip
+    manage("createsender", client_id, "Herald")
+    list_id = str(uuid.uuid4())
+    # Uganda has no quiet hours: the messages go out whatever the time of day.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO contacts_contact (client_id, phone, first_name, last_name, language, fields)
+            SELECT %s, '+25677' || lpad(i::text, 7, '0'), 'Name' || (i %% 300), 'Bench', 'eng',
+                   jsonb_build_object('code', 'C' || lpad(i::text, 6, '0'))
+              FROM generate_series(0, %s - 1) AS i
+            """,
+            [client_id, recipients],
+        )
+        cursor.execute(
+            "INSERT INTO contacts_contactlist (id, client_id, name, contact_count, created_at, updated_at)"
+            " VALUES (%s, %s, 'Everyone', %s, now(), now())",
+            [list_id, client_id, recipients],
+        )
+        cursor.execute(
+            "INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id)"
+            " SELECT %s, id FROM contacts_contact WHERE client_id = %s",
+            [list_id, client_id],
+        )
+        cursor.execute("ANALYZE contacts_contact")
+        cursor.execute("ANALYZE contacts_contactlistmembership")
+    return client_id, list_id
+
+
+# --- the raw client and the send engine alone ---------------------------------------------------
+
+
+def request_body(message_id: int, to: str, status_url: str) -> dict[str, Any]:
+    """What the `http` backend POSTs for one message (generic_http.call_for)."""
+    return {
+        "id": str(message_id),
+        "to": to,
+        "from": "Herald",
+        "channel": "sms",
+        "text": f"Hi Name{message_id % 300}, your code is C{message_id:06d}. Reply STOP to opt out.",
+        "attachments": [],
+        "status_url": status_url,
+    }
+
+
+def raw_client(url: str, count: int, concurrency: int, status_url: str) -> float:
+    """Seconds for httpx.AsyncClient to POST `count` requests with `concurrency` in flight."""
+    import importlib.util
+
+    import httpx
+
+    # httpcore 1.0 imports sniffio inside every async request; without sniffio installed (as here) the
+    # failed import is not cached and each request searches sys.path again (~2 ms on this machine).
+    # Recording the absence once measures HTTP, not importlib.
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        timeout = httpx.Timeout(30.0, connect=5.0)
+        async with httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False) as client:
+            ids = iter(range(count))
+
+            async def one_at_a_time() -> None:
+                for i in ids:
+                    mid = 10**9 + i
+                    headers = {"Accept": "application/json", "Idempotency-Key": str(mid),
+                               "Authorization": f"Bearer {TOKEN}"}  # fmt: skip
+                    body = request_body(mid, f"+25677{i:07d}", status_url)
+                    response = await client.post(url, headers=headers, json=body)
+                    assert response.status_code == 200, response.text
+                    assert response.json()["id"] == f"p-{mid}", response.text
+
+            await asyncio.gather(*(one_at_a_time() for _ in range(concurrency)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - started
+
+
+def socket_client(port: int, count: int, concurrency: int, status_url: str) -> float:
+    """Seconds for plain asyncio streams (no HTTP library) to POST the same requests, `concurrency` in
+    flight: the floor set by the provider, loopback and one Python process."""
+
+    async def connection(ids: Iterator[int]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in ids:
+            mid = 3 * 10**9 + i
+            body = json.dumps(request_body(mid, f"+25677{i:07d}", status_url)).encode()
+            writer.write(
+                b"POST /messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
+                b"Idempotency-Key: %d\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (mid, TOKEN.encode(), len(body), body)
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            answer = json.loads(await reader.readexactly(length))
+            assert answer["id"] == f"p-{mid}", answer
+        writer.close()
+
+    async def main() -> None:
+        ids = iter(range(count))
+        await asyncio.gather(*(connection(ids) for _ in range(concurrency)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - started
+
+
+def engine_only(connector_id: str, count: int, batch: int, status_url: str) -> tuple[float, int]:
+    """Seconds for the connector's own send engine (threads over one keep-alive pool) to send `count`
+    messages in batches of `batch`, with no database: what one dispatching process could do at best.
+    Also how many sends failed (a transient error would have been retried by dispatch)."""
+    from broadcasts.connectors import OutboundMessage, build_connector
+    from broadcasts.models import Connector
+
+    plugin = build_connector(Connector.objects.get(pk=connector_id))
+    errors = 0
+    started = time.perf_counter()
+    for start in range(0, count, batch):
+        outbound = []
+        for i in range(start, min(count, start + batch)):
+            mid = 2 * 10**9 + i
+            body = request_body(mid, f"+25677{i:07d}", status_url)
+            outbound.append(OutboundMessage(id=mid, to=body["to"], channel="sms", sender="Herald", text=body["text"],
+                                            status_url=status_url))  # fmt: skip
+        refused = [r for r in plugin.send(outbound) if not r.accepted]
+        for result in refused:
+            print(f"  engine: message {result.message_id}: {result.error_code} {result.error_message}", file=sys.stderr)
+        errors += len(refused)
+    return time.perf_counter() - started, errors
+
+
+def provider_stats(port: int, reset: bool = False) -> dict[str, int]:
+    import httpx
+
+    if reset:
+        httpx.post(f"http://127.0.0.1:{port}/reset", content=b"")
+        return {}
+    return dict(httpx.get(f"http://127.0.0.1:{port}/stats").json())
+
+
+# --- profiling the dispatching worker with py-spy -------------------------------------------------
+
+# What a sample of the dispatching thread is doing: the first frame under `dispatch_run` that is not
+# one of these containers names its phase, so that the summary follows the code as it changes.
+CONTAINERS = {"dispatch_batch", "send_claimed", "_send_group", "paced"}
+PHASE_NAMES = {
+    "send": "send: the plugin's requests in flight (waiting for the thread pool)",
+    "map": "send: handing the batch to the thread pool",
+    "claim_batch": "claim: SELECT … FOR UPDATE SKIP LOCKED + UPDATE to sending",
+    "_claim": "claim: SELECT … FOR UPDATE SKIP LOCKED + UPDATE to sending",
+    "record_results": "record: UPDATE results, capture, failure streak",
+    "_record": "record: UPDATE results, capture, failure streak",
+    "reserve_slots": "pacing: reserve_slots UPDATE (+ sleep)",
+    "mark_handed": "mark handed: UPDATE handed_at of the chunk before sending it",
+    "extend": "lease upkeep: keep_leases UPDATE per chunk",
+    "keep_leases": "lease upkeep: keep_leases UPDATE per chunk",
+    "lease_renew": "lease upkeep: lease_renew UPDATE per batch",
+    "manager_method": "reload the broadcast (Broadcast.objects.get)",
+    "<listcomp>": "building the OutboundMessages",
+}
+
+
+def py_spy_binary() -> str | None:
+    return os.environ.get("PY_SPY") or shutil.which("py-spy") or shutil.which("py-spy", path=str(BIN))
+
+
+def start_py_spy(binary: str, pids: list[int], seconds: int, out: Path) -> list[subprocess.Popen[bytes]]:
+    """Two samplers per pool process: every thread with idle ones (wall time, for the phases), and the
+    thread holding the GIL (where the Python CPU goes)."""
+    procs = []
+    for pid in pids:
+        for mode in ("wall", "cpu"):
+            command = [binary, "record", "--pid", str(pid), "--rate", "100", "--duration", str(seconds),
+                       "--format", "raw", "--output", str(out / f"spy-{mode}-{pid}.txt"), "--nonblocking"]  # fmt: skip
+            # Wall: every sample, idle ones too. CPU: only samples of the thread holding the GIL, since
+            # a thread blocked on a lock does not look idle to py-spy.
+            command.append("--idle" if mode == "wall" else "--gil")
+            procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
+
+
+def _collapsed(paths: list[Path]) -> Counter[str]:
+    stacks: Counter[str] = Counter()
+    for path in paths:
+        for line in path.read_text(errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if stack and count.isdigit():
+                stacks[stack] += int(count)
+    return stacks
+
+
+def summarize_py_spy(out: Path, batch_ms: float) -> None:
+    """py-spy's collapsed stacks → the dispatch loop's wall time by phase (share, and ms per batch),
+    and the workers' top functions."""
+    phases: Counter[str] = Counter()
+    for stack, count in _collapsed(sorted(out.glob("spy-wall-*.txt"))).items():
+        names = [frame.split(" (")[0].strip().rsplit(".", 1)[-1] for frame in stack.split(";")]
+        if "dispatch_run" not in names:
+            continue
+        below = [name for name in names[names.index("dispatch_run") + 1 :] if name not in CONTAINERS]
+        name = below[0] if below else "dispatch_run"
+        phases[PHASE_NAMES.get(name, name)] += count
+    total = sum(phases.values())
+    if total:
+        print(f"dispatch loop wall time by phase ({total} py-spy samples of the dispatching thread):")
+        rest = sum(count for count in phases.values() if count / total < 0.005)
+        for phase, count in [*((p, c) for p, c in phases.most_common() if c / total >= 0.005), ("the rest", rest)]:
+            print(f"  {100 * count / total:5.1f}%  {count / total * batch_ms:7.1f} ms/batch  {phase}")
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    where: Counter[str] = Counter()
+    cpu = _collapsed(sorted(out.glob("spy-cpu-*.txt")))
+    for stack, count in cpu.items():
+        frames = [frame.strip() for frame in stack.split(";")]
+        own[frames[-1]] += count
+        for frame in set(frames[1:]):
+            inclusive[frame] += count
+        if any("_send_one" in frame for frame in frames):
+            where["the send engine's threads (HttpConnector._send_one)"] += count
+        elif any("dispatch_run" in frame for frame in frames):
+            where["the dispatch loop (claim, record, leases: ORM and psycopg)"] += count
+        else:
+            where["Celery and the rest"] += count
+    total = sum(cpu.values())
+    if total:
+        print(f"where the workers' Python CPU goes ({total} samples of the thread holding the GIL):")
+        for label, count in where.most_common():
+            print(f"  {100 * count / total:5.1f}%  {label}")
+        print("top functions by CPU, self:")
+        for frame, count in own.most_common(15):
+            print(f"  {100 * count / total:5.1f}%  {frame}")
+        print("top functions by CPU, inclusive:")
+        for frame, count in inclusive.most_common(12):
+            print(f"  {100 * count / total:5.1f}%  {frame}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def pool_pids(worker: subprocess.Popen[bytes]) -> list[int]:
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
+    with contextlib.suppress(OSError):
+        return [int(p) for p in children.read_text().split()]
+    return []
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_DISPATCH_MESSAGES", 100_000)))
+    parser.add_argument("--raw-requests", type=int, help="requests for the raw clients (default: --messages)")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--tps", type=int, default=100_000, help="the connector's tps")
+    parser.add_argument("--timeout", type=float, default=420, help="give up on dispatch after this many seconds")
+    parser.add_argument("--profile", action="store_true", help="py-spy the workers while they dispatch")
+    parser.add_argument("--serve-provider", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_provider:
+        serve_provider(args.serve_provider)
+        return
+
+    n = args.messages
+    with Stack("dispatch") as stack:
+        provider_port = stack.start_provider()
+        provider_url = f"http://127.0.0.1:{provider_port}/messages"
+        stack.django()
+
+        from django.conf import settings
+        from django.db import connection
+
+        from broadcasts.connectors.http import MAX_IN_FLIGHT, close_clients
+        from broadcasts.models import Broadcast, Connector
+        from broadcasts.services import broadcast_create
+        from config.celery import app
+        from wallets.selectors import reservation_state
+
+        client_id, list_id = seed_tenant(
+            recipients=n,
+            connector_config={"url": provider_url, "token": TOKEN, "idempotent": True},
+            tps=args.tps,
+            tmp=stack.tmp,
+        )
+        connector = Connector.objects.get(name=CONNECTOR)
+        status_url = f"{settings.PUBLIC_BASE_URL}/hooks/{connector.pk}/status/"
+
+        # `scripts/run.py`'s worker command, as two worker processes of one pool process each.
+        command = [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "1"]
+        workers = [stack.start(f"worker{i}", [*command, "-n", f"bench{i}@%h"]) for i in range(args.workers)]
+        wait_until(lambda: len(app.control.ping(timeout=0.5)) >= args.workers, 120, "the Celery workers", 0.5)
+
+        # 1. The raw clients, then the send engine alone, on the same provider.
+        raw_n = args.raw_requests or n
+        raw_s = raw_client(provider_url, raw_n, MAX_IN_FLIGHT, status_url)
+        socket_s = socket_client(provider_port, raw_n, MAX_IN_FLIGHT, status_url)
+        engine_n = min(n, ENGINE_SAMPLE)
+        engine_s, engine_errors = engine_only(str(connector.pk), engine_n, settings.BROADCAST_BATCH_SIZE, status_url)
+        close_clients()
+        provider_stats(provider_port, reset=True)
+
+        # 2. The broadcast, end to end.
+        from accounts.models import Client
+
+        client = Client.objects.get(pk=client_id)
+        started = time.perf_counter()
+        accepted = broadcast_create(
+            client=client, data={"name": "Bench", "contact_lists": [list_id], "text": TEXT, "sender": "Herald"}
+        )
+        created = time.perf_counter()
+        broadcast_id = accepted.broadcast.pk
+        assert accepted.broadcast.total_recipients == n, accepted.broadcast.total_recipients
+
+        pools = [pool_pids(worker) for worker in workers]
+        cpu_before = [
+            sum(cpu_seconds(pid) for pid in [worker.pid, *pool]) for worker, pool in zip(workers, pools, strict=True)
+        ]
+        spies: list[subprocess.Popen[bytes]] = []
+        if args.profile:
+            binary = py_spy_binary()
+            if binary is None:
+                print("--profile: py-spy is not installed (pip install py-spy, or PY_SPY=/path)", file=sys.stderr)
+            else:
+                # Stopped (SIGINT: py-spy writes what it has) when the last message is recorded.
+                spies = start_py_spy(binary, [pid for pool in pools for pid in pool], int(args.timeout), stack.tmp)
+
+        def active() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM broadcasts_message WHERE broadcast_id = %s AND status = ANY(%s)",
+                    [broadcast_id, list(ACTIVE)],
+                )
+                return int(cursor.fetchone()[0])
+
+        last_print = time.perf_counter()
+        while True:
+            left = active()
+            now = time.perf_counter()
+            if left == 0:
+                break
+            if now - created > args.timeout:
+                print(stack.log_tail("worker0"), file=sys.stderr)
+                raise SystemExit(f"dispatch did not finish in {args.timeout:.0f} s: {left} messages still active")
+            if now - last_print > 5:
+                done = n - left
+                print(
+                    f"  … {done:,} recorded in {now - created:.0f} s ({done / (now - created):,.0f}/s)", file=sys.stderr
+                )
+                last_print = now
+            time.sleep(0.1)
+        finished = time.perf_counter()
+        dispatch_s = finished - created
+        cpu_used = [
+            sum(cpu_seconds(pid) for pid in [worker.pid, *pool]) - before
+            for worker, pool, before in zip(workers, pools, cpu_before, strict=True)
+        ]
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+
+        # 3. Nothing lost, nothing twice, money exact.
+        def finalized() -> Broadcast | None:
+            broadcast = Broadcast.objects.get(pk=broadcast_id)
+            return broadcast if broadcast.status in ("sent", "partially_sent", "failed") else None
+
+        broadcast = wait_until(finalized, 60, "the broadcast to complete", 0.2)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT status, count(*), sum(cost) FROM broadcasts_message WHERE broadcast_id = %s GROUP BY status",
+                [broadcast_id],
+            )
+            by_status = {status: (count, cost) for status, count, cost in cursor.fetchall()}
+            cursor.execute(
+                "SELECT min(sent_at), max(sent_at), sum(attempts - 1) FROM broadcasts_message WHERE broadcast_id = %s",
+                [broadcast_id],
+            )
+            first_sent, last_sent, retried = cursor.fetchone()
+        seen = provider_stats(provider_port)
+        state = reservation_state(broadcast_id=broadcast_id)
+        assert broadcast.status == "sent", broadcast.status
+        assert set(by_status) == {"sent"}, by_status
+        assert by_status["sent"][0] == n, by_status
+        # Every message reached the provider; one sent again after a transient error (dispatch retries
+        # them, and this connector is idempotent) shows in `posts` and `retried`.
+        assert seen["distinct"] == n, seen
+        assert n <= seen["posts"] <= n + retried, (seen, retried)
+        assert state is not None
+        assert (state.captured, state.outstanding) == (by_status["sent"][1], 0), state
+        if spies:
+            for spy in spies:
+                spy.wait(timeout=60)
+            batches = -(-n // settings.BROADCAST_BATCH_SIZE)
+            summarize_py_spy(stack.tmp, batch_ms=1000 * dispatch_s / batches)
+            kept = Path(tempfile.gettempdir()) / "herald-bench-dispatch-profile"
+            shutil.rmtree(kept, ignore_errors=True)
+            kept.mkdir()
+            for path in stack.tmp.glob("spy-*.txt"):
+                shutil.copy(path, kept)
+            print(f"py-spy's collapsed stacks are in {kept} (flamegraph.pl or speedscope read them)")
+
+        raw_rate = raw_n / raw_s
+        rate = n / dispatch_s
+        report(
+            "dispatch_http_end_to_end",
+            messages=n,
+            workers=args.workers,
+            batch=settings.BROADCAST_BATCH_SIZE,
+            in_flight=MAX_IN_FLIGHT,
+            create_s=f"{created - started:.2f}",
+            dispatch_s=f"{dispatch_s:.2f}",
+            rate_per_s=f"{rate:,.0f}",
+            target=">=2000",
+            raw_requests=raw_n,
+            raw_client_s=f"{raw_s:.2f}",
+            raw_rate_per_s=f"{raw_rate:,.0f}",
+            ratio=f"{rate / raw_rate:.2f}",
+            ratio_target=">=0.3",
+            engine_only_rate_per_s=f"{engine_n / engine_s:,.0f}",
+            engine_only_errors=engine_errors,
+            socket_client_rate_per_s=f"{raw_n / socket_s:,.0f}",
+            first_to_last_sent_s=f"{(last_sent - first_sent).total_seconds():.2f}",
+            worker_cpu_s="/".join(f"{c:.1f}" for c in cpu_used),
+            provider_posts=seen["posts"],
+            retried=retried,
+        )
+
+
+if __name__ == "__main__":
+    main()
