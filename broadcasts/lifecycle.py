@@ -27,7 +27,7 @@ from .audience import Target, channel_urn
 from .dispatch import broadcast_finalize, send_tests
 from .models import Broadcast, Message
 from .planning import Planner
-from .services import client_wallet, plan_context, request_data
+from .services import client_wallet, plan_context, request_data, reserve_after_checks
 from .states import ACTIONS, DISPATCHABLE_BROADCAST, RETRY_FROM, message_sources
 from .validation import parse_broadcast_request
 
@@ -191,8 +191,6 @@ def broadcast_test(*, broadcast: Broadcast, recipients: Any) -> list[Message]:
     now = timezone.now()
     total = sum((r.cost for r in rows), Decimal(0))
     with transaction.atomic():
-        if total > 0:
-            wallet_reserve(wallet=context.wallet, amount=total, broadcast_id=broadcast.pk, note="Test send")
         messages = Message.objects.bulk_create(
             Message(
                 broadcast=broadcast, client=client, contact_id=r.contact_id, urn=r.urn, channel=broadcast.channel,
@@ -201,6 +199,8 @@ def broadcast_test(*, broadcast: Broadcast, recipients: Any) -> list[Message]:
             )
             for r in rows
         )  # fmt: skip
+        if total > 0:
+            reserve_after_checks(wallet=context.wallet, amount=total, broadcast_id=broadcast.pk, note="Test send")
     ids = [m.pk for m in messages]
     transaction.on_commit(lambda: _send_tests_later(str(broadcast.pk), ids))
     log.info("broadcast.test_sent", broadcast_id=str(broadcast.pk), recipients=len(ids))
