@@ -177,11 +177,12 @@ def start(live: LiveStack, provider: CountingProvider, tenant: Tenant, route: Ro
     ids = {
         row[0]
         for row in live.sql(
-            "SELECT id FROM broadcasts_message WHERE broadcast_id = %s AND NOT is_test AND status = 'queued'",
-            [broadcast_id],
+            # Any status: a worker may already be sending them by the time this reads.
+            "SELECT id FROM broadcasts_message WHERE broadcast_id = %s AND NOT is_test AND route_code = %s",
+            [broadcast_id, route.code],
         )
     }
-    assert len(ids) == count, f"expected {count} queued messages through {route.code}, found {len(ids)}"
+    assert len(ids) == count, f"expected {count} messages through {route.code}, found {len(ids)}"
     run = Run(live, provider, tenant, route, broadcast_id, ids, balance, reserved)
     run.note(f"created {broadcast_id}: {count} messages via {route.connector} (tps {tps})")
     return run
