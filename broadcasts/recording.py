@@ -78,7 +78,8 @@ def record_results(
     for result in results:
         if result.accepted:
             sent_ids.append(result.message_id)
-            sent_pids.append(result.provider_message_id or "")
+            # The column holds 128 characters; a longer id must not cost the batch its record.
+            sent_pids.append((result.provider_message_id or "")[:128])
         elif result.transient:
             retry.append(result)
         else:
