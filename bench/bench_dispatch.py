@@ -11,8 +11,9 @@ with the production settings (`DEBUG` off), as `scripts/run.py` starts them.
 Measured: from the broadcast's creation (committed: the dispatch task is on the broker) until no
 message is pending, queued or sending: claimed → accepted by the provider → recorded, in
 messages/s. In the same run, on the same provider and with as many requests in flight as one
-dispatching process (`MAX_IN_FLIGHT`): a raw `httpx.AsyncClient` posting the same N requests (same
-JSON body and headers), the target's yardstick; plain asyncio streams posting them (no HTTP
+dispatching process (`MAX_IN_FLIGHT`): a raw `aiohttp.ClientSession` posting the same N requests
+(same JSON body and headers), the target's yardstick (the library the engine uses: the strictest
+comparison), and `httpx.AsyncClient` beside it; plain asyncio streams posting them (no HTTP
 library: the floor set by the provider and loopback); and the connector's own send engine alone,
 without the database, on 20,000 of them. Targets: ≥ 2,000 messages/s and ≥ 0.3× the raw client.
 Afterwards the bench checks that the provider saw every message (once, or again only after a
@@ -362,10 +363,17 @@ def request_body(message_id: int, to: str, status_url: str) -> dict[str, Any]:
     }
 
 
-def raw_client(url: str, count: int, concurrency: int, status_url: str) -> float:
-    """Seconds for httpx.AsyncClient to POST `count` requests with `concurrency` in flight."""
+def _check(mid: int, status: int, answer: Any) -> None:
+    assert status == 200, answer
+    assert answer["id"] == f"p-{mid}", answer
+
+
+def raw_client(url: str, count: int, concurrency: int, status_url: str, library: str = "aiohttp") -> float:
+    """Seconds for a raw async client (`aiohttp.ClientSession`, or `httpx.AsyncClient`) to POST
+    `count` requests with `concurrency` in flight over keep-alive connections."""
     import importlib.util
 
+    import aiohttp
     import httpx
 
     # httpcore 1.0 imports sniffio inside every async request; without sniffio installed (as here) the
@@ -374,26 +382,40 @@ def raw_client(url: str, count: int, concurrency: int, status_url: str) -> float
     if importlib.util.find_spec("sniffio") is None:
         sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
-    async def main() -> None:
+    def requests() -> Iterator[tuple[int, dict[str, str], dict[str, Any]]]:
+        for i in range(count):
+            mid = 10**9 + i
+            headers = {"Accept": "application/json", "Idempotency-Key": str(mid), "Authorization": f"Bearer {TOKEN}"}
+            yield mid, headers, request_body(mid, f"+25677{i:07d}", status_url)
+
+    async def with_aiohttp() -> None:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=30.0)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            pending = requests()
+
+            async def one_at_a_time() -> None:
+                for mid, headers, body in pending:
+                    async with session.post(url, headers=headers, json=body, allow_redirects=False) as response:
+                        _check(mid, response.status, json.loads(await response.read()))
+
+            await asyncio.gather(*(one_at_a_time() for _ in range(concurrency)))
+
+    async def with_httpx() -> None:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         timeout = httpx.Timeout(30.0, connect=5.0)
         async with httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False) as client:
-            ids = iter(range(count))
+            pending = requests()
 
             async def one_at_a_time() -> None:
-                for i in ids:
-                    mid = 10**9 + i
-                    headers = {"Accept": "application/json", "Idempotency-Key": str(mid),
-                               "Authorization": f"Bearer {TOKEN}"}  # fmt: skip
-                    body = request_body(mid, f"+25677{i:07d}", status_url)
+                for mid, headers, body in pending:
                     response = await client.post(url, headers=headers, json=body)
-                    assert response.status_code == 200, response.text
-                    assert response.json()["id"] == f"p-{mid}", response.text
+                    _check(mid, response.status_code, response.json())
 
             await asyncio.gather(*(one_at_a_time() for _ in range(concurrency)))
 
     started = time.perf_counter()
-    asyncio.run(main())
+    asyncio.run(with_aiohttp() if library == "aiohttp" else with_httpx())
     return time.perf_counter() - started
 
 
@@ -427,7 +449,7 @@ def socket_client(port: int, count: int, concurrency: int, status_url: str) -> f
 
 
 def engine_only(connector_id: str, count: int, batch: int, status_url: str) -> tuple[float, int]:
-    """Seconds for the connector's own send engine (threads over one keep-alive pool) to send `count`
+    """Seconds for the connector's own send engine (aiohttp on its loop thread) to send `count`
     messages in batches of `batch`, with no database: what one dispatching process could do at best.
     Also how many sends failed (a transient error would have been retried by dispatch)."""
     from broadcasts.connectors import OutboundMessage, build_connector
@@ -619,6 +641,7 @@ def main() -> None:
         # 1. The raw clients, then the send engine alone, on the same provider.
         raw_n = args.raw_requests or n
         raw_s = raw_client(provider_url, raw_n, MAX_IN_FLIGHT, status_url)
+        httpx_s = raw_client(provider_url, raw_n, MAX_IN_FLIGHT, status_url, library="httpx")
         socket_s = socket_client(provider_port, raw_n, MAX_IN_FLIGHT, status_url)
         engine_n = min(n, ENGINE_SAMPLE)
         engine_s, engine_errors = engine_only(str(connector.pk), engine_n, settings.BROADCAST_BATCH_SIZE, status_url)
@@ -740,6 +763,8 @@ def main() -> None:
             raw_rate_per_s=f"{raw_rate:,.0f}",
             ratio=f"{rate / raw_rate:.2f}",
             ratio_target=">=0.3",
+            httpx_async_rate_per_s=f"{raw_n / httpx_s:,.0f}",
+            ratio_to_httpx=f"{rate * httpx_s / raw_n:.2f}",
             engine_only_rate_per_s=f"{engine_n / engine_s:,.0f}",
             engine_only_errors=engine_errors,
             socket_client_rate_per_s=f"{raw_n / socket_s:,.0f}",

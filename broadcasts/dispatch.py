@@ -23,6 +23,7 @@ import math
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -167,15 +168,28 @@ def _send_group(
     # Every message stays leased until the batch is recorded (those already sent too), over the
     # wait for each chunk's slot and the longest its sending can take.
     in_flight = [m.id for m in outbound]
+    hand_after_wait: list[int] = []
 
-    def extend(wait: float, size: int) -> None:
-        seconds = wait + send_budget_seconds(size)
-        keep_leases(broadcast_id=broadcast.pk, token=token, message_ids=in_flight, seconds=seconds)
+    def extend(wait: float, chunk: Sequence[OutboundMessage]) -> None:
+        # One UPDATE per chunk: the leases, and the handed mark of a chunk that goes at once. A
+        # chunk that must wait is marked only when its wait is over: a crash during the wait leaves
+        # it never handed over, so it is simply sent again.
+        ids = [m.id for m in chunk]
+        at_once = wait <= 0
+        keep_leases(
+            broadcast_id=broadcast.pk,
+            token=token,
+            message_ids=in_flight,
+            seconds=wait + send_budget_seconds(len(chunk)),
+            handed=ids if at_once else (),
+        )
+        hand_after_wait[:] = [] if at_once else ids
 
     results: list[SendResult] = []
     answered: set[int] = set()
     for chunk in paced(outbound, connector_id=str(connector.pk), tps=connector.tps, on_slot=extend):
-        mark_handed([m.id for m in chunk])
+        if hand_after_wait:
+            mark_handed(hand_after_wait)
         try:
             sent = plugin.send(chunk)
         except Exception as exc:  # a plugin bug or outage: retry the chunk later, never lose it

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -60,12 +62,33 @@ def send_budget_seconds(count: int) -> float:
     return rounds * (CONNECT_TIMEOUT + READ_TIMEOUT)
 
 
-def keep_leases(*, broadcast_id: uuid.UUID | str, token: str | None, message_ids: list[int], seconds: float) -> None:
+def keep_leases(
+    *,
+    broadcast_id: uuid.UUID | str,
+    token: str | None,
+    message_ids: list[int],
+    seconds: float,
+    handed: Sequence[int] = (),
+) -> None:
     """Before each paced chunk: the broadcast's lease and the in-flight messages' leases outlast it,
-    so neither beat's tick nor another dispatcher takes over a batch that is merely slow."""
+    so neither beat's tick nor another dispatcher takes over a batch that is merely slow. `handed`
+    (a chunk going out at once) is marked handed to the provider in the same UPDATE."""
     now = timezone.now()
     if token:
         lease_renew(broadcast_id=broadcast_id, token=token, until=now + timedelta(seconds=LEASE_SECONDS + seconds))
-    Message.objects.filter(pk__in=message_ids, status=Message.Status.SENDING).update(
-        lease_until=now + timedelta(seconds=MESSAGE_LEASE_MARGIN + seconds)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE broadcasts_message
+               SET lease_until = %(until)s,
+                   handed_at = CASE WHEN id = ANY(%(handed)s) THEN %(now)s ELSE handed_at END
+             WHERE id = ANY(%(ids)s) AND status = %(sending)s
+            """,
+            {
+                "until": now + timedelta(seconds=MESSAGE_LEASE_MARGIN + seconds),
+                "handed": list(handed),
+                "now": now,
+                "ids": message_ids,
+                "sending": Message.Status.SENDING,
+            },
+        )

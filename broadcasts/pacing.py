@@ -38,16 +38,16 @@ def reserve_slots(*, connector_id: str, count: int, tps: int) -> float:
 
 
 def paced(
-    items: Sequence[T], *, connector_id: str, tps: int, on_slot: Callable[[float, int], None] | None = None
+    items: Sequence[T], *, connector_id: str, tps: int, on_slot: Callable[[float, Sequence[T]], None] | None = None
 ) -> Iterator[Sequence[T]]:
-    """Yield `items` in chunks, each at its reserved time. `on_slot(wait, size)` runs as soon as a
+    """Yield `items` in chunks, each at its reserved time. `on_slot(wait, chunk)` runs as soon as a
     chunk's slot is known, before waiting for it (the dispatcher extends its leases over the wait)."""
     chunk_size = max(1, int(tps * TICK))
     for start in range(0, len(items), chunk_size):
         chunk = items[start : start + chunk_size]
         wait = reserve_slots(connector_id=connector_id, count=len(chunk), tps=tps)
         if on_slot is not None:
-            on_slot(wait, len(chunk))
+            on_slot(wait, chunk)
         if wait > 0:
             time.sleep(wait)
         yield chunk

@@ -189,6 +189,10 @@ def _report_later(connector_id: str, later: ReportLater) -> None:
 
 
 def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> None:
+    if max(results, key=lambda r: r.message_id).accepted:
+        # The streak ends at zero: one UPDATE, which writes nothing while it is zero already.
+        Broadcast.objects.filter(pk=broadcast.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
+        return
     streak = Broadcast.objects.filter(pk=broadcast.pk).values_list("consecutive_failures", flat=True).get()
     last_error = ""
     for result in sorted(results, key=lambda r: r.message_id):

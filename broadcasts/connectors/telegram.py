@@ -61,7 +61,8 @@ _MAX_ERROR_MESSAGE = 200
 
 
 class _RedactBotToken(logging.Filter):
-    """httpx logs every request's URL at INFO; a Bot API URL carries the bot token."""
+    """A Bot API URL carries the bot token: should an HTTP client log a URL (aiohttp's client
+    loggers, at DEBUG), the token is redacted from the line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
@@ -76,9 +77,10 @@ def _redact_url(text: str) -> str:
 
 
 def _install_log_redaction() -> None:
-    httpx_logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactBotToken) for f in httpx_logger.filters):
-        httpx_logger.addFilter(_RedactBotToken())
+    for name in ("aiohttp.client", "aiohttp.internal"):
+        client_logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactBotToken) for f in client_logger.filters):
+            client_logger.addFilter(_RedactBotToken())
 
 
 _install_log_redaction()

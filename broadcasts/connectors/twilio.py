@@ -129,7 +129,7 @@ class TwilioConnector(HttpConnector):
         return value
 
     def call_for(self, message: OutboundMessage) -> HttpCall:
-        # A dict keeps the wire order; a list value makes httpx repeat the name (one MediaUrl each).
+        # A dict keeps the wire order; a list value repeats the name on the wire (one MediaUrl each).
         data: dict[str, str | list[str]] = {"To": self._address(message.to)}
         service_sid = str(self.config.get("messaging_service_sid") or "")
         if service_sid:

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from broadcasts.claims import claim_batch as _claim
@@ -17,7 +18,7 @@ from broadcasts.claims import mark_handed
 from broadcasts.connectors import StatusUpdate
 from broadcasts.dispatch import dispatch_batch, dispatch_run
 from broadcasts.leases import lease_acquire
-from broadcasts.models import Broadcast, Message
+from broadcasts.models import Broadcast, Connector, Message
 from broadcasts.pacing import reserve_slots
 from broadcasts.status_updates import messages_apply_status
 from tests.factories.wallets import RouteFactory
@@ -302,3 +303,27 @@ def test_simulator_failures_are_repeatable_with_a_seed():
     assert 70 < first.count("failed") < 130
     assert set(outcomes(1, rate=0.0)) == {"delivered"}
     assert set(outcomes(1, rate=1.0)) == {"failed"}
+
+
+@pytest.mark.django_db
+def test_each_chunk_is_marked_handed_when_it_goes_out_and_not_before(shop, daytime, recorder):
+    """A chunk that goes at once is marked handed in its lease UPDATE; one that waits for its pacing
+    slot is marked only after the wait, so a crash during the wait leaves it simply sendable."""
+    Connector.objects.filter(name="recorder").update(tps=5)  # one message a chunk, 0.2 s apart
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
+    ids = sorted(Message.objects.filter(broadcast=broadcast).values_list("id", flat=True))
+    seen: list[list[bool]] = []
+
+    def look(batch):
+        handed = dict(Message.objects.filter(pk__in=ids).values_list("id", "handed_at"))
+        seen.append([handed[i] is not None for i in ids])
+
+    recorder.during_send = look
+    with CaptureQueriesContext(connection) as queries:
+        dispatch_batch(broadcast)
+    assert seen == [[True, False, False], [True, True, False], [True, True, True]]
+    # The first chunk's mark rode on its lease UPDATE; only the two that waited had one of their own.
+    marks = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "handed_at" in q["sql"]]
+    own_marks = [sql for sql in marks if "lease_until" not in sql]
+    assert len(own_marks) == 2
+    assert sorted(recorder.sent) == ids

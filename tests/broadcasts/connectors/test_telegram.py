@@ -245,14 +245,30 @@ def test_the_bot_token_never_reaches_an_error_message(fake: FakeTelegram) -> Non
     assert "[redacted]" in result.error_message
 
 
-def test_httpx_request_log_line_hides_the_bot_token(fake: FakeTelegram, caplog: pytest.LogCaptureFixture) -> None:
-    # config/logging.py keeps httpx at WARNING; should someone turn it up, the token still never shows.
-    with caplog.at_level(logging.DEBUG, logger="httpx"):
+def test_no_log_line_shows_the_bot_token(fake: FakeTelegram, caplog: pytest.LogCaptureFixture) -> None:
+    # Every logger at DEBUG (the HTTP client's too): the token never shows, on success or failure.
+    with caplog.at_level(logging.DEBUG):
+        send_one(connector(fake.base_url))
+        fake.answer_next(500, {"ok": False, "error_code": 500, "description": "Internal"})
         send_one(connector(fake.base_url))
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
-    assert any("sendMessage" in line and "/bot[redacted]/" in line for line in lines)
     assert not any(BOT_TOKEN.split(":")[1] in r.getMessage() for r in caplog.records)
+
+
+def test_a_client_log_line_with_the_token_is_redacted() -> None:
+    record = logging.LogRecord(
+        "aiohttp.client",
+        logging.DEBUG,
+        __file__,
+        1,
+        "GET %s",
+        (f"https://api.telegram.org/bot{BOT_TOKEN}/sendMessage",),
+        None,
+    )
+    for name in ("aiohttp.client", "aiohttp.internal"):
+        assert all(f.filter(record) for f in logging.getLogger(name).filters)
+    assert BOT_TOKEN.split(":")[1] not in record.getMessage()
+    assert "/bot[redacted]/sendMessage" in record.getMessage()
 
 
 # --- config ---
