@@ -164,6 +164,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "accounts.tasks.heartbeat", "schedule": timedelta(seconds=15)},
     # Starts scheduled broadcasts (within 10 s of scheduled_at) and restarts dead dispatchers.
     "broadcasts-tick": {"task": "broadcasts.tasks.tick", "schedule": timedelta(seconds=10)},
+    # Webhooks: retries that come due and attempts a dead worker left behind (webhooks.tasks.tick).
+    "webhooks-tick": {"task": "webhooks.tasks.tick", "schedule": timedelta(seconds=5)},
     "purge-idempotency-records": {
         "task": "accounts.tasks.purge_expired_idempotency_records",
         "schedule": crontab(minute=17),
@@ -228,6 +230,12 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 # An in-flight idempotency record older than this belongs to a request whose process died.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(minutes=5)
 API_KEY_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# Webhooks (SPEC §11). With DEBUG off, endpoints on loopback/private/link-local addresses are refused
+# unless this is on (a private network's own receivers).
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=500)  # attempts claimed per task
+WEBHOOKS_MAX_IN_FLIGHT = env.int("WEBHOOKS_MAX_IN_FLIGHT", default=64)  # requests at once per worker process
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="console")

@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from .views import WebhookEndpointViewSet
+
+router = SimpleRouter()
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+
+urlpatterns = router.urls

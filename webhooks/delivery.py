@@ -1,0 +1,370 @@
+"""Sending due deliveries: claim, sign, POST many at once, record each attempt, schedule retries.
+
+A claim is one statement: due `pending` attempts are taken with `SELECT … FOR UPDATE SKIP LOCKED`
+and moved to `sending` with a lease, committed before any request, so two workers never send the
+same attempt; a worker that dies leaves rows whose lease runs out, and the beat task puts them back.
+Requests go out concurrently on one event loop per worker process (aiohttp, keep-alive), each with a
+10 s limit and redirects not followed. A failed attempt schedules the next one (RETRY_DELAYS with
+jitter) while the event is less than 24 h old; an endpoint whose every attempt failed for 3 days is
+disabled. Logs carry ids and counts, never URLs (they may hold tokens), secrets or payloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import aiohttp
+import structlog
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from .addresses import BlockedAddressError, PublicOnlyResolver, check_literal_host, private_allowed
+from .crypto import decrypt_text
+from .models import WebhookDelivery, WebhookEndpoint
+
+log = structlog.get_logger(__name__)
+
+D = WebhookDelivery.Status
+T = TypeVar("T")
+
+TIMEOUT = 10.0  # seconds for the whole request, SPEC §11
+RETRY_DELAYS = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+)
+RETRY_WINDOW = timedelta(hours=24)
+JITTER = 0.2  # each delay is scaled by a random factor in [0.8, 1.2]
+DISABLE_AFTER = timedelta(days=3)
+LEASE = timedelta(minutes=10)  # longer than a batch can take: BATCH_SIZE / MAX_IN_FLIGHT × TIMEOUT
+RESPONSE_KEEP = 1024
+USER_AGENT = "Herald-Webhooks/1.0"
+DISABLED_ERROR = "endpoint_disabled"
+
+
+def batch_size() -> int:
+    return int(settings.WEBHOOKS_BATCH_SIZE)
+
+
+def max_in_flight() -> int:
+    return int(settings.WEBHOOKS_MAX_IN_FLIGHT)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    endpoint_id: Any
+    event_id: str
+    event_type: str
+    attempt: int
+    event_created_at: datetime
+    data: str  # the event's data as JSON text
+    url: str
+    secret: str  # encrypted; decrypted (cached) when signing
+    active: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery: Claimed
+    ok: bool
+    attempted_at: datetime
+    status_code: int | None = None
+    response_body: str = ""
+    duration_ms: int | None = None
+    error: str = ""
+
+
+# --- claim ------------------------------------------------------------------------------------------
+
+CLAIM_SQL = """
+WITH due AS (
+    SELECT d.id FROM webhooks_webhookdelivery d
+     WHERE d.status = 'pending' AND d.scheduled_at <= %(now)s
+     ORDER BY d.scheduled_at
+     LIMIT %(limit)s
+       FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE webhooks_webhookdelivery d
+   SET status = 'sending', lease_until = %(lease)s
+  FROM due, webhooks_webhookevent e, webhooks_webhookendpoint ep
+ WHERE d.id = due.id AND e.id = d.event_id AND ep.id = d.endpoint_id
+RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt, e.created_at, e.data::text, ep.url, ep.secret,
+          ep.active
+"""
+
+
+def deliveries_claim(*, limit: int | None = None, now: datetime | None = None) -> list[Claimed]:
+    """Take up to `limit` due attempts for this worker (committed before returning)."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, {"now": now, "limit": limit or batch_size(), "lease": now + LEASE})
+        rows = cursor.fetchall()
+    return [Claimed(*row) for row in rows]
+
+
+def deliveries_release_stale(*, now: datetime | None = None) -> int:
+    """Attempts left `sending` by a worker that died go back to `pending` (sent again: at least once)."""
+    now = now or timezone.now()
+    return WebhookDelivery.objects.filter(status=D.SENDING, lease_until__lt=now).update(
+        status=D.PENDING, lease_until=None, scheduled_at=now
+    )
+
+
+# --- signing and the request ------------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_body(*, event_id: str, type: str, created_at: datetime, data: str) -> str:
+    """`{"id", "type", "created_at", "data"}`; `data` is already JSON text, spliced in as it is."""
+    return f'{{"id":{json.dumps(event_id)},"type":{json.dumps(type)},"created_at":"{_iso(created_at)}","data":{data}}}'
+
+
+def signed_headers(*, signer: Webhook, event_id: str, body: str, at: datetime | None = None) -> dict[str, str]:
+    """Standard Webhooks headers; the signature is the `standardwebhooks` package's own
+    (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`). Each attempt is signed afresh, so its
+    timestamp is recent whatever the retry; the id is the event's on every attempt."""
+    at = (at or timezone.now()).astimezone(UTC)
+    return {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signer.sign(msg_id=event_id, timestamp=at, data=body),
+    }
+
+
+class _Engine:
+    """This process's event loop (a daemon thread) and its session. Made on first use in each process:
+    a Celery worker forks its pool after import, and neither a loop nor a socket may cross a fork."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.sessions: dict[tuple[int, bool], aiohttp.ClientSession] = {}
+        self.thread = threading.Thread(target=self.loop.run_forever, name="herald-webhooks", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def session(self) -> aiohttp.ClientSession:
+        # The private-address rule is part of the key: a pool opened while private addresses were
+        # allowed is never reused once they are not.
+        key = (max_in_flight(), private_allowed())
+        session = self.sessions.get(key)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=key[0], limit_per_host=0, resolver=PublicOnlyResolver(), use_dns_cache=False
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                raise_for_status=False,
+                auto_decompress=True,
+            )
+            self.sessions[key] = session
+        return session
+
+    async def close(self) -> None:
+        sessions, self.sessions = list(self.sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+
+_engine: _Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> _Engine:
+    global _engine  # one per process, made on first use
+    with _engine_lock:
+        if _engine is None or _engine.pid != os.getpid():
+            _engine = _Engine()
+        return _engine
+
+
+@atexit.register
+def close_clients() -> None:
+    with _engine_lock:
+        current = _engine if _engine is not None and _engine.pid == os.getpid() else None
+    if current is not None and current.thread.is_alive():
+        with contextlib.suppress(Exception):
+            current.run(current.close())
+
+
+async def _post(
+    session: aiohttp.ClientSession, gate: asyncio.Semaphore, delivery: Claimed, headers: dict[str, str], body: str
+) -> Outcome:
+    async with gate:  # waiting for a slot is not part of the endpoint's 10 s
+        attempted_at = timezone.now()
+        started = time.perf_counter()
+
+        def outcome(ok: bool, **fields: Any) -> Outcome:
+            ms = int((time.perf_counter() - started) * 1000)
+            return Outcome(delivery, ok, attempted_at, duration_ms=ms, **fields)
+
+        try:
+            check_literal_host(delivery.url)
+            async with session.post(
+                delivery.url,
+                data=body.encode(),
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=TIMEOUT),
+            ) as response:
+                raw = await response.content.read(RESPONSE_KEEP)
+                text = raw.decode("utf-8", "replace").replace("\x00", "")
+                status = response.status
+        except BlockedAddressError:
+            return outcome(False, error="blocked_address: the host resolves to a non-public address")
+        except TimeoutError:
+            return outcome(False, error=f"timeout: no answer within {TIMEOUT:g} s")
+        except aiohttp.InvalidURL:
+            return outcome(False, error="invalid_url")
+        except (aiohttp.ClientError, OSError) as exc:
+            return outcome(False, error=f"connection_error: {type(exc).__name__}")
+        if 200 <= status < 300:
+            return outcome(True, status_code=status, response_body=text)
+        if 300 <= status < 400:
+            return outcome(False, status_code=status, response_body=text, error=f"redirect_not_followed: HTTP {status}")
+        return outcome(False, status_code=status, response_body=text, error=f"http_status: HTTP {status}")
+
+
+async def _post_all(batch: Sequence[Claimed]) -> list[Outcome]:
+    session = engine().session()
+    gate = asyncio.Semaphore(max_in_flight())
+    signers: dict[str, Webhook] = {}
+    jobs = []
+    for delivery in batch:
+        created_at = delivery.event_created_at
+        body = event_body(
+            event_id=delivery.event_id, type=delivery.event_type, created_at=created_at, data=delivery.data
+        )
+        signer = signers.get(delivery.secret)
+        if signer is None:
+            signer = signers[delivery.secret] = Webhook(decrypt_text(delivery.secret))
+        headers = signed_headers(signer=signer, event_id=delivery.event_id, body=body)
+        jobs.append(_post(session, gate, delivery, headers, body))
+    return list(await asyncio.gather(*jobs))
+
+
+# --- recording --------------------------------------------------------------------------------------
+
+
+def next_attempt_at(*, attempt: int, event_created_at: datetime, now: datetime) -> datetime | None:
+    """When attempt `attempt + 1` goes, or None when the 24 h are over. The last retry is moved
+    forward to the end of the window rather than dropped when the schedule overshoots it."""
+    deadline = event_created_at + RETRY_WINDOW
+    delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
+    when = now + delay * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - jitter, not a secret
+    if when <= deadline:
+        return when
+    if deadline - now >= timedelta(minutes=1):
+        return deadline
+    return None
+
+
+RECORD_SQL = """
+UPDATE webhooks_webhookdelivery d
+   SET status = v.status, attempted_at = v.attempted_at, status_code = v.code, response_body = v.body,
+       duration_ms = v.ms, error = v.error, next_retry_at = v.next_retry, lease_until = NULL
+  FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::int[], %s::text[], %s::int[], %s::text[],
+              %s::timestamptz[]) AS v(id, status, attempted_at, code, body, ms, error, next_retry)
+ WHERE d.id = v.id AND d.status = 'sending'
+"""
+
+
+def endpoints_disable(*, endpoint_ids: Sequence[Any], reason: str) -> int:
+    """Disable these endpoints and cancel their waiting attempts (one transaction: the caller's)."""
+    if not endpoint_ids:
+        return 0
+    now = timezone.now()
+    count = WebhookEndpoint.objects.filter(pk__in=endpoint_ids, active=True).update(
+        active=False, disabled_reason=reason[:500], updated_at=now
+    )
+    WebhookDelivery.objects.filter(endpoint_id__in=endpoint_ids, status=D.PENDING).update(
+        status=D.FAILED, error=DISABLED_ERROR, next_retry_at=None
+    )
+    return count
+
+
+def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = None) -> None:
+    """Write every attempt's outcome, schedule retries, and keep each endpoint's health, in one transaction."""
+    now = now or timezone.now()
+    ok_endpoints = {o.delivery.endpoint_id for o in outcomes if o.ok}
+    failing = {o.delivery.endpoint_id for o in outcomes if not o.ok and o.error != DISABLED_ERROR} - ok_endpoints
+    with transaction.atomic():
+        dead: list[tuple[Any, datetime | None]] = []
+        if failing:
+            dead = list(
+                WebhookEndpoint.objects.filter(
+                    pk__in=failing, active=True, failing_since__lte=now - DISABLE_AFTER
+                ).values_list("pk", "failing_since")
+            )
+            WebhookEndpoint.objects.filter(pk__in=failing, failing_since__isnull=True).update(failing_since=now)
+        if ok_endpoints:
+            WebhookEndpoint.objects.filter(pk__in=ok_endpoints, failing_since__isnull=False).update(failing_since=None)
+        dead_ids = {endpoint_id for endpoint_id, _since in dead}
+        retries: list[WebhookDelivery] = []
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+        for o in outcomes:
+            d = o.delivery
+            retry_at = None
+            if not o.ok and o.error != DISABLED_ERROR and d.endpoint_id not in dead_ids:
+                retry_at = next_attempt_at(attempt=d.attempt, event_created_at=d.event_created_at, now=now)
+            if retry_at is not None:
+                retries.append(
+                    WebhookDelivery(
+                        endpoint_id=d.endpoint_id,
+                        event_id=d.event_id,
+                        event_type=d.event_type,
+                        attempt=d.attempt + 1,
+                        scheduled_at=retry_at,
+                    )
+                )
+            status = D.SUCCEEDED if o.ok else D.FAILED
+            row = (d.id, status, o.attempted_at, o.status_code, o.response_body, o.duration_ms, o.error[:500], retry_at)
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        with connection.cursor() as cursor:
+            cursor.execute(RECORD_SQL, list(columns))
+        if retries:
+            WebhookDelivery.objects.bulk_create(retries, ignore_conflicts=True)
+        for endpoint_id, since in dead:
+            assert since is not None  # noqa: S101 - the filter selected failing_since <= …
+            reason = f"Every delivery attempt failed for 3 days (since {_iso(since)}); PATCH active: true resumes."
+            endpoints_disable(endpoint_ids=[endpoint_id], reason=reason)
+            log.warning("webhooks.endpoint_auto_disabled", endpoint_id=str(endpoint_id))
+
+
+def deliveries_send(batch: Sequence[Claimed]) -> list[Outcome]:
+    """Send a claimed batch and record it. Attempts whose endpoint was disabled meanwhile are not sent."""
+    if not batch:
+        return []
+    live = [d for d in batch if d.active]
+    outcomes = [Outcome(d, False, timezone.now(), error=DISABLED_ERROR) for d in batch if not d.active]
+    if live:
+        outcomes.extend(engine().run(_post_all(live)))
+    deliveries_record(outcomes)
+    succeeded = sum(1 for o in outcomes if o.ok)
+    log.info("webhooks.batch_sent", attempts=len(outcomes), succeeded=succeeded, failed=len(outcomes) - succeeded)
+    return outcomes
