@@ -211,6 +211,15 @@ def close_clients() -> None:
             current.run(current.close())
 
 
+def _blocked(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, BlockedAddressError) or isinstance(getattr(exc, "os_error", None), BlockedAddressError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 async def _post(
     session: aiohttp.ClientSession, gate: asyncio.Semaphore, delivery: Claimed, headers: dict[str, str], body: str
 ) -> Outcome:
@@ -241,6 +250,8 @@ async def _post(
         except aiohttp.InvalidURL:
             return outcome(False, error="invalid_url")
         except (aiohttp.ClientError, OSError) as exc:
+            if _blocked(exc):  # the resolver's refusal, wrapped by aiohttp in a connector error
+                return outcome(False, error="blocked_address: the host resolves to a non-public address")
             return outcome(False, error=f"connection_error: {type(exc).__name__}")
         if 200 <= status < 300:
             return outcome(True, status_code=status, response_body=text)

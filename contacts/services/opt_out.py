@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import NamedTuple
 
 import structlog
+from django.db import transaction
 from django.utils import timezone
 
 from contacts.keywords import KeywordAction, keyword_action
 from contacts.models import Contact, OptOutSource
+from webhooks.events import CONTACT_OPTED_OUT
+from webhooks.services import event_record
 
 log = structlog.get_logger(__name__)
 
@@ -19,19 +22,33 @@ log = structlog.get_logger(__name__)
 
 
 def _set_opted_out(*, contact: Contact, opted_out: bool, source: str, at: datetime | None) -> bool:
-    """Conditional update; True when this call changed the state (False: it already was so)."""
+    """Conditional update; True when this call changed the state (False: it already was so).
+
+    An opt-out that changed the state records `contact.opted_out` for the client's webhooks in the
+    same transaction: announced once, whichever door (API, dashboard, keyword, provider) it came by,
+    and never for a change that rolled back."""
     if source not in OptOutSource.values:
         raise ValueError(f"Unknown opt-out source {source!r}.")
     now = at or timezone.now()
-    if opted_out:
-        changed = Contact.objects.filter(pk=contact.pk, opted_out=False).update(
-            opted_out=True, opted_out_at=now, opted_out_source=source, updated_at=timezone.now()
-        )
-    else:
-        changed = Contact.objects.filter(pk=contact.pk, opted_out=True).update(
-            opted_out=False, opted_out_at=None, opted_out_source="", updated_at=timezone.now()
-        )
-    contact.refresh_from_db(fields=["opted_out", "opted_out_at", "opted_out_source", "updated_at"])
+    with transaction.atomic():
+        if opted_out:
+            changed = Contact.objects.filter(pk=contact.pk, opted_out=False).update(
+                opted_out=True, opted_out_at=now, opted_out_source=source, updated_at=timezone.now()
+            )
+        else:
+            changed = Contact.objects.filter(pk=contact.pk, opted_out=True).update(
+                opted_out=False, opted_out_at=None, opted_out_source="", updated_at=timezone.now()
+            )
+        contact.refresh_from_db(fields=["opted_out", "opted_out_at", "opted_out_source", "updated_at"])
+        if changed and opted_out:
+            data = {
+                "contact_id": str(contact.pk),
+                "phone": contact.phone,
+                "telegram_chat_id": contact.telegram_chat_id,
+                "source": source,
+                "opted_out_at": contact.opted_out_at,
+            }
+            event_record(client_id=contact.client_id, type=CONTACT_OPTED_OUT, data=data)
     if changed:
         event = "contact.opted_out" if opted_out else "contact.opted_in"
         log.info(event, client_id=str(contact.client_id), contact_id=str(contact.pk), source=source)
@@ -66,7 +83,7 @@ class KeywordOutcome(NamedTuple):
 def contact_apply_keyword(*, contact: Contact, text: str, at: datetime | None = None) -> KeywordOutcome | None:
     """Apply an inbound message's opt-out/opt-in keyword; None when the text is not a keyword.
 
-    The inbound webhook calls this, and emits `contact.opted_out` when the outcome says it changed.
+    The inbound webhook calls this; `contact.opted_out` is recorded here when the state changed.
     """
     action = keyword_action(text)
     if action is None:
