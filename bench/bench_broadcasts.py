@@ -51,8 +51,7 @@ def main() -> None:
         from accounts.models import Scope
         from accounts.services import api_key_create, client_create
         from broadcasts.models import Broadcast, Message
-        from broadcasts.senders import connector_create, sender_create
-        from broadcasts.services import broadcast_create
+        from broadcasts.services import broadcast_create, connector_create, sender_create
         from config.celery import app
         from wallets.models import ExchangeRate, Route
         from wallets.services import wallet_create, wallet_topup

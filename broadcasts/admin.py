@@ -16,8 +16,8 @@ from django.utils.html import format_html
 from accounts.exceptions import HeraldError, describe_validation_error
 
 from .connectors import connector_class
-from .lifecycle import broadcast_cancel, broadcast_retry_failed
 from .models import Broadcast, Connector, Message, Reply, Sender
+from .services import broadcast_cancel, broadcast_retry_failed
 from .states import UI_STATUS
 
 SECRET_WORDS = ("token", "secret", "password", "key", "auth")

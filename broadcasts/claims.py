@@ -24,7 +24,7 @@ from django.utils import timezone
 from .leases import MESSAGE_LEASE_MARGIN
 from .models import Broadcast, Message
 from .quiet_hours import next_allowed, number_zones
-from .states import message_sources
+from .states import UNCLAIM_FROM, message_sources
 
 M = Message.Status
 # What a claim may take: the statuses states.py lets move to `sending` (and stuck `sending`).
@@ -141,6 +141,6 @@ def mark_handed(ids: list[int]) -> None:
 
 def unclaim(ids: list[int]) -> None:
     """Give claimed messages back untouched (nothing was sent): queued again, the attempt undone."""
-    Message.objects.filter(pk__in=ids, status=M.SENDING).update(
+    Message.objects.filter(pk__in=ids, status__in=UNCLAIM_FROM).update(
         status=M.QUEUED, attempts=F("attempts") - 1, lease_until=None
     )

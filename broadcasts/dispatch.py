@@ -44,10 +44,12 @@ from .leases import (
     lease_renew,
     send_budget_seconds,
 )
+from .lock_objects import broadcast_for_update
 from .models import Broadcast, Connector, Message
 from .pacing import paced
 from .recording import BatchOutcome, record_results
 from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, TERMINAL_BROADCAST, completion_status
+from .transitions import broadcast_move
 
 log = structlog.get_logger(__name__)
 
@@ -69,9 +71,7 @@ def _pause_unreadable_connector(broadcast: Broadcast, claimed: list[Claimed], ex
     )[:255]
     with transaction.atomic():
         unclaim([m.id for m in claimed])
-        paused = Broadcast.objects.filter(pk=broadcast.pk, status__in=DISPATCHABLE_BROADCAST).update(
-            status=B.PAUSED, pause_reason=reason, paused_at=timezone.now()
-        )
+        paused = broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=reason, paused_at=timezone.now())
     if paused:
         log.error("broadcast.paused_connector_unreadable", broadcast_id=str(broadcast.pk), connectors=names)
 
@@ -230,7 +230,7 @@ def next_due_at(broadcast_id: uuid.UUID | str) -> datetime | None:
 def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
     """Complete a broadcast with nothing left to send, and release what is left of its reservation."""
     with transaction.atomic():
-        broadcast = Broadcast.objects.select_for_update().get(pk=broadcast_id)
+        broadcast = broadcast_for_update(broadcast_id)
         messages = Message.objects.filter(broadcast_id=broadcast_id, is_test=False)
         counts = dict(messages.values_list("status").annotate(n=Count("id")).order_by().values_list("status", "n"))
         active = sum(counts.get(s, 0) for s in ACTIVE_MESSAGE_STATUSES)
@@ -240,11 +240,17 @@ def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
             left = messages.filter(sent_at__isnull=False).count()
             never_left = messages.filter(status=M.FAILED, sent_at__isnull=True).count()
             status = completion_status(left=left, failed=never_left)
-            Broadcast.objects.filter(pk=broadcast.pk).update(
-                status=status, completed_at=timezone.now(), dispatch_lease_until=None, dispatch_token=""
+            completed = broadcast_move(
+                broadcast.pk,
+                "complete",
+                status,
+                completed_at=timezone.now(),
+                dispatch_lease_until=None,
+                dispatch_token="",
             )
-            broadcast.status = status
-            log.info("broadcast.completed", broadcast_id=str(broadcast.pk), status=status)
+            if completed:
+                broadcast.status = status
+                log.info("broadcast.completed", broadcast_id=str(broadcast.pk), status=status)
         in_flight = counts.get(M.SENDING, 0)
         # Test sends share the broadcast's reservation: what they hold stays until they are done.
         tests_waiting = Message.objects.filter(
@@ -266,7 +272,7 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
         return None
     deadline = time.monotonic() + RUN_SECONDS
     try:
-        Broadcast.objects.filter(pk=broadcast_id, status=B.QUEUED).update(status=B.SENDING, started_at=timezone.now())
+        broadcast_move(broadcast_id, "dispatch", B.SENDING, started_at=timezone.now())
         while True:
             broadcast = Broadcast.objects.get(pk=broadcast_id)
             if broadcast.status not in DISPATCHABLE_BROADCAST:

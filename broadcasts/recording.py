@@ -15,7 +15,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import structlog
-from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -23,12 +22,12 @@ from django.utils import timezone
 from contacts.models import OptOutSource
 from contacts.services import contacts_opt_out_by_ids
 
-from . import billing
+from . import billing, queue
 from .claims import Claimed
-from .connectors import ReportLater, SendResult, StatusUpdate, build_connector
+from .connectors import SendResult, StatusUpdate, build_connector
 from .models import Broadcast, Connector, Message
-from .states import DISPATCHABLE_BROADCAST
 from .status_updates import messages_apply_status
+from .transitions import broadcast_move
 
 log = structlog.get_logger(__name__)
 
@@ -102,13 +101,13 @@ def record_results(
             cursor.execute(
                 """
                 UPDATE broadcasts_message AS m
-                   SET status = 'sent', sent_at = %(now)s, provider_message_id = NULLIF(r.pid, ''),
+                   SET status = %(sent)s, sent_at = %(now)s, provider_message_id = NULLIF(r.pid, ''),
                        lease_until = NULL, error_code = '', error_message = ''
                   FROM unnest(%(ids)s::bigint[], %(pids)s::text[]) AS r(id, pid)
-                 WHERE m.id = r.id AND m.status = 'sending'
+                 WHERE m.id = r.id AND m.status = %(sending)s
              RETURNING m.id
                 """,
-                {"now": now, "ids": sent_ids, "pids": sent_pids},
+                {"now": now, "ids": sent_ids, "pids": sent_pids, "sent": M.SENT, "sending": M.SENDING},
             )
             left = [row[0] for row in cursor.fetchall()]
         failed_now: list[int] = []
@@ -116,14 +115,16 @@ def record_results(
             cursor.execute(
                 """
                 UPDATE broadcasts_message AS m
-                   SET status = 'failed', failed_at = %(now)s, lease_until = NULL,
+                   SET status = %(failed)s, failed_at = %(now)s, lease_until = NULL,
                        error_code = r.code, error_message = LEFT(r.message, 500)
                   FROM unnest(%(ids)s::bigint[], %(codes)s::text[], %(messages)s::text[]) AS r(id, code, message)
-                 WHERE m.id = r.id AND m.status = 'sending'
+                 WHERE m.id = r.id AND m.status = %(sending)s
              RETURNING m.id
                 """,
                 {
                     "now": now,
+                    "failed": M.FAILED,
+                    "sending": M.SENDING,
                     "ids": [r.message_id for r in failed],
                     "codes": [r.error_code or "send_failed" for r in failed],
                     "messages": [r.error_message for r in failed],
@@ -137,9 +138,10 @@ def record_results(
                    SET lease_until = r.retry_at, error_code = r.code, error_message = LEFT(r.message, 500)
                   FROM unnest(%(ids)s::bigint[], %(at)s::timestamptz[], %(codes)s::text[], %(messages)s::text[])
                        AS r(id, retry_at, code, message)
-                 WHERE m.id = r.id AND m.status = 'sending'
+                 WHERE m.id = r.id AND m.status = %(sending)s
                 """,
                 {
+                    "sending": M.SENDING,
                     "ids": [r.message_id for r in retry],
                     "at": [now + timedelta(seconds=retry_delay(r, attempts.get(r.message_id, 1))) for r in retry],
                     "codes": [r.error_code or "transient_error" for r in retry],
@@ -165,7 +167,7 @@ def record_results(
         ]
         if accepted:
             for later in build_connector(connector).after_send(accepted):  # the results are committed
-                _report_later(str(connector.pk), later)
+                queue.connector_reports(str(connector.pk), list(later.provider_message_ids), delay=later.delay)
         # Providers that report nothing later (Telegram): accepted is delivered.
         delivered = [
             StatusUpdate(r.provider_message_id, M.DELIVERED) for r in accepted if r.delivered and r.provider_message_id
@@ -179,13 +181,6 @@ def record_results(
         )
         contacts_opt_out_by_ids(contact_ids=contact_ids, source=OptOutSource.PROVIDER)
     return BatchOutcome(sent=len(left), failed=len(failed_now), retrying=len(retry), deferred=0)
-
-
-def _report_later(connector_id: str, later: ReportLater) -> None:
-    # By the task's name: this module may not import the tasks module (it imports dispatch).
-    current_app.signature(
-        "broadcasts.tasks.connector_reports", args=(connector_id, list(later.provider_message_ids))
-    ).apply_async(countdown=later.delay)
 
 
 def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> None:
@@ -208,8 +203,5 @@ def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> N
             f"Paused after {CONSECUTIVE_FAILURE_LIMIT} consecutive failures "
             f"({streak} in a row; last error: {last_error})."
         )
-        paused = Broadcast.objects.filter(pk=broadcast.pk, status__in=DISPATCHABLE_BROADCAST).update(
-            status=B.PAUSED, pause_reason=reason, paused_at=timezone.now()
-        )
-        if paused:
+        if broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=reason, paused_at=timezone.now()):
             log.warning("broadcast.auto_paused", broadcast_id=str(broadcast.pk), failures=streak)

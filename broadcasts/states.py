@@ -1,13 +1,15 @@
 """Every status change of a broadcast or a message is decided here.
 
 Messages move forward only: pending → queued → sending → sent → delivered → read, with failed,
-skipped and cancelled as ends. The single exception is a user's explicit `retry-failed`, which
-puts failed messages back in the queue for a new attempt (docs/broadcasts.md). Delivery reports
+skipped and cancelled as ends. Two exceptions, each named here: a user's explicit `retry-failed`
+puts failed messages back in the queue for a new attempt (RETRY_FROM, docs/broadcasts.md), and a
+dispatcher gives back a claim it never handed to a provider (UNCLAIM_FROM). Delivery reports
 arriving out of order can therefore never move a message backwards: `message_sources(target)`
 gives the statuses a conditional UPDATE may move from, and anything else is left alone.
 
-Broadcast actions are a table of (allowed from-statuses → to-status); services apply them as
-conditional updates, so of two concurrent actions exactly one wins and the other gets a 409.
+Broadcast actions are a table of (allowed from-statuses → allowed to-statuses); every move of a
+broadcast's status goes through `transitions.py`, a conditional UPDATE over this table, so of two
+concurrent actions exactly one wins and the other gets a 409.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ _MESSAGE_MOVES: dict[str, frozenset[str]] = {
 }
 
 RETRY_FROM = frozenset({M.FAILED})
+# The other move back: a claim given back untouched (nothing was handed to a provider), queued again.
+UNCLAIM_FROM = frozenset({M.SENDING})
 ACTIVE_MESSAGE_STATUSES = frozenset({M.PENDING, M.QUEUED, M.SENDING})
 LEFT_STATUSES = frozenset({M.SENT, M.DELIVERED, M.READ})
 
@@ -58,31 +62,52 @@ class BroadcastAction:
     name: str
     sources: frozenset[str]
     describe: str
+    # Where the action may take the broadcast (empty: it changes the row, not its status).
+    targets: frozenset[str] = frozenset()
 
 
 ACTIONS: dict[str, BroadcastAction] = {
-    "send": BroadcastAction("send", frozenset({B.DRAFT}), "Only a draft can be sent."),
-    "start": BroadcastAction("start", frozenset({B.SCHEDULED}), "Only a scheduled broadcast can start."),
-    "dispatch": BroadcastAction("dispatch", frozenset({B.QUEUED}), "Only a queued broadcast starts sending."),
-    "pause": BroadcastAction(
-        "pause", frozenset({B.QUEUED, B.SENDING}), "Only a queued or sending broadcast can be paused."
+    "send": BroadcastAction(
+        "send", frozenset({B.DRAFT}), "Only a draft can be sent.", frozenset({B.QUEUED, B.SCHEDULED})
     ),
-    "resume": BroadcastAction("resume", frozenset({B.PAUSED}), "Only a paused broadcast can be resumed."),
+    "start": BroadcastAction(
+        "start", frozenset({B.SCHEDULED}), "Only a scheduled broadcast can start.", frozenset({B.QUEUED})
+    ),
+    "dispatch": BroadcastAction(
+        "dispatch", frozenset({B.QUEUED}), "Only a queued broadcast starts sending.", frozenset({B.SENDING})
+    ),
+    "pause": BroadcastAction(
+        "pause",
+        frozenset({B.QUEUED, B.SENDING}),
+        "Only a queued or sending broadcast can be paused.",
+        frozenset({B.PAUSED}),
+    ),
+    "resume": BroadcastAction(
+        "resume", frozenset({B.PAUSED}), "Only a paused broadcast can be resumed.", frozenset({B.QUEUED})
+    ),
     "cancel": BroadcastAction(
         "cancel",
         frozenset({B.SCHEDULED, B.QUEUED, B.SENDING, B.PAUSED}),
         "Only a scheduled, queued, sending or paused broadcast can be cancelled.",
+        frozenset({B.CANCELLED}),
     ),
     "complete": BroadcastAction(
-        "complete", frozenset({B.QUEUED, B.SENDING}), "Only a broadcast that is sending can complete."
+        "complete",
+        frozenset({B.QUEUED, B.SENDING}),
+        "Only a broadcast that is sending can complete.",
+        frozenset({B.SENT, B.PARTIALLY_SENT, B.FAILED}),
     ),
     "retry": BroadcastAction(
         "retry",
         frozenset({B.SENT, B.PARTIALLY_SENT, B.FAILED}),
         "Failed messages can be retried once the broadcast has finished sending.",
+        frozenset({B.QUEUED}),
     ),
     "edit": BroadcastAction(
-        "edit", frozenset({B.DRAFT, B.SCHEDULED}), "Only a draft or scheduled broadcast can be changed."
+        "edit",
+        frozenset({B.DRAFT, B.SCHEDULED}),
+        "Only a draft or scheduled broadcast can be changed.",
+        frozenset({B.QUEUED, B.SCHEDULED}),  # a scheduled edit is planned again; a draft stays one
     ),
     "delete": BroadcastAction(
         "delete", frozenset({B.DRAFT, B.SCHEDULED}), "Only a draft or scheduled broadcast can be deleted."

@@ -1,16 +1,25 @@
-"""Celery tasks of broadcasts: thin doors that load ids and call dispatch/services."""
+"""Celery tasks of broadcasts: thin doors that load ids and call dispatch and services.
+
+Nothing imports this module but Celery: work is enqueued by task name (queue.py), so the import
+graph has no cycle.
+"""
 
 from __future__ import annotations
 
 import structlog
 from celery import Task, shared_task
 
-from .dispatch import dispatch_run
+from . import queue
+from .connectors import build_connector
+from .dispatch import dispatch_run, send_tests
+from .models import Connector
+from .services import broadcasts_tick
+from .status_updates import messages_apply_status
 
 log = structlog.get_logger(__name__)
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name=queue.DISPATCH)
 def dispatch_broadcast(self: Task, broadcast_id: str, token: str | None = None) -> None:
     """Send a broadcast's due messages for a while, then hand over to a continuation."""
     continuation = dispatch_run(broadcast_id=broadcast_id, token=token)
@@ -20,24 +29,18 @@ def dispatch_broadcast(self: Task, broadcast_id: str, token: str | None = None) 
     if self.request.is_eager and delay > 0:
         # Tests run tasks inline: a continuation that has to wait is driven by the test's clock.
         return
-    dispatch_broadcast.apply_async(args=(broadcast_id, next_token), countdown=delay)
+    queue.dispatch(broadcast_id, next_token, countdown=delay)
 
 
 @shared_task
 def tick() -> dict[str, int]:
     """Beat, every 10 s: start due scheduled broadcasts; restart dispatchers that died."""
-    from .lifecycle import broadcasts_tick
-
     return broadcasts_tick()
 
 
-@shared_task
+@shared_task(name=queue.CONNECTOR_REPORTS)
 def connector_reports(connector_id: str, provider_message_ids: list[str]) -> int:
     """Reports a plugin asked to give later (the simulator's, `delay` seconds after the send)."""
-    from .connectors import build_connector
-    from .models import Connector
-    from .status_updates import messages_apply_status
-
     connector = Connector.objects.filter(pk=connector_id).first()
     if connector is None:
         return 0
@@ -49,8 +52,7 @@ def connector_reports(connector_id: str, provider_message_ids: list[str]) -> int
 simulator_report = shared_task(name="broadcasts.tasks.simulator_report")(connector_reports.run)
 
 
-@shared_task
+@shared_task(name=queue.SEND_TESTS)
 def send_test_messages(broadcast_id: str, message_ids: list[int]) -> int:
-    from .lifecycle import send_test_messages as send
-
-    return send(broadcast_id=broadcast_id, message_ids=message_ids)
+    """Test sends: the broadcast's own send path (dispatch.send_tests)."""
+    return send_tests(broadcast_id=broadcast_id, message_ids=message_ids)

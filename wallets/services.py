@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from accounts.exceptions import ConflictError, InsufficientCreditError
 from accounts.models import Client, User
 
+from .lock_objects import reservation_for_update, wallet_for_update
 from .models import ZERO, LedgerEntry, Reservation, Wallet
 from .validators import QUANTUM, parse_amount, parse_positive_amount, validate_currency
 
@@ -75,12 +76,12 @@ def _broadcast_uuid(value: object) -> uuid.UUID:
 
 
 def _lock_wallet(wallet: Wallet) -> Wallet:
-    return Wallet.objects.select_for_update().get(pk=wallet.pk)
+    return wallet_for_update(wallet)
 
 
 def _lock_reservation(locked: Wallet, broadcast_id: uuid.UUID) -> Reservation | None:
     """The broadcast's reservation, locked after its wallet (the fixed lock order)."""
-    reservation = Reservation.objects.select_for_update().filter(broadcast_id=broadcast_id).first()
+    reservation = reservation_for_update(broadcast_id)
     if reservation is not None and reservation.wallet_id != locked.pk:
         raise ConflictError("This broadcast's credit is held in another wallet.", code="reservation_other_wallet")
     return reservation

@@ -1,4 +1,4 @@
-"""/api/v1/broadcasts/ and /api/v1/messages/: thin doors into broadcasts.services and lifecycle."""
+"""/api/v1/broadcasts/ and /api/v1/messages/: thin doors into broadcasts.services."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from accounts.api.schema import error_responses
 from accounts.api.throttles import API, SEND
 from accounts.channels import Channel, send_scope
 from accounts.dates import parse_iso_datetime
-from broadcasts import lifecycle, services
+from broadcasts import services
 from broadcasts.models import Broadcast, Message, Reply
 from broadcasts.selectors import broadcast_dashboard, broadcast_stats, message_list, reply_list
 from wallets.pricing import money
@@ -145,28 +145,28 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     @extend_schema(request=None, responses=BroadcastSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        return self._state_response(lifecycle.broadcast_cancel(broadcast=self.get_object()))
+        return self._state_response(services.broadcast_cancel(broadcast=self.get_object()))
 
     @extend_schema(request=None, responses=BroadcastSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str | None = None) -> Response:
-        return self._state_response(lifecycle.broadcast_pause(broadcast=self.get_object()))
+        return self._state_response(services.broadcast_pause(broadcast=self.get_object()))
 
     @extend_schema(request=None, responses=BroadcastSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
-        return self._state_response(lifecycle.broadcast_resume(broadcast=self.get_object()))
+        return self._state_response(services.broadcast_resume(broadcast=self.get_object()))
 
     @extend_schema(request=None, responses={200: BroadcastSerializer, **error_responses(402)})
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request: Request, pk: str | None = None) -> Response:
-        return self._state_response(lifecycle.broadcast_retry_failed(broadcast=self.get_object()))
+        return self._state_response(services.broadcast_retry_failed(broadcast=self.get_object()))
 
     @extend_schema(request=TestSendSerializer, responses={200: TestSendResultSerializer, **error_responses(402)})
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
-        messages = lifecycle.broadcast_test(broadcast=self.get_object(), recipients=body.get("recipients"))
+        messages = services.broadcast_test(broadcast=self.get_object(), recipients=body.get("recipients"))
         return Response(TestSendResultSerializer({"results": messages}).data)
 
     @extend_schema(

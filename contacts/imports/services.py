@@ -17,6 +17,7 @@ from typing import IO, Final
 from uuid import UUID
 
 import structlog
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 CHUNK_SIZE: Final = 10_000
 MAX_ERRORS: Final = 100
+IMPORT_TASK: Final = "contacts.tasks.contact_import_process"
 _LOCK_NAMESPACE: Final = 0x43_4E_49_4D  # "CNIM": contact imports' advisory locks
 
 
@@ -105,12 +107,11 @@ def contact_import_enqueue(*, contact_import: ContactImport) -> None:
     robust: the upload is committed by then, so a broker failure must not turn the 202 into a 500; it
     is logged, and the job (still pending) can be queued again from the admin — running it twice is safe.
     """
-    from contacts.tasks import contact_import_process
-
     job_id = str(contact_import.pk)
 
     def enqueue() -> None:  # a named function: Django's robust on_commit logs callbacks by __qualname__
-        contact_import_process.delay(job_id)
+        # By the task's name: contacts.tasks imports this module, never the other way round.
+        current_app.signature(IMPORT_TASK, args=(job_id,)).apply_async()
 
     transaction.on_commit(enqueue, robust=True)
 

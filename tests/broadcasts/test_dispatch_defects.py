@@ -12,12 +12,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from broadcasts import dispatch, lifecycle
+from broadcasts import dispatch
 from broadcasts.claims import claim_batch as _claim
 from broadcasts.claims import mark_handed
 from broadcasts.connectors import StatusUpdate
 from broadcasts.dispatch import dispatch_batch, dispatch_run
 from broadcasts.models import Broadcast, Connector, Message
+from broadcasts.services import lifecycle
 from broadcasts.status_updates import messages_apply_status
 from wallets.selectors import reservation_state
 

@@ -303,7 +303,7 @@ def test_cancel_settles_the_reservation_in_the_same_transaction(shop, daytime, m
         raise RuntimeError("worker died")
 
     monkeypatch.setattr(dispatch.billing, "release_rest", crash)
-    from broadcasts.lifecycle import broadcast_cancel
+    from broadcasts.services import broadcast_cancel
 
     with pytest.raises(RuntimeError):
         broadcast_cancel(broadcast=broadcast)

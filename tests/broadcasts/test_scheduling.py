@@ -14,8 +14,8 @@ from django.utils import timezone
 from broadcasts.claims import claim_batch as _claim
 from broadcasts.claims import mark_handed
 from broadcasts.dispatch import dispatch_batch
-from broadcasts.lifecycle import broadcasts_tick
 from broadcasts.models import Broadcast, Message
+from broadcasts.services import broadcasts_tick
 
 PHONES = [f"+2567720{i:05d}" for i in range(10)]
 

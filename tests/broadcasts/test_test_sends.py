@@ -10,8 +10,8 @@ import pytest
 
 from broadcasts.connectors import REGISTRY
 from broadcasts.dispatch import dispatch_run
-from broadcasts.lifecycle import broadcast_test, broadcasts_tick
 from broadcasts.models import Broadcast, Message
+from broadcasts.services import broadcast_test, broadcasts_tick
 from tests.broadcasts.conftest import KE, UG
 from wallets.selectors import reservation_state
 

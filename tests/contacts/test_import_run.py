@@ -397,7 +397,7 @@ def test_progress_is_committed_and_visible_while_it_runs(monkeypatch):
     """Each chunk commits its rows and processed_rows together: another connection sees them grow."""
     client = ClientFactory()
     # Committed for real here, so the task would run at once; run it by hand with small chunks instead.
-    monkeypatch.setattr("contacts.tasks.contact_import_process.delay", lambda *args: None)
+    monkeypatch.setattr("contacts.tasks.contact_import_process.apply_async", lambda *args, **kwargs: None)
     job = contact_import_create(client=client, file=upload(csv_bytes(MIXED_ROWS)), file_name="c.csv")
     real = import_services._commit_chunk
     seen = []

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.channels import Channel
 from accounts.exceptions import describe_validation_error
 from broadcasts.models import Connector
-from broadcasts.senders import connector_create
+from broadcasts.services import connector_create
 
 
 class Command(BaseCommand):

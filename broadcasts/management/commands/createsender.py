@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.channels import Channel
 from accounts.exceptions import describe_validation_error
 from accounts.selectors import client_get
-from broadcasts.senders import sender_create
+from broadcasts.services import sender_create
 
 
 class Command(BaseCommand):

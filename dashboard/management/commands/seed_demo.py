@@ -33,7 +33,7 @@ from accounts.services import (
     membership_set,
 )
 from broadcasts.models import Connector, Sender
-from broadcasts.senders import connector_create, sender_create
+from broadcasts.services import connector_create, sender_create
 from contacts.demo import seed_demo_contacts
 from templates_app.demo import seed_demo_templates
 from wallets.demo import seed_demo_routes

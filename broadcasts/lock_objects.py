@@ -1,0 +1,36 @@
+"""Every row lock broadcasts take, in one place and one order (Saleor's pattern).
+
+Lock order across apps: the broadcast row, then its messages (by pk), then the wallet, then the
+reservation (wallets/lock_objects.py). Taking locks in one order is what keeps retry-failed, cancel,
+test sends and the dispatcher's settlement from deadlocking each other. Claims lock messages with
+`FOR UPDATE SKIP LOCKED` in claims.py, also by id.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from accounts.exceptions import ConflictError
+
+from .models import Broadcast, Message
+from .states import ACTIONS
+
+
+def broadcast_for_update(broadcast_id: uuid.UUID | str) -> Broadcast:
+    """The broadcast row, locked until the end of the caller's transaction."""
+    return Broadcast.objects.select_for_update().get(pk=broadcast_id)
+
+
+def broadcast_for_action(broadcast: Broadcast, action: str) -> Broadcast:
+    """The broadcast row, locked, if `action` is allowed from its status now; a 409 otherwise."""
+    locked = broadcast_for_update(broadcast.pk)
+    if locked.status not in ACTIONS[action].sources:
+        raise ConflictError(f"{ACTIONS[action].describe} This one is {locked.status}.")
+    return locked
+
+
+def messages_for_update(messages: QuerySet[Message]) -> QuerySet[Message]:
+    """These messages, locked in pk order (one order for every locker: no deadlock between two)."""
+    return messages.select_for_update().order_by("pk")

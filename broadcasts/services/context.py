@@ -1,0 +1,122 @@
+"""What every way of making a broadcast needs first: the client's wallet, and the plan's context
+(template, sender, lists and routes checked against the database; prices loaded). The precheck is
+this context planned without writing anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accounts.exceptions import ConflictError
+from accounts.models import Client
+from contacts.selectors import contact_lists_by_ids
+from templates_app.rendering import compile_template
+from templates_app.selectors import templates_for_use
+from wallets.models import Wallet
+from wallets.pricing import money
+from wallets.selectors import exchange_rates, price_routes, wallet_get
+
+from ..models import Broadcast
+from ..planning import PlanContext, Planner, PlanTotals, plan_totals_only, plan_warnings, versions_from_text
+from ..validation import BroadcastRequest, parse_broadcast_request
+from .senders import sender_is_registered
+
+
+def client_wallet(client: Client) -> Wallet:
+    """The client's wallet; a client without one cannot send (409 no_wallet)."""
+    wallet = wallet_get(client=client)
+    if wallet is None:
+        raise ConflictError("This client has no wallet; create one before sending.", code="no_wallet")
+    return wallet
+
+
+def plan_context(
+    *, client: Client, request: BroadcastRequest, now: datetime, keep_phones: bool = False
+) -> tuple[PlanContext, Any]:
+    """Check what needs the database (template, sender, lists, route) and load prices. Returns the
+    context and the template used (or None)."""
+    errors: dict[str, list[ValidationError]] = {}
+    template = None
+    versions = {}
+    if request.template:
+        try:
+            usable = templates_for_use(client=client, name=request.template, channel=request.channel)
+        except ValidationError as exc:
+            errors.update(exc.error_dict)
+        else:
+            versions = {language: compile_template(t.content) for language, t in usable.items()}
+            template = usable.get(request.base_language) or usable[sorted(usable)[0]]
+    else:
+        versions = versions_from_text(request.text or {})
+    if request.sender and not sender_is_registered(client=client, sender=request.sender, channel=request.channel):
+        errors["sender"] = [
+            ValidationError(
+                f"'{request.sender}' is not a sender registered for {request.channel} on this account.",
+                code="sender_not_registered",
+            )
+        ]
+    routes = price_routes(client=client, channel=request.channel)
+    if request.route and not any(r.route_code == request.route and r.tier == request.tier for r in routes):
+        errors["route"] = [
+            ValidationError(
+                f"No {request.tier} {request.channel} route has the code '{request.route}'.", code="unknown_route"
+            )
+        ]
+    if errors:
+        raise ValidationError(errors)
+    if request.list_ids:
+        contact_lists_by_ids(client=client, ids=request.list_ids, field="contact_lists")
+    if request.exclude_list_ids:
+        contact_lists_by_ids(client=client, ids=request.exclude_list_ids, field="exclude_lists")
+    start_at = request.scheduled_at if request.schedule_mode == Broadcast.ScheduleMode.SCHEDULED else now
+    context = PlanContext(
+        client=client,
+        request=request,
+        wallet=client_wallet(client),
+        routes=routes,
+        rates=exchange_rates(),
+        versions=versions,
+        now=now,
+        start_at=start_at or now,
+        keep_phones=keep_phones,
+    )
+    return context, template
+
+
+def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
+    breakdown = totals.breakdown()
+    return {
+        "total_contacts": totals.total_contacts,
+        "total_segments": totals.total_segments,
+        "total_cost": money(totals.total_cost),
+        "wallet_currency": wallet.currency,
+        "wallet_balance": money(wallet.balance),
+        "balance_after": money(wallet.balance - totals.total_cost),
+        "sufficient_balance": totals.total_cost <= wallet.available,
+        "countries": len({line.country_code for line in breakdown}),
+        "breakdown": [line.as_dict() for line in breakdown],
+        "unroutable_count": totals.unroutable_count,
+        "unroutable": totals.unroutable,
+        "invalid_count": totals.invalid_count,
+        "invalid": totals.invalid,
+        "opted_out_count": totals.opted_out_count,
+        "duplicate_count": totals.duplicate_count,
+        "encoding": totals.encoding,
+        "segments_per_message": totals.max_segments,
+        "non_gsm_characters": list(totals.non_gsm),
+        "missing_variables": dict(sorted(totals.missing_variables.items())),
+        "warnings": plan_warnings(totals),
+    }
+
+
+def broadcast_precheck(*, client: Client, data: Any) -> dict[str, Any]:
+    """SPEC §8 precheck: what create would do, with nothing created or reserved."""
+    now = timezone.now()
+    request = parse_broadcast_request(data, now=now)
+    context, _ = plan_context(client=client, request=request, now=now)
+    totals = plan_totals_only(Planner(context))
+    return precheck_body(totals, context.wallet)

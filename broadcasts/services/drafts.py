@@ -1,0 +1,145 @@
+"""Drafts and edits: the create body a broadcast was made from, PATCH while draft or scheduled,
+sending a draft, deleting one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.exceptions import ConflictError
+from contacts.selectors import contact_list_name_taken
+from wallets.services import wallet_release
+
+from ..lock_objects import broadcast_for_action
+from ..models import Broadcast, Message
+from ..planning import Planner, plan_totals_only
+from ..validation import parse_broadcast_request
+from .context import client_wallet, plan_context
+from .create import Accepted, accept, apply_totals, enqueue_dispatch, fill, start_status
+
+log = structlog.get_logger(__name__)
+
+B = Broadcast.Status
+
+
+def request_data(broadcast: Broadcast) -> dict[str, Any]:
+    """The create body that would make this broadcast (for sending a draft or applying a PATCH)."""
+    audience = broadcast.audience or {}
+    recipients = audience.get("recipients") or []
+    data: dict[str, Any] = {
+        "name": broadcast.name,
+        "channel": broadcast.channel,
+        "contacts": audience.get("contacts") or [],
+        "contact_lists": audience.get("contact_lists") or [],
+        "exclude_lists": audience.get("exclude_lists") or [],
+        "attachments": broadcast.attachments or [],
+        "sender": broadcast.sender,
+        "purpose": broadcast.purpose,
+        "schedule_mode": broadcast.schedule_mode,
+        "route": broadcast.route_code,
+        "tier": broadcast.tier,
+        "track_links": broadcast.track_links,
+        "optimize_text": broadcast.optimize_text,
+        "skip_opted_out": broadcast.skip_opted_out,
+        "with_replies": broadcast.with_replies,
+        "list_name": broadcast.list_name,
+        "base_language": broadcast.base_language,
+    }
+    if any(r.get("variables") for r in recipients):
+        data["recipient_variables"] = [{"urn": r["address"], **r.get("variables", {})} for r in recipients]
+    elif recipients:
+        data["recipients"] = [r["address"] for r in recipients]
+    if broadcast.template_name:
+        data["template"] = broadcast.template_name
+    else:
+        texts = broadcast.text or {}
+        data["text"] = texts.get("") if list(texts) == [""] else texts
+    if broadcast.scheduled_at and broadcast.schedule_mode == Broadcast.ScheduleMode.SCHEDULED:
+        data["scheduled_at"] = broadcast.scheduled_at.isoformat()
+    if broadcast.drip_rate:
+        data["drip_rate"] = broadcast.drip_rate
+    return data
+
+
+EDITABLE = frozenset(
+    {
+        "name", "recipients", "recipient_variables", "contacts", "contact_lists", "exclude_lists", "template",
+        "text", "base_language", "attachments", "sender", "purpose", "schedule_mode", "scheduled_at", "drip_rate",
+        "route", "tier", "track_links", "optimize_text", "skip_opted_out", "with_replies", "list_name",
+    }
+)  # fmt: skip
+
+
+def _merge(broadcast: Broadcast, patch: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(patch) - EDITABLE)
+    if unknown:
+        raise ValidationError(
+            {name: [ValidationError(f"'{name}' cannot be changed here.", code="not_editable")] for name in unknown}
+        )
+    data = request_data(broadcast)
+    for exclusive in (("recipients", "recipient_variables"), ("template", "text")):
+        if any(k in patch for k in exclusive):
+            for k in exclusive:
+                data.pop(k, None)
+    data.update(patch)
+    mode = data.get("schedule_mode")
+    if mode != Broadcast.ScheduleMode.SCHEDULED and "scheduled_at" not in patch:
+        data.pop("scheduled_at", None)
+    if mode != Broadcast.ScheduleMode.DRIP and "drip_rate" not in patch:
+        data.pop("drip_rate", None)
+    return data
+
+
+def broadcast_update(*, broadcast: Broadcast, patch: Any) -> Accepted:
+    """PATCH while draft or scheduled. A scheduled broadcast is planned again and re-reserved."""
+    if not isinstance(patch, dict):
+        raise ValidationError("The body must be a JSON object.")
+    now = timezone.now()
+    with transaction.atomic():
+        locked = broadcast_for_action(broadcast, "edit")
+        request = parse_broadcast_request(_merge(locked, patch), now=now)
+        context, template = plan_context(client=locked.client, request=request, now=now)
+        fill(locked, request, template)
+        if locked.status == B.DRAFT:
+            totals = plan_totals_only(Planner(context))
+            apply_totals(locked, totals, context.wallet.currency)
+            locked.save()
+        else:
+            Message.objects.filter(broadcast=locked, is_test=False).delete()
+            wallet_release(wallet=context.wallet, broadcast_id=locked.pk, note="Broadcast edited")
+            context.wallet.refresh_from_db()
+            accept(broadcast=locked, context=context, status=start_status(request), keep_list=False)
+            enqueue_dispatch(locked)
+    log.info("broadcast.updated", broadcast_id=str(locked.pk), status=locked.status)
+    return Accepted(locked, client_wallet(locked.client).available)
+
+
+def broadcast_send(*, broadcast: Broadcast) -> Accepted:
+    """A draft goes: planned now (its audience as it is now), reserved, queued or scheduled."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = broadcast_for_action(broadcast, "send")
+        request = parse_broadcast_request(request_data(locked), now=now)
+        if request.list_name and contact_list_name_taken(client=locked.client, name=request.list_name):
+            raise ConflictError(f"A contact list named '{request.list_name}' already exists.", code="list_name_taken")
+        context, template = plan_context(
+            client=locked.client, request=request, now=now, keep_phones=bool(request.list_name)
+        )
+        fill(locked, request, template)
+        accept(broadcast=locked, context=context, status=start_status(request), keep_list=True)
+        enqueue_dispatch(locked)
+    log.info("broadcast.sent_draft", broadcast_id=str(locked.pk), status=locked.status)
+    return Accepted(locked, client_wallet(locked.client).available)
+
+
+def broadcast_delete(*, broadcast: Broadcast) -> None:
+    with transaction.atomic():
+        locked = broadcast_for_action(broadcast, "delete")
+        if locked.status == B.SCHEDULED:
+            wallet_release(wallet=client_wallet(locked.client), broadcast_id=locked.pk, note="Broadcast deleted")
+        locked.delete()
+    log.info("broadcast.deleted", broadcast_id=str(broadcast.pk))

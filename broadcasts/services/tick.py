@@ -1,0 +1,76 @@
+"""Beat's tick: start scheduled broadcasts that are due, restart dispatchers that died, settle what
+dead workers left behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import queue
+from ..dispatch import broadcast_finalize
+from ..models import Broadcast, Message
+from ..states import DISPATCHABLE_BROADCAST
+from ..transitions import broadcast_move
+
+log = structlog.get_logger(__name__)
+
+B = Broadcast.Status
+M = Message.Status
+
+
+def broadcasts_tick() -> dict[str, int]:
+    """Start scheduled broadcasts that are due; restart dispatchers whose lease ran out; settle
+    cancelled broadcasts left with messages a dead worker was sending. Safe to run concurrently
+    with itself (two beats by mistake): every step is a conditional update."""
+    now = timezone.now()
+    started = 0
+    for broadcast_id in Broadcast.objects.filter(status=B.SCHEDULED, scheduled_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        if broadcast_move(broadcast_id, "start", B.QUEUED):
+            started += 1
+            log.info("broadcast.started", broadcast_id=str(broadcast_id))
+            queue.dispatch(broadcast_id)
+    restarted = 0
+    stale = Broadcast.objects.filter(status__in=DISPATCHABLE_BROADCAST).filter(
+        Q(dispatch_lease_until__isnull=True) | Q(dispatch_lease_until__lt=now)
+    )
+    for broadcast_id in stale.values_list("pk", flat=True):
+        restarted += 1
+        queue.dispatch(broadcast_id)
+    settled = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE broadcasts_message m
+               SET status = %(failed)s, failed_at = %(now)s, error_code = 'delivery_unknown', lease_until = NULL
+              FROM broadcasts_broadcast b
+             WHERE m.broadcast_id = b.id AND b.status = %(cancelled)s AND m.status = %(sending)s
+               AND m.lease_until < %(now)s
+         RETURNING m.broadcast_id
+            """,
+            {"now": now, "failed": M.FAILED, "cancelled": B.CANCELLED, "sending": M.SENDING},
+        )
+        cancelled_ids = {row[0] for row in cursor.fetchall()}
+    for broadcast_id in cancelled_ids:
+        broadcast_finalize(broadcast_id=broadcast_id)
+        settled += 1
+    # Test sends whose task was lost (broker down at the time), whose retry is due, or whose sender
+    # died: send them again. A claim takes each message once, so a late original task and this one
+    # never both send, and a dead sender's message goes again only to an idempotent connector.
+    stuck_tests = (
+        Message.objects.filter(is_test=True)
+        .filter(Q(status=M.QUEUED, queued_at__lt=now - timedelta(minutes=2)) | Q(status=M.SENDING, lease_until__lt=now))
+        .values_list("broadcast_id", "pk")
+        .order_by("broadcast_id")
+    )
+    by_broadcast: dict[str, list[int]] = {}
+    for test_broadcast, message_id in stuck_tests:
+        by_broadcast.setdefault(str(test_broadcast), []).append(message_id)
+    for test_broadcast_id, ids in by_broadcast.items():
+        queue.send_tests(test_broadcast_id, ids)
+    return {"started": started, "restarted": restarted, "settled": settled, "tests_requeued": len(by_broadcast)}
