@@ -142,7 +142,7 @@ def _schedule_delivery() -> None:
     tasks.deliver.delay()
 
 
-def _insert(*, client_id: Any, type: str, items: list[Mapping[str, Any]], endpoint_ids: list[uuid.UUID]) -> int:
+def _insert(*, client_id: Any, type: str, items: list[Mapping[str, Any]], endpoint_ids: list[uuid.UUID]) -> list[str]:
     """One INSERT of the events and one INSERT … SELECT of their first attempts, whatever their number."""
     now = timezone.now()
     ids = [new_event_id() for _ in items]
@@ -161,7 +161,7 @@ def _insert(*, client_id: Any, type: str, items: list[Mapping[str, Any]], endpoi
             [type, D.PENDING, now, now, ids, endpoint_ids],
         )
     transaction.on_commit(_schedule_delivery)
-    return len(ids)
+    return ids
 
 
 def events_record(*, client_id: uuid.UUID | str, type: str, items: list[Mapping[str, Any]]) -> int:
@@ -177,7 +177,7 @@ def events_record(*, client_id: uuid.UUID | str, type: str, items: list[Mapping[
     endpoint_ids = [pk for pk, subscribed in endpoints if wants(subscribed, type)]
     if not endpoint_ids:
         return 0
-    return _insert(client_id=client_id, type=type, items=items, endpoint_ids=endpoint_ids)
+    return len(_insert(client_id=client_id, type=type, items=items, endpoint_ids=endpoint_ids))
 
 
 def event_record(*, client_id: uuid.UUID | str, type: str, data: Mapping[str, Any]) -> int:
@@ -191,9 +191,8 @@ def webhook_test_send(*, endpoint: WebhookEndpoint) -> WebhookEvent:
         raise ConflictError("The endpoint is disabled; enable it (active: true) before testing it.")
     data = {"endpoint_id": str(endpoint.pk), "message": "A test event from Herald."}
     with transaction.atomic():
-        _insert(client_id=endpoint.client_id, type=WEBHOOK_TEST, items=[data], endpoint_ids=[endpoint.pk])
-        event = WebhookEvent.objects.filter(deliveries__endpoint=endpoint, type=WEBHOOK_TEST).latest("created_at", "id")
-    return event
+        (event_id,) = _insert(client_id=endpoint.client_id, type=WEBHOOK_TEST, items=[data], endpoint_ids=[endpoint.pk])
+    return WebhookEvent.objects.get(pk=event_id)
 
 
 def webhook_deliveries_retry_now(*, deliveries: Iterable[WebhookDelivery], now: datetime | None = None) -> int:
