@@ -25,16 +25,18 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from . import billing
 from .claims import Claimed, claim_batch, claim_tests, mark_handed, unclaim, urn_path
 from .connectors import REGISTRY, OutboundMessage, SendResult, build_connector
+from .events import broadcast_completed_announce
 from .leases import (
     LEASE_SECONDS,
     keep_leases,
@@ -48,7 +50,13 @@ from .lock_objects import broadcast_for_update
 from .models import Broadcast, Connector, Message
 from .pacing import paced
 from .recording import BatchOutcome, record_results
-from .states import ACTIVE_MESSAGE_STATUSES, DISPATCHABLE_BROADCAST, TERMINAL_BROADCAST, completion_status
+from .states import (
+    ACTIVE_MESSAGE_STATUSES,
+    DISPATCHABLE_BROADCAST,
+    LEFT_STATUSES,
+    TERMINAL_BROADCAST,
+    completion_status,
+)
 from .transitions import broadcast_move
 
 log = structlog.get_logger(__name__)
@@ -250,6 +258,10 @@ def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
             )
             if completed:
                 broadcast.status = status
+                spent = messages.filter(status__in=LEFT_STATUSES).aggregate(total=Sum("cost"))["total"]
+                broadcast_completed_announce(
+                    broadcast=broadcast, counts=counts, cost=spent or Decimal(0), completed_at=timezone.now()
+                )
                 log.info("broadcast.completed", broadcast_id=str(broadcast.pk), status=status)
         in_flight = counts.get(M.SENDING, 0)
         # Test sends share the broadcast's reservation: what they hold stays until they are done.

@@ -28,6 +28,7 @@ from contacts.selectors import contact_by_telegram_chat_id, contacts_by_phones
 from contacts.services import contact_apply_keyword, contact_create
 
 from .connectors import InboundMessage
+from .events import reply_announce
 from .models import Connector, Message, Reply
 
 log = structlog.get_logger(__name__)
@@ -120,6 +121,7 @@ def reply_receive(*, connector: Connector, inbound: InboundMessage) -> Reply | N
                 keyword=keyword,
                 received_at=inbound.received_at or now,
             )
+            reply_announce(reply=reply, message=recent)
     except IntegrityError:
         log.info("inbound.duplicate", connector=connector.name)
         return None

@@ -21,10 +21,12 @@ from django.utils import timezone
 
 from contacts.models import OptOutSource
 from contacts.services import contacts_opt_out_by_ids
+from webhooks.events import MESSAGE_FAILED, MESSAGE_SENT
 
 from . import billing, queue
 from .claims import Claimed
 from .connectors import SendResult, StatusUpdate, build_connector
+from .events import EVENT_COLUMNS, messages_announce
 from .models import Broadcast, Connector, Message
 from .status_updates import messages_apply_status
 from .transitions import broadcast_move
@@ -99,28 +101,30 @@ def record_results(
         left: list[int] = []
         if sent_ids:
             cursor.execute(
-                """
+                f"""
                 UPDATE broadcasts_message AS m
                    SET status = %(sent)s, sent_at = %(now)s, provider_message_id = NULLIF(r.pid, ''),
                        lease_until = NULL, error_code = '', error_message = ''
                   FROM unnest(%(ids)s::bigint[], %(pids)s::text[]) AS r(id, pid)
                  WHERE m.id = r.id AND m.status = %(sending)s
-             RETURNING m.id
-                """,
+             RETURNING {EVENT_COLUMNS}
+                """,  # noqa: S608 - EVENT_COLUMNS is a constant
                 {"now": now, "ids": sent_ids, "pids": sent_pids, "sent": M.SENT, "sending": M.SENDING},
             )
-            left = [row[0] for row in cursor.fetchall()]
+            sent_rows = cursor.fetchall()
+            left = [row[0] for row in sent_rows]
+            messages_announce(MESSAGE_SENT, sent_rows)
         failed_now: list[int] = []
         if failed:
             cursor.execute(
-                """
+                f"""
                 UPDATE broadcasts_message AS m
                    SET status = %(failed)s, failed_at = %(now)s, lease_until = NULL,
                        error_code = r.code, error_message = LEFT(r.message, 500)
                   FROM unnest(%(ids)s::bigint[], %(codes)s::text[], %(messages)s::text[]) AS r(id, code, message)
                  WHERE m.id = r.id AND m.status = %(sending)s
-             RETURNING m.id
-                """,
+             RETURNING {EVENT_COLUMNS}
+                """,  # noqa: S608 - EVENT_COLUMNS is a constant
                 {
                     "now": now,
                     "failed": M.FAILED,
@@ -130,7 +134,9 @@ def record_results(
                     "messages": [r.error_message for r in failed],
                 },
             )
-            failed_now = [row[0] for row in cursor.fetchall()]
+            failed_rows = cursor.fetchall()
+            failed_now = [row[0] for row in failed_rows]
+            messages_announce(MESSAGE_FAILED, failed_rows)
         if retry:
             cursor.execute(
                 """

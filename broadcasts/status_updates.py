@@ -3,7 +3,8 @@
 Reports are matched by provider message id. Each target status is one conditional UPDATE that only
 touches messages allowed to move there (states.message_sources), so a late or duplicated report
 never moves a message backwards. A message that fails after it was sent is refunded in the same
-transaction. Unknown provider ids are acknowledged and counted in the log, nothing else.
+transaction, and each move is announced (message.delivered, .read, .failed) in it too. Unknown
+provider ids are acknowledged and counted in the log, nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from . import billing
 from .connectors import StatusUpdate
+from .events import EVENT_COLUMNS, STATUS_EVENT, messages_announce
 from .models import Message
 from .states import message_sources
 
@@ -86,7 +88,7 @@ def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str
               FROM unnest(%(ids)s::text[], %(codes)s::text[]) AS r(provider_message_id, error_code)
              WHERE m.connector = %(connector)s AND m.provider_message_id = r.provider_message_id
                AND m.status = ANY(%(sources)s)
-         RETURNING m.id, m.broadcast_id, m.cost, m.client_id
+         RETURNING m.cost, {EVENT_COLUMNS}
             """,  # noqa: S608 - column names come from a fixed table above, values are parameters
             {
                 "status": status,
@@ -100,8 +102,9 @@ def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str
         rows = cursor.fetchall()
     if status == Message.Status.FAILED and rows:
         refunds: dict[UUID, Decimal] = defaultdict(Decimal)
-        for _id, broadcast_id, cost, _client in rows:
-            refunds[broadcast_id] += cost
+        for cost, *message in rows:
+            refunds[message[2]] += cost  # by broadcast
         for broadcast_id, amount in refunds.items():
             billing.refund(broadcast_id=broadcast_id, amount=amount)
+    messages_announce(STATUS_EVENT[status], [tuple(message) for _cost, *message in rows])
     return len(rows)

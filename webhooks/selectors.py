@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from accounts.models import Client
 
+from .events import ALL, EVENT_TYPES
 from .models import WebhookDelivery, WebhookEndpoint
 
 
@@ -16,3 +19,12 @@ def endpoint_queryset(*, client: Client) -> QuerySet[WebhookEndpoint]:
 def delivery_queryset(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     """Every attempt to this endpoint, newest first (the list's cursor orders it)."""
     return WebhookDelivery.objects.filter(endpoint=endpoint)
+
+
+def event_types_wanted(*, client_id: uuid.UUID | str) -> frozenset[str]:
+    """The event types some active endpoint of the client subscribes to (one query): callers build
+    an event's data only when someone wants it."""
+    wanted: set[str] = set()
+    for subscribed in WebhookEndpoint.objects.filter(client_id=client_id, active=True).values_list("events", flat=True):
+        wanted.update(EVENT_TYPES if ALL in subscribed else subscribed)
+    return frozenset(wanted)
