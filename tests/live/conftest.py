@@ -199,6 +199,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "MEDIA_ROOT": str(tmp / "media"),
             "STATIC_ROOT": str(tmp / "static"),  # collectstatic here, not under the checkout's var/
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            # The webhook receivers of these tests listen on loopback (the rule itself has its tests).
+            "WEBHOOKS_ALLOW_PRIVATE": "1",
             "LOG_LEVEL": "INFO",
         }
     )

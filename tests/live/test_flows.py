@@ -7,12 +7,17 @@ error pages Django serves when DEBUG is off.
 
 from __future__ import annotations
 
+import base64
+import json
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import standardwebhooks
 
 from tests.live.conftest import LiveStack, Tenant, wait_for
 
@@ -264,3 +269,70 @@ def test_draft_test_send_edit_and_send(live: LiveStack, tenant: Tenant):
     sent = live.post(f"/api/v1/broadcasts/{broadcast_id}/send/", key=tenant.key)
     assert sent.status_code == 200, sent.text
     delivered(live, broadcast_id, 2, key=tenant.key)
+
+
+class _Receiver:
+    """A webhook receiver on loopback: records every request; answers 500 to the first `fail_first`."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                failing = len(receiver.requests) <= receiver.fail_first
+                self.send_response(500 if failing else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/herald"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _headers, body in self.requests]
+
+
+def test_webhooks_announce_a_broadcast_signed_and_retried(live: LiveStack):
+    """An endpoint made through the API receives the broadcast's events from the worker after each
+    commit, each verified by the standardwebhooks package; a 500 is retried with the same id."""
+    tenant = live.new_tenant(f"Webhooks {uuid.uuid4().hex[:6]}")
+    receiver = _Receiver(fail_first=1)
+    try:
+        made = live.post("/api/v1/webhooks/", {"url": receiver.url, "events": ["*"]}, key=tenant.key)
+        assert made.status_code == 201, made.text
+        endpoint_id, secret = made.json()["id"], made.json()["secret"]
+        body = {"name": "Hooked", "recipients": [UG, KE], "text": "Hi!", "sender": "Herald"}
+        created = live.post("/api/v1/broadcasts/", body, key=tenant.key)
+        assert created.status_code == 201, created.text
+        broadcast_id = created.json()["id"]
+
+        def all_arrived() -> bool:
+            ids = [h["webhook-id"] for h, _ in receiver.requests]
+            done = any(e["type"] == "broadcast.completed" for e in receiver.events())
+            return done and bool(ids) and ids.count(ids[0]) == 2
+
+        wait_for(all_arrived, 90, "broadcast.completed and the retry of the first event at the receiver")
+        verifier = standardwebhooks.Webhook(secret)
+        for headers, raw in receiver.requests:
+            verifier.verify(raw, headers)  # raises on a bad signature
+        wrong = standardwebhooks.Webhook("whsec_" + base64.b64encode(b"x" * 32).decode())
+        with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+            wrong.verify(receiver.requests[0][1], receiver.requests[0][0])
+        first_id = receiver.requests[0][0]["webhook-id"]
+        assert [h["webhook-id"] for h, _ in receiver.requests].count(first_id) == 2  # the 500, then the retry
+        events = {e["id"]: e for e in receiver.events()}.values()
+        sent = [e for e in events if e["type"] == "message.sent"]
+        assert len(sent) == 2
+        assert {e["data"]["broadcast_id"] for e in sent} == {broadcast_id}
+        deliveries = live.get(f"/api/v1/webhooks/{endpoint_id}/deliveries/", key=tenant.key).json()["results"]
+        first = [d for d in deliveries if d["event_id"] == first_id]
+        assert sorted(d["status_code"] for d in first) == [204, 500]
+    finally:
+        receiver.server.shutdown()
