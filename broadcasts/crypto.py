@@ -1,53 +1,21 @@
-"""Connector secrets encrypted at rest (Fernet: AES-128-CBC + HMAC-SHA256).
-
-The key is FIELD_ENCRYPTION_KEY (a Fernet key: 32 url-safe base64 bytes). Without it, a key is
-derived from SECRET_KEY with HKDF, so development works out of the box; production should set
-FIELD_ENCRYPTION_KEY so rotating SECRET_KEY does not make stored secrets unreadable.
-"""
+"""Connector configs encrypted at rest, with the key of accounts/crypto.py."""
 
 from __future__ import annotations
 
-import base64
 import json
-from functools import lru_cache
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.db import models
 
-PREFIX = "fernet:"
-
-
-@lru_cache(maxsize=4)
-def _fernet(field_key: str, secret_key: str) -> Fernet:
-    if field_key:
-        return Fernet(field_key.encode())
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"herald-field-encryption", info=b"v1").derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
-
-
-def fernet() -> Fernet:
-    return _fernet(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)
+from accounts.crypto import PREFIX, decrypt, encrypt
 
 
 def encrypt_json(value: Any) -> str:
-    return PREFIX + fernet().encrypt(json.dumps(value, sort_keys=True).encode()).decode()
+    return encrypt(json.dumps(value, sort_keys=True).encode())
 
 
 def decrypt_json(token: str) -> Any:
-    if not token:
-        return {}
-    if not token.startswith(PREFIX):
-        raise ValueError("value is not encrypted")
-    try:
-        return json.loads(fernet().decrypt(token[len(PREFIX) :].encode()))
-    except InvalidToken:
-        raise ValueError("cannot decrypt: FIELD_ENCRYPTION_KEY (or SECRET_KEY) changed") from None
+    return json.loads(decrypt(token)) if token else {}
 
 
 class EncryptedJSONField(models.TextField[Any, Any]):

@@ -12,17 +12,13 @@ disabled. Logs carry ids and counts, never URLs (they may hold tokens), secrets 
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import json
-import os
 import random
-import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import structlog
@@ -31,6 +27,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from accounts.aio import LoopThread, close_sessions, loop_thread
+
 from .addresses import BlockedAddressError, PublicOnlyResolver, check_literal_host, private_allowed
 from .crypto import decrypt_text
 from .models import WebhookDelivery, WebhookEndpoint
@@ -38,7 +36,6 @@ from .models import WebhookDelivery, WebhookEndpoint
 log = structlog.get_logger(__name__)
 
 D = WebhookDelivery.Status
-T = TypeVar("T")
 
 TIMEOUT = 10.0  # seconds for the whole request, SPEC §11
 RETRY_DELAYS = (
@@ -153,62 +150,23 @@ def signed_headers(*, signer: Webhook, event_id: str, body: str, at: datetime | 
     }
 
 
-class _Engine:
-    """This process's event loop (a daemon thread) and its session. Made on first use in each process:
-    a Celery worker forks its pool after import, and neither a loop nor a socket may cross a fork."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        self.sessions: dict[tuple[int, bool], aiohttp.ClientSession] = {}
-        self.thread = threading.Thread(target=self.loop.run_forever, name="herald-webhooks", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def session(self) -> aiohttp.ClientSession:
-        # The private-address rule is part of the key: a pool opened while private addresses were
-        # allowed is never reused once they are not.
-        key = (max_in_flight(), private_allowed())
-        session = self.sessions.get(key)
-        if session is None or session.closed:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=key[0], limit_per_host=0, resolver=PublicOnlyResolver(), use_dns_cache=False
-                ),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                raise_for_status=False,
-                auto_decompress=True,
-            )
-            self.sessions[key] = session
-        return session
-
-    async def close(self) -> None:
-        sessions, self.sessions = list(self.sessions.values()), {}
-        for session in sessions:
-            await session.close()
+DELIVERY_LOOP = "herald-webhooks"
 
 
-_engine: _Engine | None = None
-_engine_lock = threading.Lock()
+def _session(limit: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=limit, limit_per_host=0, resolver=PublicOnlyResolver(), use_dns_cache=False
+        ),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+        auto_decompress=True,
+    )
 
 
-def engine() -> _Engine:
-    global _engine  # one per process, made on first use
-    with _engine_lock:
-        if _engine is None or _engine.pid != os.getpid():
-            _engine = _Engine()
-        return _engine
-
-
-@atexit.register
 def close_clients() -> None:
-    with _engine_lock:
-        current = _engine if _engine is not None and _engine.pid == os.getpid() else None
-    if current is not None and current.thread.is_alive():
-        with contextlib.suppress(Exception):
-            current.run(current.close())
+    """Close every pooled connection (tests, worker shutdown)."""
+    close_sessions(DELIVERY_LOOP)
 
 
 def _blocked(exc: BaseException | None) -> bool:
@@ -260,8 +218,11 @@ async def _post(
         return outcome(False, status_code=status, response_body=text, error=f"http_status: HTTP {status}")
 
 
-async def _post_all(batch: Sequence[Claimed]) -> list[Outcome]:
-    session = engine().session()
+async def _post_all(sender: LoopThread, batch: Sequence[Claimed]) -> list[Outcome]:
+    # The private-address rule is part of the key: a pool opened while private addresses were allowed
+    # is never reused once they are not.
+    limit = max_in_flight()
+    session = sender.session((limit, private_allowed()), lambda: _session(limit))
     gate = asyncio.Semaphore(max_in_flight())
     signers: dict[str, Webhook] = {}
     jobs = []
@@ -374,7 +335,8 @@ def deliveries_send(batch: Sequence[Claimed]) -> list[Outcome]:
     live = [d for d in batch if d.active]
     outcomes = [Outcome(d, False, timezone.now(), error=DISABLED_ERROR) for d in batch if not d.active]
     if live:
-        outcomes.extend(engine().run(_post_all(live)))
+        sender = loop_thread(DELIVERY_LOOP)
+        outcomes.extend(sender.run(_post_all(sender, live)))
     deliveries_record(outcomes)
     succeeded = sum(1 for o in outcomes if o.ok)
     log.info("webhooks.batch_sent", attempts=len(outcomes), succeeded=succeeded, failed=len(outcomes) - succeeded)

@@ -16,19 +16,17 @@ half of dispatch's time.
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import email.utils
 import json
-import os
-import threading
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import aiohttp
+
+from accounts.aio import LoopThread, close_sessions, loop_thread
 
 from .base import BaseConnector, OutboundMessage, SendResult
 
@@ -36,8 +34,6 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 # Requests in flight per connector and worker process (connections in its pool).
 MAX_IN_FLIGHT = 32
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -84,68 +80,23 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
-class _Engine:
-    """This process's event loop (in a daemon thread) and its sessions, one per connector. Made on
-    first use in each process: a Celery worker forks its pool after import, and neither a loop nor
-    a socket may cross a fork."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        self.sessions: dict[str, aiohttp.ClientSession] = {}
-        self.thread = threading.Thread(target=self.loop.run_forever, name="herald-send", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def session(self, key: str) -> aiohttp.ClientSession:
-        """The connector's session (called on the loop). The timeouts are part of the key: a pool
-        made with other timeouts is never reused for these."""
-        key = f"{key}:{CONNECT_TIMEOUT}:{READ_TIMEOUT}"
-        session = self.sessions.get(key)
-        if session is None or session.closed:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_IN_FLIGHT, limit_per_host=0, ttl_dns_cache=300),
-                # Waiting for a free connection is bounded by the requests ahead, not by one read.
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT),
-                # A provider's cookies must not follow one message to the next.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                raise_for_status=False,
-            )
-            self.sessions[key] = session
-        return session
-
-    async def close(self) -> None:
-        sessions, self.sessions = list(self.sessions.values()), {}
-        for session in sessions:
-            await session.close()
+SEND_LOOP = "herald-send"
 
 
-_engine: _Engine | None = None
-_engine_lock = threading.Lock()
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    with contextlib.suppress(Exception):
-        close_clients()
-
-
-def engine() -> _Engine:
-    global _engine  # one per process, made on first use
-    with _engine_lock:
-        if _engine is None or _engine.pid != os.getpid():
-            _engine = _Engine()
-        return _engine
+def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=MAX_IN_FLIGHT, limit_per_host=0, ttl_dns_cache=300),
+        # Waiting for a free connection is bounded by the requests ahead, not by one read.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT),
+        # A provider's cookies must not follow one message to the next.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+    )
 
 
 def close_clients() -> None:
     """Close every pooled connection (tests, worker shutdown)."""
-    with _engine_lock:
-        current = _engine if _engine is not None and _engine.pid == os.getpid() else None
-    if current is not None and current.thread.is_alive():
-        current.run(current.close())
+    close_sessions(SEND_LOOP)
 
 
 def _form(data: Any) -> Any:
@@ -211,12 +162,15 @@ class HttpConnector(BaseConnector):
                 return SendResult(message.id, True)
             return SendResult(message.id, False, error_code=f"{self.backend}_bad_response")
 
-    async def _send_all(self, sender: _Engine, batch: Sequence[OutboundMessage]) -> list[SendResult]:
-        session = sender.session(f"{self.connector_id}:{id(type(self))}")
+    async def _send_all(self, sender: LoopThread, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        # One pool per connector and process; the timeouts are part of the key, so a pool made with
+        # other timeouts is never reused for these.
+        key = (self.connector_id, id(type(self)), CONNECT_TIMEOUT, READ_TIMEOUT)
+        session = sender.session(key, _session)
         return list(await asyncio.gather(*(self._send_one(session, m) for m in batch)))
 
     def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
-        sender = engine()
+        sender = loop_thread(SEND_LOOP)
         return sender.run(self._send_all(sender, batch))
 
 
