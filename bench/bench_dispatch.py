@@ -75,10 +75,19 @@ class _ProviderStats:
 
 class _Provider(asyncio.Protocol):
     """HTTP/1.1 with keep-alive and pipelining, just enough of it: a request line, headers with a
-    Content-Length, a body. `GET /stats` answers what was POSTed since the last `POST /reset`."""
+    Content-Length, a body. It counts the distinct values of one header (`key_header`: the
+    Idempotency-Key of a provider, the webhook-id of a webhook receiver) and answers each POST with
+    `reply(key)`. `GET /stats` answers what was POSTed since the last `POST /reset`."""
 
-    def __init__(self, stats: _ProviderStats) -> None:
+    def __init__(
+        self,
+        stats: _ProviderStats,
+        key_header: bytes = b"idempotency-key",
+        reply: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self.stats = stats
+        self.key_header = key_header
+        self.reply = reply or (lambda key: b'{"id":"p-' + key + b'"}')
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -99,7 +108,7 @@ class _Provider(asyncio.Protocol):
                 name = name.strip().lower()
                 if name == b"content-length":
                     length = int(value)
-                elif name == b"idempotency-key":
+                elif name == self.key_header:
                     key = value.strip()
             total = end + 4 + length
             if len(buffer) < total:
@@ -119,15 +128,19 @@ class _Provider(asyncio.Protocol):
         else:
             self.stats.posts += 1
             self.stats.keys.add(key)
-            body = b'{"id":"p-' + key + b'"}'
+            body = self.reply(key)
         return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
-def serve_provider(port: int) -> None:
+def serve_provider(
+    port: int, key_header: bytes = b"idempotency-key", reply: Callable[[bytes], bytes] | None = None
+) -> None:
+    """Serve `_Provider` on 127.0.0.1:`port` until interrupted (a process of its own)."""
+
     async def main() -> None:
         stats = _ProviderStats()
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _Provider(stats), "127.0.0.1", port, backlog=1024)
+        server = await loop.create_server(lambda: _Provider(stats, key_header, reply), "127.0.0.1", port, backlog=1024)
         async with server:
             await server.serve_forever()
 

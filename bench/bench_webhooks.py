@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -30,76 +29,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench_dispatch import BIN, PYTHON, Stack, free_port, port_answers, wait_until
+from bench_dispatch import BIN, PYTHON, Stack, free_port, port_answers, serve_provider, wait_until
 from common import report
 
 
-class _Stats:
-    def __init__(self) -> None:
-        self.posts = 0
-        self.ids: set[bytes] = set()
-
-
-class _Receiver(asyncio.Protocol):
-    """Just enough HTTP/1.1 (keep-alive, pipelining). `GET /stats` answers what was POSTed since the
-    last `POST /reset`."""
-
-    def __init__(self, stats: _Stats) -> None:
-        self.stats = stats
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self.buffer + data
-        answers = []
-        while True:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                break
-            lines = buffer[:end].split(b"\r\n")
-            length, webhook_id = 0, b""
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"webhook-id":
-                    webhook_id = value.strip()
-            total = end + 4 + length
-            if len(buffer) < total:
-                break
-            answers.append(self.answer(lines[0], webhook_id))
-            buffer = buffer[total:]
-        self.buffer = buffer
-        if answers and self.transport is not None:
-            self.transport.write(b"".join(answers))
-
-    def answer(self, request_line: bytes, webhook_id: bytes) -> bytes:
-        if request_line.startswith(b"GET /stats"):
-            body = json.dumps({"posts": self.stats.posts, "distinct": len(self.stats.ids)}).encode()
-        elif request_line.startswith(b"POST /reset"):
-            self.stats.posts, self.stats.ids = 0, set()
-            body = b"{}"
-        else:
-            self.stats.posts += 1
-            self.stats.ids.add(webhook_id)
-            body = b"{}"
-        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-
-
 def serve_receiver(port: int) -> None:
-    async def main() -> None:
-        stats = _Stats()
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _Receiver(stats), "127.0.0.1", port, backlog=1024)
-        async with server:
-            await server.serve_forever()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    """bench_dispatch's minimal server, counting distinct webhook-ids and answering 200 `{}`."""
+    serve_provider(port, key_header=b"webhook-id", reply=lambda _key: b"{}")
 
 
 def receiver_stats(port: int, reset: bool = False) -> dict[str, int]:
