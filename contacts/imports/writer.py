@@ -4,7 +4,9 @@
 2. find the contacts that already exist, by phone (or chat id), in one UPDATE … FROM of the stage;
 3. UPDATE … FROM the stage the existing contacts whose values change (with update_existing);
 4. INSERT … SELECT the new contacts, and in the same statement their list membership;
-5. INSERT … SELECT … ON CONFLICT DO NOTHING the existing contacts into the list.
+5. INSERT … SELECT … ON CONFLICT DO NOTHING the existing contacts into the list;
+6. when the client's webhooks want it, one SELECT of the contacts this chunk opted out, announced
+   as `contact.opted_out` in one INSERT (webhooks' outbox, in the chunk's transaction).
 
 A plain INSERT of rows found missing is cheaper than INSERT … ON CONFLICT's speculative insertion.
 If another transaction inserts the same phone between steps 2 and 4, the unique index refuses it
@@ -15,6 +17,7 @@ Runs inside the caller's transaction (one per chunk), so a chunk is written whol
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from uuid import UUID
@@ -22,6 +25,9 @@ from uuid import UUID
 from django.db import connection
 
 from contacts.models import Contact, ContactListMembership
+from webhooks.events import CONTACT_OPTED_OUT
+from webhooks.selectors import event_types_wanted
+from webhooks.services import events_record
 
 from .rows import RowError, StagedRow
 
@@ -110,6 +116,33 @@ ON CONFLICT (contact_list_id, contact_id) DO NOTHING
 """  # noqa: S608
 
 
+# Step 6. The contacts this chunk opts out: existing ones it is about to change (read before step 3),
+# and new ones created opted out (found after step 4, by the key they were found missing by).
+_OPTING_OUT = f"""
+SELECT s.contact_id FROM {STAGE} s JOIN {CONTACTS} c ON c.id = s.contact_id WHERE s.opted_out AND NOT c.opted_out
+"""  # noqa: S608
+_OPTED_OUT = f"""
+SELECT c.id, c.phone, c.telegram_chat_id, c.opted_out_at FROM {CONTACTS} c WHERE c.id = ANY(%(changed)s)
+UNION ALL
+SELECT c.id, c.phone, c.telegram_chat_id, c.opted_out_at FROM {STAGE} s
+  JOIN {CONTACTS} c ON c.client_id = %(client)s AND c.phone = s.phone
+ WHERE s.opted_out AND s.contact_id IS NULL AND s.phone IS NOT NULL
+UNION ALL
+SELECT c.id, c.phone, c.telegram_chat_id, c.opted_out_at FROM {STAGE} s
+  JOIN {CONTACTS} c ON c.client_id = %(client)s AND c.telegram_chat_id = s.telegram_chat_id
+ WHERE s.opted_out AND s.contact_id IS NULL AND s.phone IS NULL
+"""  # noqa: S608
+
+
+def _announce_opt_outs(cursor: Any, params: dict[str, Any], changed: list[UUID]) -> None:
+    cursor.execute(_OPTED_OUT, {**params, "changed": changed})
+    items: list[Mapping[str, Any]] = [
+        {"contact_id": str(cid), "phone": phone, "telegram_chat_id": chat, "source": "import", "opted_out_at": at}
+        for cid, phone, chat, at in cursor.fetchall()
+    ]
+    events_record(client_id=params["client"], type=CONTACT_OPTED_OUT, items=items)
+
+
 @dataclass
 class ChunkResult:
     created: int = 0
@@ -156,7 +189,13 @@ def write_chunk(
                     RowError(r, t, "This telegram_chat_id already belongs to another contact.") for r, t in taken
                 ]
 
+        # contact.opted_out is announced only when an endpoint of the client wants it.
+        announce = any(r.opted_out for r in rows) and CONTACT_OPTED_OUT in event_types_wanted(client_id=client_id)
+        opting_out: list[UUID] = []
         if existing and update_existing:
+            if announce:
+                cursor.execute(_OPTING_OUT)
+                opting_out = [row[0] for row in cursor.fetchall()]
             cursor.execute(_UPDATE, params)
             result.updated = cursor.rowcount
         if contact_list_id is None:
@@ -169,4 +208,6 @@ def write_chunk(
             if existing:
                 cursor.execute(_ADD_EXISTING, params)
                 result.added_to_list += cursor.rowcount
+        if announce:
+            _announce_opt_outs(cursor, params, opting_out)
     return result

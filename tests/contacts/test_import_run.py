@@ -429,3 +429,34 @@ def test_progress_is_committed_and_visible_while_it_runs(monkeypatch):
         ("processing", 8, 3, 3),  # rows 9, 10
     ]
     assert ContactImport.objects.get(pk=job.pk).status == "completed"
+
+
+def test_contacts_an_import_opts_out_are_announced_once_each(tenant, existing, settings):
+    """contact.opted_out for every contact this import opted out (an existing one it changed, a new
+    one created opted out, with a list and without), never for one that already was."""
+    from webhooks.models import WebhookEvent
+    from webhooks.services import webhook_endpoint_create
+
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    webhook_endpoint_create(client=tenant, url="http://127.0.0.1:9/hooks", events=["contact.opted_out"])
+    ContactFactory(
+        client=tenant,
+        phone="+256772000002",
+        opted_out=True,
+        opted_out_at=datetime(2026, 1, 1, tzinfo=UTC),
+        opted_out_source=OptOutSource.KEYWORD,
+    )
+    rows = [["phone", "opted_out"], ["+256772000001", "yes"], ["+256772000002", "yes"], ["+256772000004", "yes"]]
+    run(tenant, csv_bytes([*rows, ["+256772000005", "no"]]), update_existing=True)
+    run(
+        tenant,
+        csv_bytes([["phone", "opted_out"], ["+256772000006", "yes"]]),
+        list_id=ContactListFactory(client=tenant).id,
+    )
+    announced = [e.data for e in WebhookEvent.objects.filter(type="contact.opted_out").order_by("id")]
+    assert sorted(e["phone"] for e in announced) == ["+256772000001", "+256772000004", "+256772000006"]
+    assert {e["source"] for e in announced} == {"import"}
+    assert all(e["opted_out_at"] for e in announced)
+    # Running the same file again changes nothing, so announces nothing.
+    run(tenant, csv_bytes(rows), update_existing=True)
+    assert WebhookEvent.objects.filter(type="contact.opted_out").count() == 3
