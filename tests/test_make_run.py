@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -40,6 +43,17 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A directory outside pytest's own temp root: as root, the embedded server runs as another user
+    that must traverse the path, and every pytest session started meanwhile (another checkout's,
+    say) resets /tmp/pytest-of-<user> to 0700 under it."""
+    path = Path(tempfile.mkdtemp(prefix="herald-make-run-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_make_run_in_embedded_mode(tmp_path):
