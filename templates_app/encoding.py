@@ -252,6 +252,19 @@ def find_urls(text: str) -> list[tuple[int, int, str]]:
     return [(m.index, m.last_index, m.text) for m in _linkify().match(text) or ()]
 
 
+def find_web_links(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, url) of each web link in `text` as linkify-it finds it: http(s) URLs and
+    scheme-less links ("example.com/x", normalized to http://), not e-mail addresses."""
+    if _URL_HINT.search(text) is None:
+        return []
+    found = []
+    for match in _linkify().match(text) or ():
+        schema = (match.schema or "").lower()
+        if schema in ("http:", "https:") or (schema == "" and not match.url.startswith("mailto:")):
+            found.append((match.index, match.last_index, match.url))
+    return found
+
+
 def _translate_outside(text: str, urls: list[tuple[int, int, str]]) -> str:
     pieces, position = [], 0
     for start, end, _ in urls:
