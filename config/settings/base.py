@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_htmx",  # the dashboard's htmx, served from the package (no CDN)
+    "axes",  # locks out repeated failed logins (dashboard and admin)
     # Herald, in dependency order: each app may use the ones above it, never below.
     "accounts",
     "contacts",
@@ -52,7 +54,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five failures for one username from one address lock that pair out for 15 minutes (docs/dashboard.md).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "dashboard/locked_out.html"
+AXES_VERBOSE = False
 
 # Under /api/ a CSRF refusal answers the JSON error envelope like every other API error.
 CSRF_FAILURE_VIEW = "accounts.api.errors.csrf_failure"
@@ -164,6 +182,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "accounts.tasks.heartbeat", "schedule": timedelta(seconds=15)},
     # Starts scheduled broadcasts (within 10 s of scheduled_at) and restarts dead dispatchers.
     "broadcasts-tick": {"task": "broadcasts.tasks.tick", "schedule": timedelta(seconds=10)},
+    # Link tracking: counts new clicks into their links; a message's first click by a person marks
+    # it clicked and emits message.clicked (broadcasts/clicks.py).
+    "tracking-clicks": {"task": "broadcasts.tasks.process_clicks", "schedule": timedelta(seconds=2)},
     # Webhooks: retries that come due and attempts a dead worker left behind (webhooks.tasks.tick).
     "webhooks-tick": {"task": "webhooks.tasks.tick", "schedule": timedelta(seconds=5)},
     "purge-idempotency-records": {

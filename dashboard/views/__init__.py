@@ -1,9 +1,8 @@
-"""The campaign managers' pages (server-rendered)."""
+"""The campaign managers' pages (server-rendered), one module per area; the catch-all 404 here."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
@@ -12,15 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.api.errors import handler404 as api_handler404
 from accounts.api.errors import is_api_path
-from accounts.selectors import membership_for
 
 NOT_FOUND_TEMPLATE = "404.html"  # also what Django's handler404 renders with DEBUG off
-
-
-@login_required
-def overview(request: HttpRequest) -> HttpResponse:
-    membership = membership_for(user=request.user, client_id=request.session.get("client_id"))  # type: ignore[arg-type]
-    return render(request, "dashboard/overview.html", {"membership": membership})
 
 
 @csrf_exempt  # nothing here to protect: a POST to an unknown URL is a 404, not a CSRF refusal

@@ -1,0 +1,51 @@
+"""Charts drawn on the server as SVG shapes: no JavaScript, no chart library, readable with JS off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str  # for the <title> tooltip and screen readers
+
+
+@dataclass(frozen=True)
+class BarChart:
+    width: int
+    height: int
+    bars: list[Bar]
+    peak: int
+    first: str
+    last: str
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars
+
+
+def bar_chart(
+    points: list[tuple[datetime, int]], *, width: int = 600, height: int = 160, unit: str = "sent"
+) -> BarChart:
+    """One bar per point, scaled to the highest; labels say the minute and the count."""
+    if not points:
+        return BarChart(width, height, [], 0, "", "")
+    peak = max(count for _, count in points) or 1
+    slot = width / len(points)
+    bar_width = max(slot * 0.8, 1.0)
+    bars = [
+        Bar(
+            x=round(i * slot + (slot - bar_width) / 2, 2),
+            y=round(height - count / peak * height, 2),
+            width=round(bar_width, 2),
+            height=round(count / peak * height, 2),
+            label=f"{moment:%H:%M} UTC: {count} {unit}",
+        )
+        for i, (moment, count) in enumerate(points)
+    ]
+    return BarChart(width, height, bars, peak, f"{points[0][0]:%H:%M}", f"{points[-1][0]:%H:%M}")

@@ -1,0 +1,161 @@
+"""Reads the dashboard needs that no app offers yet. Reads only: every write goes through a service.
+
+The figures on the broadcast pages come from `broadcasts.selectors.broadcast_stats`, the same read
+the API serialises, so both always agree."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncMinute
+from django.http import Http404
+
+from accounts.models import Client, Membership
+from broadcasts.models import Broadcast, Message
+from broadcasts.selectors import broadcast_list, message_list
+from contacts import phones
+from contacts.models import ContactImport
+from contacts.selectors import contact_import_queryset
+
+PROBLEM_STATUSES = (Message.Status.SKIPPED, Message.Status.FAILED)
+CHART_MINUTES = 60  # the sends-per-minute chart shows the last hour of activity
+
+
+def _uuid(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Http404("No such object.") from None
+
+
+def broadcast_for(*, client: Client, broadcast_id: object) -> Broadcast:
+    """The client's broadcast, or 404 (another client's id is a 404 too, as in the API)."""
+    broadcast = broadcast_list(client=client).filter(pk=_uuid(broadcast_id)).first()
+    if broadcast is None:
+        raise Http404("No such broadcast.")
+    return broadcast
+
+
+def contact_import_for(*, client: Client, import_id: object) -> ContactImport:
+    job = contact_import_queryset(client=client).filter(pk=_uuid(import_id)).first()
+    if job is None:
+        raise Http404("No such import.")
+    return job
+
+
+@dataclass(frozen=True)
+class Reason:
+    status: str
+    error_code: str
+    count: int
+    example: str  # one error message of that code, for a human reading the page
+
+
+def problem_reasons(*, broadcast: Broadcast) -> list[Reason]:
+    """Skipped and failed messages grouped by status and error code, the largest group first."""
+    rows = (
+        Message.objects.filter(broadcast=broadcast, is_test=False, status__in=PROBLEM_STATUSES)
+        .values("status", "error_code")
+        .annotate(count=Count("id"))
+        .order_by("-count", "status", "error_code")[:50]
+    )
+    reasons = []
+    for row in rows:
+        example = (
+            Message.objects.filter(
+                broadcast=broadcast, is_test=False, status=row["status"], error_code=row["error_code"]
+            )
+            .exclude(error_message="")
+            .values_list("error_message", flat=True)
+            .first()
+        )
+        reasons.append(Reason(row["status"], row["error_code"] or "—", row["count"], example or ""))
+    return reasons
+
+
+def sends_per_minute(*, broadcast: Broadcast) -> list[tuple[datetime, int]]:
+    """Messages that left Herald per minute over the broadcast's last hour of sending (tests excluded)."""
+    sent = Message.objects.filter(broadcast=broadcast, is_test=False, sent_at__isnull=False)
+    last = sent.order_by("-sent_at").values_list("sent_at", flat=True).first()
+    if last is None:
+        return []
+    rows = (
+        sent.filter(sent_at__gt=last - timedelta(minutes=CHART_MINUTES))
+        .annotate(minute=TruncMinute("sent_at"))
+        .values("minute")
+        .annotate(count=Count("id"))
+        .order_by("minute")
+    )
+    return [(row["minute"], row["count"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class MessageFilters:
+    broadcast: str = ""
+    status: str = ""
+    phone: str = ""
+    error_code: str = ""
+
+
+def message_log(*, client: Client, filters: MessageFilters) -> QuerySet[Message]:
+    """The client's messages, newest first, narrowed by the log's filters (an unparsable phone
+    matches nothing rather than everything)."""
+    queryset = message_list(client=client).filter(is_test=False)
+    if filters.broadcast:
+        queryset = queryset.filter(broadcast_id=_uuid(filters.broadcast))
+    if filters.status in Message.Status.values:
+        queryset = queryset.filter(status=filters.status)
+    if filters.error_code:
+        queryset = queryset.filter(error_code=filters.error_code)
+    if filters.phone:
+        try:
+            e164 = phones.parse_phone(filters.phone.strip(), client.country)
+        except phones.AddressError:
+            return queryset.none()
+        queryset = queryset.filter(Q(urn=f"tel:{e164}") | Q(urn=f"whatsapp:{e164}"))
+    return queryset.order_by("-id")
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "broadcast_id",
+    "urn",
+    "status",
+    "error_code",
+    "error_message",
+    "segments",
+    "cost",
+    "route_code",
+    "text",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+)
+
+
+def message_export_rows(queryset: QuerySet[Message], *, chunk_size: int = 2000) -> Iterator[tuple[object, ...]]:
+    """Rows for the CSV export through a server-side cursor: `chunk_size` rows in memory at a time,
+    whether the log holds a hundred messages or a million."""
+    return queryset.values_list(*EXPORT_COLUMNS).iterator(chunk_size=chunk_size)
+
+
+def members(*, client: Client) -> QuerySet[Membership]:
+    return Membership.objects.filter(client=client).select_related("user").order_by("created_at")
+
+
+def contact_field_names(*, client: Client, limit: int = 30) -> list[str]:
+    """The custom field names the client's contacts carry, for the compose page's variable buttons."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT k FROM (SELECT jsonb_object_keys(fields) AS k FROM contacts_contact"
+            " WHERE client_id = %s LIMIT 100000) AS keys ORDER BY k LIMIT %s",
+            [client.pk, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]

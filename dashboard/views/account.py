@@ -1,0 +1,100 @@
+"""Templates, wallet, replies and link tracking: the client's other pages."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.channels import Channel
+from broadcasts.selectors import reply_list
+from dashboard.access import MANAGER, Member, member_required
+from templates_app import services as template_services
+from templates_app.models import Template
+from templates_app.selectors import template_get, template_list
+from wallets.selectors import ledger_entry_list, price_list, wallet_get
+
+from .common import PAGE_SIZE, attempt, offset, page
+
+
+@require_http_methods(["GET", "POST"])
+@member_required(write_role=MANAGER)
+def templates(request: HttpRequest, member: Member) -> HttpResponse:
+    form = request.POST if request.method == "POST" else None
+    if form is not None:
+        created = attempt(
+            request,
+            lambda: template_services.template_create(
+                client=member.client,
+                name=form.get("name", ""),
+                content=form.get("content", ""),
+                channel=form.get("channel") or Channel.SMS,
+                language=form.get("language") or "eng",
+                category=form.get("category") or Template.Category.MARKETING,
+            ),
+            "Template created.",
+        )
+        if created is not None:
+            return redirect("dashboard:templates")
+    return page(
+        request,
+        member,
+        "dashboard/templates/list.html",
+        {
+            "templates": template_list(client=member.client)[:200],
+            "channels": Channel.choices,
+            "categories": Template.Category.choices,
+            "form": form or {},
+        },
+        status=400 if form is not None else 200,
+    )
+
+
+@require_POST
+@member_required(MANAGER)
+def template_submit(request: HttpRequest, member: Member, template_id: object) -> HttpResponse:
+    template = template_get(client=member.client, template_id=str(template_id))
+    if template is None:
+        raise Http404("No such template.")
+    attempt(request, lambda: template_services.template_submit(template=template), "Submitted for WhatsApp approval.")
+    return redirect("dashboard:templates")
+
+
+@require_GET
+@member_required()
+def wallet(request: HttpRequest, member: Member) -> HttpResponse:
+    start = offset(request)
+    entries = list(
+        ledger_entry_list(client=member.client).order_by("-created_at", "-id")[start : start + PAGE_SIZE + 1]
+    )
+    return page(
+        request,
+        member,
+        "dashboard/wallet.html",
+        {
+            "wallet": wallet_get(client=member.client),
+            "entries": entries[:PAGE_SIZE],
+            "next_offset": start + PAGE_SIZE if len(entries) > PAGE_SIZE else None,
+            "prices": price_list(client=member.client).order_by("channel", "country_code", "prefix", "tier")[:500],
+        },
+    )
+
+
+@require_GET
+@member_required()
+def replies(request: HttpRequest, member: Member) -> HttpResponse:
+    start = offset(request)
+    rows = list(reply_list(client=member.client).select_related("broadcast")[start : start + PAGE_SIZE + 1])
+    return page(
+        request,
+        member,
+        "dashboard/replies.html",
+        {"replies": rows[:PAGE_SIZE], "next_offset": start + PAGE_SIZE if len(rows) > PAGE_SIZE else None},
+    )
+
+
+@require_GET
+@member_required()
+def tracking(request: HttpRequest, member: Member) -> HttpResponse:
+    """Link tracking is being built in `tracking/`: a clear empty state until it lands."""
+    return page(request, member, "dashboard/tracking.html")

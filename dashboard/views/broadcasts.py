@@ -1,0 +1,244 @@
+"""Broadcasts: list, detail with live progress, the lifecycle actions, the message log and its export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.channels import Channel
+from broadcasts import services
+from broadcasts.models import Broadcast, Message
+from broadcasts.selectors import BroadcastStats, broadcast_dashboard, broadcast_list, broadcast_stats
+from broadcasts.states import TERMINAL_BROADCAST, UI_STATUS
+from dashboard import selectors
+from dashboard.access import MANAGER, Member, member_required
+from dashboard.charts import bar_chart
+from dashboard.exports import csv_lines
+from wallets.selectors import wallet_get
+
+from .common import PAGE_SIZE, attempt, offset, page, rate
+
+POLL_SECONDS = 3
+LOG_PAGE = 100
+
+# action → (service, the question the confirmation page asks, what the button says)
+ACTIONS: dict[str, tuple[Any, str, str]] = {
+    "pause": (services.broadcast_pause, "Pause this broadcast? Messages not yet sent wait until you resume.", "Pause"),
+    "resume": (services.broadcast_resume, "Resume this broadcast? Sending goes on where it stopped.", "Resume"),
+    "cancel": (
+        services.broadcast_cancel,
+        "Cancel this broadcast? Messages not yet sent are cancelled and their credit released. This cannot be undone.",
+        "Cancel broadcast",
+    ),
+    "retry-failed": (
+        services.broadcast_retry_failed,
+        "Retry the failed messages? Only failed messages are sent again, never one that was delivered.",
+        "Retry failed",
+    ),
+}
+
+
+def funnel(stats: BroadcastStats) -> list[dict[str, Any]]:
+    """sent → delivered → read → clicked, each with its share of the sent messages."""
+    steps = [("Sent", stats.sent), ("Delivered", stats.delivered), ("Read", stats.read), ("Clicked", stats.clicks)]
+    return [
+        {"label": label, "count": count, "rate": rate(count, stats.sent), "percent": rate(count, stats.sent) * 100}
+        for label, count in steps
+    ]
+
+
+def progress_context(broadcast: Broadcast) -> dict[str, Any]:
+    stats = broadcast_stats(broadcast_ids=[broadcast.pk])[broadcast.pk]
+    done = stats.sent + stats.failed + stats.skipped + stats.cancelled
+    total = done + stats.queued
+    return {
+        "broadcast": broadcast,
+        "stats": stats,
+        "ui_status": UI_STATUS.get(broadcast.status, broadcast.status),
+        "live": broadcast.status not in TERMINAL_BROADCAST,
+        "poll_seconds": POLL_SECONDS,
+        "funnel": funnel(stats),
+        "delivery_rate": rate(stats.delivered, stats.sent),
+        "done": done,
+        "total": total,
+        "percent": round(done / total * 100, 1) if total else 0,
+        "chart": bar_chart(selectors.sends_per_minute(broadcast=broadcast)),
+    }
+
+
+@require_GET
+@member_required()
+def broadcast_list_view(request: HttpRequest, member: Member) -> HttpResponse:
+    filters = {key: request.GET.get(key, "") for key in ("status", "channel", "name")}
+    queryset = broadcast_list(
+        client=member.client,
+        status=filters["status"] if filters["status"] in Broadcast.Status.values else None,
+        channel=filters["channel"] if filters["channel"] in Channel.values else None,
+        name=filters["name"] or None,
+    ).order_by("-created_at")
+    start = offset(request)
+    rows = list(queryset[start : start + PAGE_SIZE + 1])
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    stats = broadcast_stats(broadcast_ids=[b.pk for b in rows])
+    items = [
+        {
+            "broadcast": b,
+            "stats": stats[b.pk],
+            "ui_status": UI_STATUS.get(b.status),
+            "rate": rate(stats[b.pk].delivered, stats[b.pk].sent),
+        }
+        for b in rows
+    ]
+    return page(
+        request,
+        member,
+        "dashboard/broadcasts/list.html",
+        {
+            "items": items,
+            "filters": filters,
+            "statuses": Broadcast.Status.choices,
+            "channels": Channel.choices,
+            "next_offset": start + PAGE_SIZE if more else None,
+            "prev_offset": max(start - PAGE_SIZE, 0) if start else None,
+        },
+    )
+
+
+@require_GET
+@member_required()
+def broadcast_detail(request: HttpRequest, member: Member, broadcast_id: object) -> HttpResponse:
+    broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
+    wallet = wallet_get(client=member.client)
+    context = progress_context(broadcast)
+    context.update(
+        {
+            "reasons": selectors.problem_reasons(broadcast=broadcast),
+            "problems": Message.objects.none()
+            if not context["stats"].failed and not context["stats"].skipped
+            else selectors.message_log(
+                client=member.client, filters=selectors.MessageFilters(broadcast=str(broadcast.pk))
+            ).filter(status__in=selectors.PROBLEM_STATUSES)[:20],
+            "wallet": wallet,
+            "actions": ACTIONS,
+            "text": broadcast.text or {},
+        }
+    )
+    return page(request, member, "dashboard/broadcasts/detail.html", context)
+
+
+@require_GET
+@member_required()
+def broadcast_progress(request: HttpRequest, member: Member, broadcast_id: object) -> HttpResponse:
+    """The live part of the detail page, polled by htmx every few seconds while the broadcast runs;
+    once it ends the fragment carries no trigger, so the polling stops."""
+    broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
+    return page(request, member, "dashboard/broadcasts/_progress.html", progress_context(broadcast))
+
+
+@require_http_methods(["GET", "POST"])
+@member_required(write_role=MANAGER)
+def broadcast_action(request: HttpRequest, member: Member, broadcast_id: object, action: str) -> HttpResponse:
+    """GET: the confirmation step (also what a viewer may look at). POST: the service, then back."""
+    broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
+    if action not in ACTIONS:
+        return page(request, member, "404.html", status=404)
+    service, question, button = ACTIONS[action]
+    if request.method == "POST":
+        attempt(request, lambda: service(broadcast=broadcast), f"{button}: done.")
+        return redirect("dashboard:broadcast_detail", broadcast_id=broadcast.pk)
+    return page(
+        request,
+        member,
+        "dashboard/broadcasts/confirm.html",
+        {"broadcast": broadcast, "question": question, "button": button, "action": action},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@member_required(write_role=MANAGER)
+def broadcast_test_send(request: HttpRequest, member: Member, broadcast_id: object) -> HttpResponse:
+    broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
+    recipients = request.POST.get("recipients", "")
+    if request.method == "POST":
+        numbers = [line.strip() for line in recipients.replace(",", "\n").splitlines() if line.strip()]
+        sent = attempt(
+            request,
+            lambda: services.broadcast_test(broadcast=broadcast, recipients=numbers),
+            f"Test message sent to {len(numbers)} recipient(s).",
+        )
+        if sent is not None:
+            return redirect("dashboard:broadcast_detail", broadcast_id=broadcast.pk)
+    return page(
+        request,
+        member,
+        "dashboard/broadcasts/test_send.html",
+        {"broadcast": broadcast, "recipients": recipients, "max": services.MAX_TEST_RECIPIENTS},
+    )
+
+
+def _log_filters(request: HttpRequest) -> selectors.MessageFilters:
+    return selectors.MessageFilters(
+        **{key: request.GET.get(key, "").strip() for key in ("broadcast", "status", "phone", "error_code")}
+    )
+
+
+@require_GET
+@member_required()
+def message_log(request: HttpRequest, member: Member) -> HttpResponse:
+    """Newest first, paged by id (`before=`), so the thousandth page costs what the first does."""
+    filters = _log_filters(request)
+    queryset = selectors.message_log(client=member.client, filters=filters)
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        queryset = queryset.filter(id__lt=int(before))
+    rows = list(queryset.select_related("broadcast")[: LOG_PAGE + 1])
+    more = len(rows) > LOG_PAGE
+    rows = rows[:LOG_PAGE]
+    query = request.GET.copy()
+    query.pop("before", None)
+    return page(
+        request,
+        member,
+        "dashboard/messages/log.html",
+        {
+            "rows": rows,
+            "filters": filters,
+            "statuses": Message.Status.choices,
+            "next_before": rows[-1].pk if more and rows else None,
+            "query": query.urlencode(),
+        },
+    )
+
+
+@require_GET
+@member_required()
+def message_export(request: HttpRequest, member: Member) -> StreamingHttpResponse:
+    """The filtered log as CSV, streamed through a server-side cursor: memory stays at one chunk."""
+    queryset = selectors.message_log(client=member.client, filters=_log_filters(request))
+    lines = csv_lines(selectors.EXPORT_COLUMNS, selectors.message_export_rows(queryset))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="messages-{stamp}.csv"'
+    return response
+
+
+@require_GET
+@member_required()
+def overview(request: HttpRequest, member: Member) -> HttpResponse:
+    dashboard = broadcast_dashboard(client=member.client, limit=10)
+    return page(
+        request,
+        member,
+        "dashboard/overview.html",
+        {
+            "membership": member.membership,
+            "totals": dashboard.totals(),
+            "rows": dashboard.rows,
+            "wallet": wallet_get(client=member.client),
+        },
+    )
