@@ -28,6 +28,7 @@ from accounts.channels import Channel
 from accounts.models import Client
 from templates_app.encoding import UCS2, analyze, optimize_text
 from templates_app.rendering import CompiledTemplate, compile_template
+from tracking.rewrite import Rewriter
 from wallets.models import Wallet
 from wallets.pricing import BreakdownLine, PricedMessage, PriceRoute, Quote, quote_messages
 
@@ -60,6 +61,7 @@ class Row:
     not_before: datetime | None
     language: str = ""  # template sends: the version's language
     parameters: list[str] | None = None  # template sends: the variables' values, in order
+    links: list[tuple[str, str]] | None = None  # track_links: (url, code) of each short link, in order
 
 
 @dataclass
@@ -82,6 +84,10 @@ class PlanTotals:
     stop_missing: int = 0
     too_long: int = 0
     sendable_phones: list[str] = field(default_factory=list)
+    # track_links: the links rewritten, and the parts that saved (negative: cost) against the
+    # same messages with their links as written.
+    tracked_links: int = 0
+    segments_saved_by_tracking: int = 0
 
     def breakdown(self) -> list[BreakdownLine]:
         return [self.lines[key] for key in sorted(self.lines)]
@@ -104,6 +110,7 @@ class PlanContext:
     now: datetime
     start_at: datetime  # when the first message may go (now, or scheduled_at)
     keep_phones: bool = False  # collect sendable phones (for list_name)
+    rewriter: Rewriter | None = None  # track_links: each recipient's links become short links
 
 
 class Planner:
@@ -161,6 +168,7 @@ class Planner:
         # WhatsApp fills its approved template itself: it needs the values, not our rendered text.
         provider_template = request.channel == Channel.WHATSAPP and bool(request.template)
         template_params: dict[int, tuple[str, tuple[str, ...]]] = {}
+        links_by_slot: dict[int, tuple[list[tuple[str, str]], int]] = {}
         rows: list[Row | None] = []
         # (slot, target, text, encoding, segments, missing variables, non-GSM characters)
         pending: list[tuple[int, Target, str, str, int, tuple[str, ...], tuple[str, ...]]] = []
@@ -179,6 +187,15 @@ class Planner:
                 phone=target.address if target.address.startswith("+") else "",
             )
             text, encoding, segments, non_gsm = self._finish_text(rendered.text)
+            if self.ctx.rewriter is not None:
+                # The parts are those of the text with placeholder codes (worked out once per text);
+                # each recipient's own codes go in afterwards.
+                templated, urls = self.ctx.rewriter.template(rendered.text)
+                if urls:
+                    untracked = segments
+                    text, encoding, segments, non_gsm = self._finish_text(templated)
+                    text, links = self.ctx.rewriter.fill(text, urls)
+                    links_by_slot[len(rows)] = (links, untracked)
             if provider_template:
                 language = self._version_language(target.language)
                 template_params[len(rows)] = (language, self.ctx.versions[language].values(
@@ -220,6 +237,10 @@ class Planner:
                     if sms and len(text) > MAX_SMS_RENDERED:
                         totals.too_long += 1
                     row = self._priced_row(target, text, encoding, priced)
+                    if slot in links_by_slot:
+                        row.links, untracked = links_by_slot[slot]
+                        totals.tracked_links += len(row.links)
+                        totals.segments_saved_by_tracking += untracked - priced.segments
                     if slot in template_params:
                         row.language, values = template_params[slot]
                         row.parameters = list(values)

@@ -10,6 +10,7 @@ import structlog
 from celery import Task, shared_task
 
 from . import queue
+from .clicks import clicks_apply_all
 from .connectors import build_connector
 from .dispatch import dispatch_run, send_tests
 from .models import Connector
@@ -36,6 +37,14 @@ def dispatch_broadcast(self: Task, broadcast_id: str, token: str | None = None) 
 def tick() -> dict[str, int]:
     """Beat, every 10 s: start due scheduled broadcasts; restart dispatchers that died."""
     return broadcasts_tick()
+
+
+@shared_task
+def process_clicks() -> dict[str, int]:
+    """Beat, every 2 s: count new clicks into their links, mark first-clicked messages `clicked`
+    and announce them (batches of 5,000 while they come full)."""
+    done = clicks_apply_all()
+    return {"claimed": done.claimed, "clicked": done.clicked, "events": done.events}
 
 
 @shared_task(name=queue.CONNECTOR_REPORTS)

@@ -351,13 +351,11 @@ def parse_broadcast_request(data: Any, *, now: datetime | None = None) -> Broadc
             errors.add(key, "Must be true or false.", "invalid_boolean")
             value = default
         flags[key] = value
-    if flags["track_links"]:
-        # Until link tracking exists (SPEC §12), accepting it would promise clicks that never come.
+    if flags["track_links"] and channel == Channel.WHATSAPP:
         errors.add(
             "track_links",
-            "Link tracking is not available yet: links are sent as written and no clicks are counted. "
-            "Leave track_links out (or false).",
-            "track_links_unavailable",
+            "WhatsApp sends approved templates, whose text Meta renders: their links cannot be rewritten.",
+            "track_links_unsupported",
         )
     if not flags["skip_opted_out"] and purpose != Broadcast.Purpose.TRANSACTIONAL:
         errors.add(

@@ -38,7 +38,9 @@ class Rewriter:
 
     def _template(self, text: str) -> tuple[str, tuple[str, ...]]:
         """(text with each link replaced by a placeholder short link, the links' URLs in order)."""
-        pieces, urls, position = [], [], 0
+        pieces: list[str] = []
+        urls: list[str] = []
+        position = 0
         for start, end, url in find_web_links(text):
             if len(url) > MAX_URL_LENGTH:
                 continue

@@ -158,6 +158,13 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
         return money(obj.cost)
 
 
+class LinkTrackingSerializer(serializers.Serializer[Any]):
+    links = serializers.IntegerField(help_text="Links replaced by short links, over all messages.")
+    segments_saved = serializers.IntegerField(
+        help_text="Parts the short links saved against the links as written (negative: parts they added)."
+    )
+
+
 class PrecheckSerializer(serializers.Serializer[Any]):
     """Documentation of the precheck response (SPEC §8)."""
 
@@ -181,6 +188,9 @@ class PrecheckSerializer(serializers.Serializer[Any]):
     non_gsm_characters = serializers.ListField(child=serializers.CharField())
     missing_variables = serializers.DictField(child=serializers.IntegerField())
     warnings = serializers.ListField(child=serializers.DictField())
+    link_tracking = LinkTrackingSerializer(
+        required=False, help_text="With track_links and links in the text: what the short links changed."
+    )
 
 
 @extend_schema_serializer(
@@ -220,7 +230,9 @@ class BroadcastCreateSerializer(serializers.Serializer[Any]):
     route = serializers.CharField(required=False)
     tier = serializers.ChoiceField(choices=Tier.choices, default=Tier.PREMIUM)
     track_links = serializers.BooleanField(
-        default=False, help_text="Not available yet: true answers 400 track_links_unavailable."
+        default=False,
+        help_text="Replace each web link by a short link per recipient ({TRACKING_BASE_URL}/r/{code}); parts and "
+        "price are those of the rewritten text. Not for WhatsApp templates.",
     )
     optimize_text = serializers.BooleanField(default=True)
     skip_opted_out = serializers.BooleanField(default=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from accounts.models import Client
 from contacts.selectors import contact_lists_by_ids
 from templates_app.rendering import compile_template
 from templates_app.selectors import templates_for_use
+from tracking.rewrite import Rewriter
 from wallets.models import Wallet
 from wallets.pricing import money
 from wallets.selectors import exchange_rates, price_routes, wallet_get
@@ -83,13 +85,14 @@ def plan_context(
         now=now,
         start_at=start_at or now,
         keep_phones=keep_phones,
+        rewriter=Rewriter(settings.TRACKING_BASE_URL) if request.track_links else None,
     )
     return context, template
 
 
 def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
     breakdown = totals.breakdown()
-    return {
+    body: dict[str, Any] = {
         "total_contacts": totals.total_contacts,
         "total_segments": totals.total_segments,
         "total_cost": money(totals.total_cost),
@@ -111,6 +114,12 @@ def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
         "missing_variables": dict(sorted(totals.missing_variables.items())),
         "warnings": plan_warnings(totals),
     }
+    if totals.tracked_links:
+        body["link_tracking"] = {
+            "links": totals.tracked_links,
+            "segments_saved": totals.segments_saved_by_tracking,
+        }
+    return body
 
 
 def broadcast_precheck(*, client: Client, data: Any) -> dict[str, Any]:

@@ -8,9 +8,7 @@ of it back, so nothing is created. The wallet row is locked only for the final r
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,19 +25,15 @@ from wallets.pricing import money
 from wallets.services import wallet_reserve
 
 from .. import queue
-from ..models import Broadcast, Message
-from ..planning import PlanContext, Planner, PlanTotals, Row, check_plan, plan_totals_only
+from ..models import Broadcast
+from ..planning import PlanContext, Planner, PlanTotals, check_plan, plan_totals_only
 from ..validation import BroadcastRequest, parse_broadcast_request
+from ..writing import messages_write
 from .context import client_wallet, plan_context
 
 log = structlog.get_logger(__name__)
 
 B = Broadcast.Status
-COPY_COLUMNS = (
-    "broadcast_id", "client_id", "contact_id", "urn", "channel", "text", "encoding", "segments", "cost",
-    "route_code", "connector", "country_code", "status", "error_code", "error_message", "attempts",
-    "not_before", "lease_until", "is_test", "clicked", "queued_at", "created_at", "language", "parameters",
-)  # fmt: skip
 
 
 @dataclass
@@ -85,33 +79,13 @@ def apply_totals(broadcast: Broadcast, totals: PlanTotals, currency: str) -> Non
     broadcast.duplicates = totals.duplicate_count
 
 
-def _copy_rows(broadcast: Broadcast, rows: list[Row], now: datetime) -> None:
-    # Ids go in as text: psycopg's UUID dumper is Python-level, and at a million rows it shows.
-    broadcast_id, client_id, channel = str(broadcast.pk), str(broadcast.client_id), broadcast.channel
-    queued = Message.Status.QUEUED
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg 3: COPY goes through the driver's own cursor
-        with raw.copy(f"COPY broadcasts_message ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
-            write = copy.write_row
-            for r in rows:
-                contact = r.contact_id
-                write(
-                    (
-                        broadcast_id, client_id, contact if contact is None else str(contact), r.urn, channel,
-                        r.text, r.encoding, r.segments, r.cost, r.route_code, r.connector, r.country_code, r.status,
-                        r.error_code, "", 0, r.not_before, None, False, False, now if r.status == queued else None,
-                        now, r.language, None if r.parameters is None else json.dumps(r.parameters),
-                    )
-                )  # fmt: skip
-
-
 def _materialize(broadcast: Broadcast, context: PlanContext) -> PlanTotals:
     """Plan and write every message row of `broadcast` (inside the caller's transaction)."""
     planner = Planner(context)
     available = context.wallet.available
     for rows in planner.run():
         if rows:
-            _copy_rows(broadcast, rows, context.now)
+            messages_write(broadcast, rows, now=context.now)
         if planner.totals.total_cost > available:
             # Fail early on a large list: the final reservation would refuse it anyway.
             raise _short(context.wallet, planner.totals.total_cost)

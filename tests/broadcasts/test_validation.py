@@ -89,7 +89,11 @@ def in_(**delta):
         ({"recipients": [UG], "tier": "cheap"}, "tier", "invalid_choice"),
         ({"recipients": [UG], "skip_opted_out": False}, "skip_opted_out", "opt_out_required"),
         ({"recipients": [UG], "track_links": "yes"}, "track_links", "invalid_boolean"),
-        ({"recipients": [UG], "track_links": True}, "track_links", "track_links_unavailable"),
+        (
+            {"recipients": [UG], "channel": "whatsapp", "text": None, "template": "promo", "track_links": True},
+            "track_links",
+            "track_links_unsupported",
+        ),
         ({"recipients": [UG], "status": "sent"}, "status", "invalid_choice"),
         ({"recipients": [UG], "recipientVariables": []}, "recipientVariables", "unknown_field"),
         ({"recipients": [UG], "name": ""}, "name", "required"),
@@ -181,16 +185,12 @@ def test_malformed_json_body_is_400(shop):
     assert_error(response, 400, "invalid_request_error", "parse_error")
 
 
-def test_track_links_is_refused_until_link_tracking_exists(shop):
-    error = assert_error(shop.create(recipients=[UG], track_links=True), 400, "invalid_request_error")
-    assert error["fields"] == {
-        "track_links": [
-            "Link tracking is not available yet: links are sent as written and no clicks are counted. "
-            "Leave track_links out (or false)."
-        ]
-    }
-    draft = shop.broadcast(shop.create(recipients=[UG], status="draft", track_links=False))
-    response = shop.api.patch(f"/api/v1/broadcasts/{draft.pk}/", {"track_links": True}, format="json")
-    assert_error(response, 400, "invalid_request_error", "track_links_unavailable")
-    draft.refresh_from_db()
-    assert draft.track_links is False
+def test_track_links_is_refused_for_whatsapp_templates(shop):
+    error = assert_error(
+        shop.create(recipients=[UG], channel="whatsapp", text=None, template="promo", track_links=True),
+        400,
+        "invalid_request_error",
+    )
+    assert error["fields"]["track_links"] == [
+        "WhatsApp sends approved templates, whose text Meta renders: their links cannot be rewritten."
+    ]

@@ -1,0 +1,166 @@
+"""Clicks: recorded by the redirect in one statement, counted afterwards in batches (SPEC §12).
+
+The redirect (tracking/views.py) only appends a row to `tracking_click`; it never updates a
+counter, so clicks on one popular link never queue behind each other's row lock. `clicks_process`,
+run every 2 s by beat (broadcasts.tasks.process_clicks, through broadcasts/clicks.py), claims the
+unprocessed rows and adds them to each link's counters in one statement, so the pages that show
+counters read a link row and never count the clicks table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from django.db import connection
+
+MAX_USER_AGENT = 512
+
+# One statement: the code's link, and a click appended when there is one. The link's URL is
+# checked again here (http or https only), so no other stored value is ever redirected to.
+# `set_config(..., true)` turns synchronous_commit off for this statement's own (autocommit)
+# transaction only: the commit does not wait for its WAL flush (docs/tracking.md explains why that
+# is safe and what it buys). It runs only when a click is written.
+_RECORD = """
+WITH target AS (
+    SELECT c.code, c.link_id, c.message_id, l.url
+      FROM tracking_linkcode c
+      JOIN tracking_trackedlink l ON l.id = c.link_id
+     WHERE c.code = %s AND l.url ~* '^https?://'
+), click AS (
+    INSERT INTO tracking_click (code_id, link_id, message_id, clicked_at, user_agent, ip_hash, is_bot, processed)
+    SELECT code, link_id, message_id, now(), %s, %s, %s, false
+      FROM target
+     WHERE %s OR set_config('synchronous_commit', 'off', true) = 'off'
+)
+SELECT url FROM target
+"""
+
+_LOOKUP = """
+SELECT l.url
+  FROM tracking_linkcode c
+  JOIN tracking_trackedlink l ON l.id = c.link_id
+ WHERE c.code = %s AND l.url ~* '^https?://'
+"""
+
+
+@lru_cache(maxsize=4)
+def _ip_key(secret: str) -> bytes:
+    # A key of its own, derived from SECRET_KEY: an IP hash is no use for anything signed with it.
+    return hashlib.sha256(b"herald.tracking.click-ip\x00" + secret.encode()).digest()
+
+
+def ip_hash(ip: str, *, secret: str) -> str:
+    """HMAC-SHA256 of the client's address (hex): equal addresses give equal hashes while
+    SECRET_KEY stays the same, and the address cannot be read back or guessed from a table of all
+    IPv4 addresses without the key."""
+    if not ip:
+        return ""
+    return hmac.new(_ip_key(secret), ip.encode(), hashlib.sha256).hexdigest()
+
+
+def click_record(*, code: str, user_agent: str, ip_hash: str, is_bot: bool, wait_for_flush: bool = False) -> str | None:
+    """The stored URL of `code`, with its click appended (one statement, in autocommit); None for
+    an unknown code (nothing written). `wait_for_flush` keeps synchronous_commit as configured."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD, [code, user_agent[:MAX_USER_AGENT], ip_hash, is_bot, wait_for_flush])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def link_url(*, code: str) -> str | None:
+    """The stored URL of `code`, nothing written (HEAD)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOOKUP, [code])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class FirstClick:
+    """A message's earliest click by a person in one processed batch."""
+
+    message_id: int
+    url: str
+    clicked_at: datetime
+
+
+# Serializes processors (any key of this app's own): two batches processed at once could both count
+# one recipient's first click as unique. Transaction-scoped: released by the caller's commit.
+_PROCESS_LOCK = 0x7472_616B  # "trak"
+
+_PROCESS = """
+WITH batch AS (
+    SELECT id, link_id, message_id, clicked_at, is_bot
+      FROM tracking_click
+     WHERE NOT processed
+     ORDER BY id
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE tracking_click c SET processed = true FROM batch b WHERE c.id = b.id
+), newcomers AS (
+    -- Recipients clicking a link for the first time: in no processed people's click of it (this
+    -- statement's snapshot predates `marked`, so the batch's own rows are not "earlier").
+    SELECT DISTINCT b.link_id, b.message_id
+      FROM batch b
+     WHERE NOT b.is_bot AND b.message_id IS NOT NULL
+       AND NOT EXISTS (
+           SELECT 1 FROM tracking_click p
+            WHERE p.link_id = b.link_id AND p.message_id = b.message_id AND p.processed AND NOT p.is_bot
+       )
+), per_link AS (
+    SELECT b.link_id,
+           count(*) FILTER (WHERE NOT b.is_bot) AS clicks,
+           count(*) FILTER (WHERE b.is_bot) AS bot_clicks,
+           min(b.clicked_at) FILTER (WHERE NOT b.is_bot) AS first_at,
+           max(b.clicked_at) FILTER (WHERE NOT b.is_bot) AS last_at,
+           (SELECT count(*) FROM newcomers n WHERE n.link_id = b.link_id) AS unique_clicks
+      FROM batch b
+     GROUP BY b.link_id
+), counted AS (
+    UPDATE tracking_trackedlink l
+       SET clicks = l.clicks + p.clicks,
+           bot_clicks = l.bot_clicks + p.bot_clicks,
+           unique_clicks = l.unique_clicks + p.unique_clicks,
+           first_click_at = LEAST(l.first_click_at, p.first_at),
+           last_click_at = GREATEST(l.last_click_at, p.last_at)
+      FROM per_link p
+     WHERE l.id = p.link_id
+)
+SELECT n.claimed, f.message_id, f.url, f.clicked_at
+  FROM (SELECT count(*) AS claimed FROM batch) n
+  LEFT JOIN LATERAL (
+      SELECT DISTINCT ON (b.message_id) b.message_id, l.url, b.clicked_at
+        FROM batch b
+        JOIN tracking_trackedlink l ON l.id = b.link_id
+       WHERE NOT b.is_bot AND b.message_id IS NOT NULL
+       ORDER BY b.message_id, b.clicked_at, b.id
+  ) f ON true
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedBatch:
+    claimed: int  # clicks counted (people's and bots')
+    first_clicks: list[FirstClick]
+
+
+def clicks_process(*, limit: int = 5000) -> ProcessedBatch:
+    """Count up to `limit` unprocessed clicks into their links' counters and mark them processed,
+    inside the caller's transaction (one statement, after a transaction-scoped lock that
+    serializes processors). Counters: `clicks` people's clicks, `bot_clicks` bots' and link
+    previews', `unique_clicks` recipients (message ids) whose first people's click of the link this
+    is, `first_click_at`/`last_click_at` people's clicks. Returns how many clicks were claimed
+    (a full batch means more may wait) and, per message, its earliest people's click of the batch."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PROCESS_LOCK])
+        cursor.execute(_PROCESS, {"limit": limit})
+        rows = cursor.fetchall()
+    # One row at least (the count), with a first click when the batch has people's clicks.
+    return ProcessedBatch(
+        claimed=rows[0][0], first_clicks=[FirstClick(mid, url, at) for _n, mid, url, at in rows if mid is not None]
+    )
