@@ -5,6 +5,7 @@ from accounts.api.errors import api_not_found
 from accounts.api.schema_views import SchemaView, SwaggerView
 from accounts.views import healthz
 from broadcasts.api.hooks import connector_hook
+from tracking.views import redirect as tracking_redirect
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -24,6 +25,8 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
     path("hooks/<uuid:connector_id>/<str:kind>/", connector_hook, name="connector-hook"),
+    # Short links: anything under r/ is answered by the redirect (an unknown code: its plain 404).
+    re_path(r"^r/(?P<code>.*)$", tracking_redirect, name="tracking-redirect"),
     # Last: the dashboard ends with a catch-all (its 404 page), so anything added below is never reached.
     path("", include("dashboard.urls")),
 ]

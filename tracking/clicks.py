@@ -32,7 +32,7 @@ WITH target AS (
      WHERE c.code = %s AND l.url ~* '^https?://'
 ), click AS (
     INSERT INTO tracking_click (code_id, link_id, message_id, clicked_at, user_agent, ip_hash, is_bot, processed)
-    SELECT code, link_id, message_id, now(), %s, %s, %s, false
+    SELECT code, link_id, message_id, statement_timestamp(), %s, %s, %s, false
       FROM target
      WHERE %s OR set_config('synchronous_commit', 'off', true) = 'off'
 )
