@@ -185,9 +185,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Link tracking: counts new clicks into their links; a message's first click by a person marks
     # it clicked and emits message.clicked (broadcasts/clicks.py).
     "tracking-clicks": {"task": "broadcasts.tasks.process_clicks", "schedule": timedelta(seconds=2)},
-    # Link tracking: counts new clicks into their links; a message's first click by a person marks
-    # it clicked and emits message.clicked (broadcasts/clicks.py).
-    "tracking-clicks": {"task": "broadcasts.tasks.process_clicks", "schedule": timedelta(seconds=2)},
     # Webhooks: retries that come due and attempts a dead worker left behind (webhooks.tasks.tick).
     "webhooks-tick": {"task": "webhooks.tasks.tick", "schedule": timedelta(seconds=5)},
     "purge-idempotency-records": {
