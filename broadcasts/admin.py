@@ -11,12 +11,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.exceptions import HeraldError, describe_validation_error
 
 from .connectors import connector_class
 from .models import Broadcast, Connector, Message, Reply, Sender
+from .selectors import broadcast_stats
 from .services import broadcast_cancel, broadcast_retry_failed
 from .states import UI_STATUS
 
@@ -40,8 +41,13 @@ class BroadcastAdmin(admin.ModelAdmin[Broadcast]):
     search_fields = ["name", "id", "client__name"]
     date_hierarchy = "created_at"
     actions = ["cancel_broadcasts", "retry_failed"]
-    readonly_fields = [f.name for f in Broadcast._meta.fields] + ["ui_status"]
-    exclude = ["audience"]
+    # The text as people read it and the live counters, instead of the raw JSON of `text`.
+    readonly_fields = [f.name for f in Broadcast._meta.fields if f.name != "text"] + [
+        "ui_status",
+        "message_text",
+        "counters",
+    ]
+    exclude = ["audience", "text"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -52,6 +58,37 @@ class BroadcastAdmin(admin.ModelAdmin[Broadcast]):
     @admin.display(description="UI status")
     def ui_status(self, obj: Broadcast) -> str:
         return UI_STATUS.get(obj.status, obj.status)
+
+    @admin.display(description="Text")
+    def message_text(self, obj: Broadcast) -> str:
+        if not obj.text:
+            return f"Template {obj.template_name}" if obj.template_name else "—"
+        languages = obj.text.items() if isinstance(obj.text, dict) else [("", obj.text)]
+        return format_html_join(
+            "",
+            '<p><strong>{}</strong></p><pre style="white-space: pre-wrap">{}</pre>',
+            ((language, text) for language, text in languages),
+        )
+
+    @admin.display(description="Counters")
+    def counters(self, obj: Broadcast) -> str:
+        stats = broadcast_stats(broadcast_ids=[obj.pk])[obj.pk]
+        figures = [
+            ("queued", stats.queued),
+            ("sent", stats.sent),
+            ("delivered", stats.delivered),
+            ("read", stats.read),
+            ("failed", stats.failed),
+            ("skipped", stats.skipped),
+            ("cancelled", stats.cancelled),
+            ("clicks", stats.clicks),
+            ("cost", stats.cost),
+        ]
+        return format_html(
+            "<table><tr>{}</tr><tr>{}</tr></table>",
+            format_html_join("", "<th>{}</th>", ((name,) for name, _ in figures)),
+            format_html_join("", "<td>{}</td>", ((value,) for _, value in figures)),
+        )
 
     def _run(self, request: HttpRequest, queryset: QuerySet[Broadcast], action: Any, verb: str) -> None:
         done, refused = 0, []

@@ -147,6 +147,7 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin[ContactList]):
     list_display = ["name", "client", "contact_count", "created_at"]
+    list_filter = [("created_at", admin.DateFieldListFilter)]
     search_fields = ["name", "client__name"]
     list_select_related = ["client"]
     autocomplete_fields = ["client"]
@@ -181,6 +182,9 @@ class ContactListMembershipAdmin(admin.ModelAdmin[ContactListMembership]):
     """Read-only: members are added and removed through the API, the dashboard or an import."""
 
     list_display = ["contact", "contact_list", "created_at"]
+    list_filter = [("created_at", admin.DateFieldListFilter)]
+    # Exact matches only: a substring search over millions of memberships would scan them all.
+    search_fields = ["=contact__phone", "=contact_list__name"]
     raw_id_fields = ["contact", "contact_list"]
     show_full_result_count = False
     list_select_related = ["contact", "contact_list"]

@@ -165,6 +165,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(Reservation)
 class ReservationAdmin(ReadOnlyAdmin):
+    list_filter = [("created_at", admin.DateFieldListFilter), ("updated_at", admin.DateFieldListFilter)]
     list_display = [
         "broadcast_id",
         "wallet",
