@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from accounts.models import Client
+from tracking.models import TrackedLink
 
 from .models import Broadcast, Message, Reply
 
@@ -21,8 +22,10 @@ from .models import Broadcast, Message, Reply
 class BroadcastStats:
     """Counts over a broadcast's messages (tests excluded). Cumulative, as a progress bar reads them:
     `sent` counts every message that left Herald (so also one that failed afterwards), `delivered`
-    includes read, `queued` is everything still waiting (pending, queued, sending). `unique_clicks`
-    counts distinct recipients with a click, its own figure (0 until link tracking marks messages)."""
+    includes read, `queued` is everything still waiting (pending, queued, sending). `clicks` are
+    people's clicks on the broadcast's short links (bots and link previews apart), read from each
+    link's counter, never recounted from the clicks; `unique_clicks` counts distinct recipients with a
+    click; `ctr` is unique_clicks ÷ sent."""
 
     queued: int = 0
     sent: int = 0
@@ -35,7 +38,11 @@ class BroadcastStats:
     cost: Decimal = field(default_factory=Decimal)
     unique_clicks: int = 0
 
-    def as_dict(self) -> dict[str, int]:
+    @property
+    def ctr(self) -> float:
+        return round(self.unique_clicks / self.sent, 4) if self.sent else 0.0
+
+    def as_dict(self) -> dict[str, float]:
         return {
             "queued": self.queued,
             "sent": self.sent,
@@ -43,6 +50,8 @@ class BroadcastStats:
             "read": self.read,
             "failed": self.failed,
             "clicks": self.clicks,
+            "unique_clicks": self.unique_clicks,
+            "ctr": self.ctr,
         }
 
 
@@ -59,7 +68,7 @@ def broadcast_stats(*, broadcast_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Br
                    COUNT(*) FILTER (WHERE status IN ('delivered', 'read')),
                    COUNT(*) FILTER (WHERE status = 'read'),
                    COUNT(*) FILTER (WHERE status = 'failed'),
-                   COUNT(*) FILTER (WHERE clicked),
+                   0,
                    COUNT(*) FILTER (WHERE status = 'skipped'),
                    COUNT(*) FILTER (WHERE status = 'cancelled'),
                    COALESCE(SUM(cost) FILTER (WHERE status IN ('sent', 'delivered', 'read')), 0),
@@ -71,7 +80,13 @@ def broadcast_stats(*, broadcast_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Br
             [ids],
         )
         rows = cursor.fetchall()
-    stats = {row[0]: BroadcastStats(*row[1:]) for row in rows}
+    clicks = dict(
+        TrackedLink.objects.filter(broadcast_id__in=ids)
+        .values("broadcast_id")
+        .annotate(total=Sum("clicks"))
+        .values_list("broadcast_id", "total")
+    )
+    stats = {row[0]: replace(BroadcastStats(*row[1:]), clicks=int(clicks.get(row[0]) or 0)) for row in rows}
     return {i: stats.get(i, BroadcastStats()) for i in ids}
 
 
@@ -115,6 +130,10 @@ class DashboardRow:
     def delivery_rate(self) -> float:
         return round(self.stats.delivered / self.stats.sent, 4) if self.stats.sent else 0.0
 
+    @property
+    def ctr(self) -> float:
+        return self.stats.ctr
+
 
 @dataclass(frozen=True)
 class Dashboard:
@@ -134,6 +153,7 @@ class Dashboard:
             "failed": sum(s.failed for s in stats),
             "clicks": sum(s.clicks for s in stats),
             "unique_clicks": self.unique_clicks,
+            "ctr": round(self.unique_clicks / sent, 4) if sent else 0.0,
             "delivery_rate": round(delivered / sent, 4) if sent else 0.0,
             "cost": sum((s.cost for s in stats), Decimal(0)),
         }

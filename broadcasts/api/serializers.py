@@ -97,7 +97,7 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
             "duplicates": obj.duplicates,
         }
 
-    def get_stats(self, obj: Broadcast) -> dict[str, int]:
+    def get_stats(self, obj: Broadcast) -> dict[str, float]:
         stats: dict[Any, BroadcastStats] = self.context.get("stats") or {}
         return stats.get(obj.pk, BroadcastStats()).as_dict()
 
@@ -261,6 +261,7 @@ class DashboardRowSerializer(serializers.Serializer[Any]):
     failed = serializers.IntegerField()
     clicks = serializers.IntegerField()
     unique_clicks = serializers.IntegerField()
+    ctr = serializers.FloatField(help_text="unique_clicks ÷ sent.")
     delivery_rate = serializers.FloatField()
     cost = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -275,6 +276,7 @@ class DashboardTotalsSerializer(serializers.Serializer[Any]):
     failed = serializers.IntegerField()
     clicks = serializers.IntegerField()
     unique_clicks = serializers.IntegerField()
+    ctr = serializers.FloatField(help_text="unique_clicks ÷ sent.")
     delivery_rate = serializers.FloatField()
     cost = serializers.CharField()
 

@@ -200,6 +200,7 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
                 "failed": row.stats.failed,
                 "clicks": row.stats.clicks,
                 "unique_clicks": row.stats.unique_clicks,
+                "ctr": row.ctr,
                 "delivery_rate": row.delivery_rate,
                 "cost": money(row.stats.cost),
                 "created_at": row.broadcast.created_at,

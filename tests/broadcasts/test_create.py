@@ -181,7 +181,16 @@ def test_the_create_response_has_every_field_of_spec(shop, daytime):
         "created_at",
     ]:
         assert field in body, field
-    assert body["stats"] == {"queued": 2, "sent": 0, "delivered": 0, "read": 0, "failed": 0, "clicks": 0}
+    assert body["stats"] == {
+        "queued": 2,
+        "sent": 0,
+        "delivered": 0,
+        "read": 0,
+        "failed": 0,
+        "clicks": 0,
+        "unique_clicks": 0,
+        "ctr": 0.0,
+    }
     assert body["currency"] == "USD"
     wallet = shop.refresh()
     assert Decimal(body["residual_credit"]) == wallet.available

@@ -33,5 +33,14 @@ def test_create_delivers_and_settles_exactly(shop, daytime, django_capture_on_co
     assert wallet.balance == Decimal("100") - spent
     assert body["total_recipients"] == 4
     detail = shop.api.get(f"/api/v1/broadcasts/{broadcast.pk}/").json()
-    assert detail["stats"] == {"queued": 0, "sent": 4, "delivered": 4, "read": 0, "failed": 0, "clicks": 0}
+    assert detail["stats"] == {
+        "queued": 0,
+        "sent": 4,
+        "delivered": 4,
+        "read": 0,
+        "failed": 0,
+        "clicks": 0,
+        "unique_clicks": 0,
+        "ctr": 0.0,
+    }
     assert detail["ui_status"] == "Completed"

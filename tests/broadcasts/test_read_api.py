@@ -7,6 +7,7 @@ import pytest
 from broadcasts.models import Message
 from tests.broadcasts.conftest import KE, UG, US
 from tests.helpers import assert_error
+from tracking.models import TrackedLink
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,16 @@ def test_list_query_count_does_not_grow_with_broadcasts(shop, sent, django_asser
 def test_detail_has_live_stats(shop, sent):
     first, _ = sent
     body = shop.api.get(f"/api/v1/broadcasts/{first.pk}/").json()
-    assert body["stats"] == {"queued": 0, "sent": 2, "delivered": 2, "read": 0, "failed": 0, "clicks": 0}
+    assert body["stats"] == {
+        "queued": 0,
+        "sent": 2,
+        "delivered": 2,
+        "read": 0,
+        "failed": 0,
+        "clicks": 0,
+        "unique_clicks": 0,
+        "ctr": 0.0,
+    }
     assert body["skipped"]["invalid"] == 1
 
 
@@ -125,11 +135,14 @@ def test_dashboard_unique_clicks_count_distinct_recipients_never_a_copy_of_click
     first, _ = sent
     assert shop.api.get("/api/v1/broadcasts/dashboard/").json()["totals"]["unique_clicks"] == 0
     again = shop.broadcast(shop.create(name="Again", recipients=[UG]))
-    # Until link tracking lands nothing marks a message clicked; here the same recipient clicked in two
-    # broadcasts, and another one in the first.
+    # The same recipient clicked in two broadcasts, and another one in the first; people's clicks come
+    # from the links' counters (the first broadcast's links were clicked 5 times in all).
     Message.objects.filter(broadcast__in=[first, again]).exclude(status="skipped").update(clicked=True)
+    TrackedLink.objects.create(client=shop.client, broadcast_id=first.pk, url="https://a.io", recipients=2, clicks=4)
+    TrackedLink.objects.create(client=shop.client, broadcast_id=first.pk, url="https://b.io", recipients=2, clicks=1)
+    TrackedLink.objects.create(client=shop.client, broadcast_id=again.pk, url="https://a.io", recipients=1, clicks=1)
     body = shop.api.get("/api/v1/broadcasts/dashboard/").json()
     rows = {r["name"]: r for r in body["results"]}
-    assert (rows["First"]["clicks"], rows["First"]["unique_clicks"]) == (2, 2)
+    assert (rows["First"]["clicks"], rows["First"]["unique_clicks"], rows["First"]["ctr"]) == (5, 2, 1.0)
     assert (rows["Again"]["clicks"], rows["Again"]["unique_clicks"]) == (1, 1)
-    assert (body["totals"]["clicks"], body["totals"]["unique_clicks"]) == (3, 2)
+    assert (body["totals"]["clicks"], body["totals"]["unique_clicks"]) == (6, 2)
