@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from .views import TrackedLinkViewSet
+
+router = SimpleRouter()
+router.register("url-tracking", TrackedLinkViewSet, basename="url-tracking")
+
+urlpatterns = router.urls
