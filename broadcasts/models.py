@@ -295,3 +295,25 @@ class Reply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.urn}: {self.text[:30]}"
+
+
+class BroadcastCount(models.Model):
+    """A broadcast's counters, as rows to add up: the database itself appends one row of deltas for
+    every statement that inserts, moves or deletes messages (statement-level triggers, migration
+    0006), in that statement's transaction; `counters.py` sums a broadcast's rows (a handful: beat
+    folds them into one) so no read recounts messages. Tests excluded, as in the stats."""
+
+    id = models.BigAutoField(primary_key=True)
+    broadcast_id = models.UUIDField(db_index=True)
+    queued = models.IntegerField(default=0, help_text="pending, queued or sending")
+    sent = models.IntegerField(default=0, help_text="left Herald (sent_at set)")
+    delivered = models.IntegerField(default=0, help_text="delivered or read")
+    read = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0)
+    cancelled = models.IntegerField(default=0)
+    clicked = models.IntegerField(default=0, help_text="recipients who clicked a short link")
+    spent = models.DecimalField(max_digits=20, decimal_places=6, default=0, help_text="cost of sent/delivered/read")
+
+    def __str__(self) -> str:
+        return f"counts of {self.broadcast_id}"

@@ -16,7 +16,8 @@ import pytest
 import time_machine
 
 from accounts.models import Client, Scope
-from broadcasts.models import Broadcast, Connector
+from broadcasts.counters import Counts
+from broadcasts.models import Broadcast, BroadcastCount, Connector
 from tests.broadcasts.recorder import recorder  # noqa: F401 - a fixture for this package
 from tests.conftest import HeraldAPIClient
 from tests.factories.accounts import ClientFactory
@@ -46,6 +47,19 @@ def _ledger_replays(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if request.node.get_closest_marker("django_db") is not None or "db" in request.fixturenames:
         assert_ledger_consistent()
+        assert_counters_exact()
+
+
+def assert_counters_exact() -> None:
+    """Every broadcast's counters equal a recount of its messages (the ledger replay's idea)."""
+    from broadcasts.counters import counts_for, counts_recount
+
+    recount = counts_recount()
+    ids = set(recount) | set(BroadcastCount.objects.values_list("broadcast_id", flat=True).distinct())
+    kept = counts_for(broadcast_ids=ids)
+    assert {i: kept[i] for i in ids if kept[i] != recount.get(i, Counts())} == {
+        i: recount.get(i, Counts()) for i in ids if kept[i] != recount.get(i, Counts())
+    }
 
 
 @dataclass
