@@ -23,6 +23,12 @@ from django.db import connection, transaction
 COLUMNS = ("queued", "sent", "delivered", "read", "failed", "skipped", "cancelled", "clicked", "spent")
 
 
+def _counts(row: tuple[object, ...]) -> Counts:
+    """A row of (broadcast_id, the eight counts, spent) as Counts."""
+    queued, sent, delivered, read, failed, skipped, cancelled, clicked = (int(str(v)) for v in row[1:9])
+    return Counts(queued, sent, delivered, read, failed, skipped, cancelled, clicked, Decimal(str(row[9])))
+
+
 @dataclass(frozen=True)
 class Counts:
     queued: int = 0
@@ -48,7 +54,7 @@ def counts_for(*, broadcast_ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, C
             " WHERE broadcast_id = ANY(%s) GROUP BY broadcast_id",
             [ids],
         )
-        found = {row[0]: Counts(*(int(v) for v in row[1:-1]), spent=Decimal(row[-1])) for row in cursor.fetchall()}
+        found = {row[0]: _counts(row) for row in cursor.fetchall()}
     return {i: found.get(i, Counts()) for i in ids}
 
 
@@ -76,7 +82,7 @@ def counts_recount(*, broadcast_ids: Iterable[uuid.UUID | str] | None = None) ->
             """,  # noqa: S608 - a constant filter
             params,
         )
-        return {row[0]: Counts(*(int(v) for v in row[1:-1]), spent=Decimal(row[-1])) for row in cursor.fetchall()}
+        return {row[0]: _counts(row) for row in cursor.fetchall()}
 
 
 def counts_fold(*, limit: int = 1000) -> int:
