@@ -215,8 +215,13 @@ _FRACTIONS = {
     "\u215e": "7/8",
 }
 
+# GSM 03.38's 0x09 was a lowercase ç in the standard's first edition and many handsets still show
+# it so: ç as Ç is the one letter smart encoding changes (every other letter keeps its meaning).
+_CEDILLA = {"\u00e7": "\u00c7"}  # ç → Ç
+
 SMART_REPLACEMENTS: dict[str, str] = {
     **_QUOTES,
+    **_CEDILLA,
     **_DASHES,
     **_ELLIPSIS,
     **_SPACES,

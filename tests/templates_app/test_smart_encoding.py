@@ -54,7 +54,16 @@ def test_text_that_stays_ucs2_is_left_as_written():
     # an emoji keeps the message UCS-2 anyway; rewriting would only risk emoji sequences (ZWJ)
     text = "It\u2019s party time " + EMOJI + " \U0001f468\u200d\U0001f469\u200d\U0001f467"
     assert optimize_text(text) == text
-    assert optimize_text("ça va\u2026") == "ça va\u2026"  # small ç has no GSM equivalent (only Ç)
+    assert optimize_text("señor\u2026") == "señor\u2026"  # ñ has no GSM equivalent: the … stays too
+
+
+def test_a_small_c_cedilla_goes_as_gsm_0x09():
+    """Issue 13: compose with a ç and the switch fixes it. GSM's 0x09 (Ç) was ç in the first
+    edition of GSM 03.38; the letter is the only one smart encoding changes."""
+    text = "ça va\u2026 Le garçon a reçu le message"
+    optimized = optimize_text(text)
+    assert optimized == "Ça va... Le garÇon a reÇu le message"
+    assert (analyze(text).encoding, analyze(optimized).encoding) == ("ucs2", GSM7)
 
 
 def test_never_adds_parts():
