@@ -18,7 +18,7 @@ def debug(request, settings):
     return request.param
 
 
-@pytest.mark.parametrize("path", ["/no-such-page/", "/broadcasts/42/nope", "/static-ish", "/r/"])
+@pytest.mark.parametrize("path", ["/no-such-page/", "/broadcasts/42/nope", "/static-ish"])
 def test_an_unknown_page_is_the_dashboard_404(client, debug, path):
     response = client.get(path)
     assert response.status_code == 404
