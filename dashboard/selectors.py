@@ -18,8 +18,10 @@ from accounts.models import Client, Membership
 from broadcasts.models import Broadcast, Message
 from broadcasts.selectors import broadcast_list, message_list
 from contacts import phones
-from contacts.models import ContactImport
-from contacts.selectors import contact_import_queryset
+from contacts.models import Contact, ContactImport
+from contacts.selectors import contact_import_queryset, contact_queryset, contact_search
+from tracking.models import Click, TrackedLink
+from tracking.selectors import link_clicks, link_list
 
 PROBLEM_STATUSES = (Message.Status.SKIPPED, Message.Status.FAILED)
 CHART_MINUTES = 60  # the sends-per-minute chart shows the last hour of activity
@@ -38,6 +40,58 @@ def broadcast_for(*, client: Client, broadcast_id: object) -> Broadcast:
     if broadcast is None:
         raise Http404("No such broadcast.")
     return broadcast
+
+
+def _uuids(values: list[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return found
+
+
+PICKER_RESULTS = 20
+
+
+def contact_picker_search(*, client: Client, term: str) -> list[Contact]:
+    """The compose picker's matches: contacts' own search (name or phone), the first few by name."""
+    if not term.strip():
+        return []
+    queryset = contact_search(contact_queryset(client=client).prefetch_related(None), term)
+    return list(queryset.order_by("first_name", "last_name", "phone", "id")[:PICKER_RESULTS])
+
+
+def contacts_chosen(*, client: Client, ids: list[str]) -> list[Contact]:
+    """The picked contacts, in the order picked; an unknown or another client's id is left out."""
+    wanted = list(dict.fromkeys(_uuids(ids)))
+    found = {c.pk: c for c in contact_queryset(client=client).prefetch_related(None).filter(pk__in=wanted)}
+    return [found[pk] for pk in wanted if pk in found]
+
+
+def link_for(*, client: Client, link_id: object) -> TrackedLink:
+    """The client's tracked link, or 404 (another client's link is a 404 too)."""
+    link = link_list(client=client).filter(pk=_uuid(link_id)).first()
+    if link is None:
+        raise Http404("No such link.")
+    return link
+
+
+@dataclass(frozen=True)
+class ClickRow:
+    click: Click
+    urn: str  # the recipient's address for a person's click; empty for a bot or an unknown message
+
+
+def click_rows(*, client: Client, link: TrackedLink, start: int, limit: int) -> list[ClickRow]:
+    """A page of the link's clicks, newest first, each human click with its message's recipient
+    (the message read by id within the same client: two queries a page)."""
+    clicks = link_clicks(link=link).only("id", "clicked_at", "is_bot", "user_agent", "message_id")
+    rows = list(clicks[start : start + limit])
+    ids = {c.message_id for c in rows if not c.is_bot and c.message_id is not None}
+    urns = dict(message_list(client=client).filter(id__in=ids).values_list("id", "urn")) if ids else {}
+    return [ClickRow(c, "" if c.is_bot else urns.get(c.message_id or 0, "")) for c in rows]
 
 
 def contact_import_for(*, client: Client, import_id: object) -> ContactImport:

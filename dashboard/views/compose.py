@@ -3,26 +3,36 @@
 Every step is one HTML form, so it works with JavaScript off; the review step calls
 `broadcast_precheck` and the Send button `broadcast_create` with the same body the API takes. The
 segment counter is a fragment computed by `templates_app.encoding`, asked for by htmx as the user
-types (debounced): there is no second counter in JavaScript."""
+types (debounced): there is no second counter in JavaScript. The form's fields and how they become
+the create body are in `dashboard/compose_form.py`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.channels import Channel
 from accounts.exceptions import HeraldError
 from broadcasts import services
-from broadcasts.models import Broadcast, Sender
+from broadcasts.models import Sender
 from contacts.selectors import contact_list_queryset
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
+from dashboard.compose_form import (
+    body_from,
+    counter,
+    language_choices,
+    version_text,
+    versions,
+    with_new_version,
+    with_version_text,
+    without_version,
+)
+from dashboard.recipient_files import RecipientFileError, parse_recipients
 from templates_app import encoding
 from templates_app.rendering import BUILTINS
 from templates_app.selectors import template_list
@@ -30,72 +40,10 @@ from wallets.selectors import wallet_get
 
 from .common import error_text, page
 
-LIST_FIELDS = ("contact_lists", "exclude_lists")
-BOOL_FIELDS = ("optimize_text", "track_links")
-
-
-def counter(text: str) -> dict[str, Any]:
-    """What the counter shows, all from `templates_app.encoding`: encoding, parts, characters left
-    in the current part, the characters that force UCS-2, and the smart-encoded text if it helps."""
-    info = encoding.analyze(text)
-    parts = encoding.split_segments(text)
-    if info.encoding == encoding.GSM7:
-        limit = encoding.GSM_SINGLE_LIMIT if info.segments <= 1 else encoding.GSM_PART_LIMIT
-    else:
-        limit = encoding.UCS2_SINGLE_LIMIT if info.segments <= 1 else encoding.UCS2_PART_LIMIT
-    used = encoding.analyze(parts[-1]).length if parts else 0
-    optimized = encoding.optimize_text(text)
-    return {
-        "info": info,
-        "encoding_label": "GSM-7" if info.encoding == encoding.GSM7 else "UCS-2",
-        "left": limit - used,
-        "optimized": optimized if optimized != text else "",
-        "optimized_info": encoding.analyze(optimized) if optimized != text else None,
-    }
-
-
-def _lines(value: str) -> list[str]:
-    return [line.strip() for line in value.replace(",", "\n").splitlines() if line.strip()]
-
-
-def body_from(form: QueryDict, member: Member) -> dict[str, Any]:
-    """The API's create body from the wizard's fields (parsing only: the service validates)."""
-    body: dict[str, Any] = {
-        "name": form.get("name", "").strip(),
-        "channel": form.get("channel") or Channel.SMS,
-        "purpose": form.get("purpose") or Broadcast.Purpose.MARKETING,
-        "schedule_mode": form.get("schedule_mode") or Broadcast.ScheduleMode.NOW,
-    }
-    recipients = _lines(form.get("recipients", ""))
-    if recipients:
-        body["recipients"] = recipients
-    contacts = form.getlist("contacts")
-    if contacts:
-        body["contacts"] = contacts
-    for field in LIST_FIELDS:
-        values = form.getlist(field)
-        if values:
-            body[field] = values
-    if form.get("content_mode") == "template":
-        body["template"] = form.get("template", "")
-    else:
-        body["text"] = form.get("text", "")
-    if form.get("sender"):
-        body["sender"] = form["sender"]
-    for field in BOOL_FIELDS:
-        body[field] = form.get(field) == "on"
-    if body["schedule_mode"] == Broadcast.ScheduleMode.SCHEDULED and form.get("scheduled_at"):
-        # A datetime-local field has no zone: it is the client's local time (docs/dashboard.md).
-        try:
-            local = datetime.fromisoformat(form.get("scheduled_at", ""))
-            zone = ZoneInfo(member.client.timezone or "UTC")
-            body["scheduled_at"] = local.replace(tzinfo=zone).isoformat()
-        except ValueError:
-            body["scheduled_at"] = form.get("scheduled_at", "")
-    if body["schedule_mode"] == Broadcast.ScheduleMode.DRIP:
-        raw = form.get("drip_rate", "")
-        body["drip_rate"] = int(raw) if raw.strip().isdigit() else raw
-    return body
+# Steps that only redraw the form (nothing is checked or created): "smart:<version>" uses the
+# smart-encoded text of one version, "drop_language:<version>" removes a translation.
+REDRAW_STEPS = ("edit", "add_language", "drop_upload")
+NOT_CARRIED = ("step", "csrfmiddlewaretoken", "add_contact", "contact_q")
 
 
 def _field_errors(exc: Exception) -> dict[str, list[str]]:
@@ -106,10 +54,15 @@ def _field_errors(exc: Exception) -> dict[str, list[str]]:
     return {}
 
 
+def _index(value: str) -> int:
+    return int(value) if value.isdigit() else 0
+
+
 def _form_context(member: Member, form: QueryDict | None) -> dict[str, Any]:
     client = member.client
     values = form if form is not None else QueryDict(mutable=True)
-    text = values.get("text", "")
+    found = versions(values)
+    uploaded = values.get("uploaded_recipients", "").splitlines()
     return {
         "form": values,
         "selected_lists": values.getlist("contact_lists"),
@@ -119,46 +72,129 @@ def _form_context(member: Member, form: QueryDict | None) -> dict[str, Any]:
         "senders": Sender.objects.filter(client=client).order_by("sender"),
         "channels": Channel.choices,
         "variables": [*BUILTINS, *selectors.contact_field_names(client=client)],
-        "counter": counter(text),
-        "text": text,
+        "main": found[0],
+        "translations": found[1:],
+        "base_version": _index(values.get("base_version", "0")),
+        "languages": language_choices(),
+        "counter": found[0].counter,
+        "text": found[0].text,
+        "uploaded_count": len([line for line in uploaded if line.strip()]),
+        "chosen_contacts": selectors.contacts_chosen(client=client, ids=values.getlist("contacts")),
+        "contact_q": values.get("contact_q", ""),
+        "contact_results": selectors.contact_picker_search(client=client, term=values.get("contact_q", "")),
         "optimize_default": form is None or values.get("optimize_text") == "on",
     }
+
+
+def _redraw(request: HttpRequest, member: Member, form: QueryDict, status: int = 200, **extra: Any) -> HttpResponse:
+    context = _form_context(member, form)
+    context.update(extra)
+    return page(request, member, "dashboard/compose/form.html", context, status=status)
+
+
+def _with_upload(request: HttpRequest, form: QueryDict) -> QueryDict:
+    """The uploaded file's recipients, parsed once, replace any earlier file's; they travel on as
+    the `uploaded_recipients` field. Raises RecipientFileError for a file that cannot be read."""
+    upload = request.FILES.get("recipients_file")
+    if upload is None:
+        return form
+    values = parse_recipients(upload.name or "", upload.read())
+    form["uploaded_recipients"] = "\n".join(values)
+    form["uploaded_name"] = upload.name or ""
+    return form
+
+
+def _redraw_step(form: QueryDict, step: str) -> QueryDict | None:
+    """The form a redraw-only step asks for, or None when the step is not one."""
+    added = form.get("add_contact", "")
+    if added:
+        form.setlist("contacts", [*form.getlist("contacts"), added])
+        return form
+    if step.startswith("smart"):
+        index = _index(step.partition(":")[2])
+        return with_version_text(form, index, encoding.optimize_text(version_text(form, index)))
+    if step.startswith("drop_language:"):
+        return without_version(form, _index(step.partition(":")[2]))
+    if step == "add_language":
+        return with_new_version(form)
+    if step == "drop_upload":
+        form.pop("uploaded_recipients", None)
+        form.pop("uploaded_name", None)
+        return form
+    if step in REDRAW_STEPS:
+        return form
+    return None
 
 
 @require_http_methods(["GET", "POST"])
 @member_required(MANAGER)
 def compose(request: HttpRequest, member: Member) -> HttpResponse:
-    """GET: the empty wizard. POST `step=smart`: the same form with the smart-encoded text;
-    `step=review`: the precheck; `step=send`: create the broadcast; `step=edit`: back to the form."""
+    """GET: the empty wizard. POST `step=review`: the precheck; `step=send`: create the broadcast;
+    any other step redraws the form (smart text, a translation added or removed, a contact added,
+    the uploaded file dropped, back to edit)."""
     if request.method == "GET":
         return page(request, member, "dashboard/compose/form.html", _form_context(member, None))
     form = request.POST.copy()
     step = form.get("step", "review")
-    if step == "smart":
-        form["text"] = encoding.optimize_text(form.get("text", ""))
-    if step in ("smart", "edit"):
-        return page(request, member, "dashboard/compose/form.html", _form_context(member, form))
-    body = body_from(form, member)
     try:
+        form = _with_upload(request, form)
+    except RecipientFileError as exc:
+        return _redraw(request, member, form, 400, error=str(exc), field_errors={"recipients_file": [str(exc)]})
+    redrawn = _redraw_step(form, step)
+    if redrawn is not None:
+        return _redraw(request, member, redrawn)
+    try:
+        body = body_from(form, member.client)
         if step == "send":
             accepted = services.broadcast_create(client=member.client, data=body, user=member.user)
             return redirect("dashboard:broadcast_detail", broadcast_id=accepted.broadcast.pk)
         precheck = services.broadcast_precheck(client=member.client, data=body)
     except (HeraldError, ValidationError) as exc:
-        context = _form_context(member, form)
-        context.update({"error": error_text(exc), "field_errors": _field_errors(exc)})
-        return page(request, member, "dashboard/compose/form.html", context, status=400)
-    hidden = [(key, value) for key in form for value in form.getlist(key) if key not in ("step", "csrfmiddlewaretoken")]
+        return _redraw(request, member, form, 400, error=error_text(exc), field_errors=_field_errors(exc))
+    hidden = [(key, value) for key in form for value in form.getlist(key) if key not in NOT_CARRIED]
     return page(
         request,
         member,
         "dashboard/compose/review.html",
-        {"precheck": precheck, "body": body, "hidden": hidden, "wallet": wallet_get(client=member.client)},
+        {
+            "precheck": precheck,
+            "body": body,
+            "hidden": hidden,
+            "wallet": wallet_get(client=member.client),
+            "uploaded_name": form.get("uploaded_name", ""),
+        },
     )
 
 
 @require_POST
 @member_required(MANAGER)
 def compose_counter(request: HttpRequest, member: Member) -> HttpResponse:
-    """The segment counter fragment (htmx, debounced as the user types)."""
-    return page(request, member, "dashboard/compose/_counter.html", {"counter": counter(request.POST.get("text", ""))})
+    """The segment counter of the version being edited (htmx, debounced as the user types):
+    `edit=0` (or none) counts `text`, `edit=N` the Nth translation's `tr_text`."""
+    index = _index(request.POST.get("edit", "0"))
+    if index == 0:
+        text = request.POST.get("text", "")
+    else:
+        texts = request.POST.getlist("tr_text")
+        text = texts[index - 1] if index <= len(texts) else ""
+    context = {"counter": counter(text), "version": index}
+    return page(request, member, "dashboard/compose/_counter.html", context)
+
+
+@require_GET
+@member_required(MANAGER)
+def compose_contact_search(request: HttpRequest, member: Member) -> HttpResponse:
+    """The contact picker's matches for `contact_q` (htmx, debounced), each with an Add button."""
+    term = request.GET.get("contact_q", "").strip()
+    results = selectors.contact_picker_search(client=member.client, term=term)
+    return page(request, member, "dashboard/compose/_contact_results.html", {"contact_results": results, "contact_q": term})
+
+
+@require_GET
+@member_required(MANAGER)
+def compose_contact_pick(request: HttpRequest, member: Member) -> HttpResponse:
+    """One chosen contact (htmx appends it to the chosen list): its `contacts` checkbox, ticked."""
+    chosen = selectors.contacts_chosen(client=member.client, ids=[request.GET.get("id", "")])
+    if not chosen:
+        raise Http404("No such contact.")
+    return page(request, member, "dashboard/compose/_chosen_contact.html", {"contact": chosen[0]})

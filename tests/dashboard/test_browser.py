@@ -71,7 +71,12 @@ def test_log_in_compose_and_see_the_counter_update(live_server, browser, make_sh
     text.send_keys(" ça va")  # ç is not GSM 03.38 (only Ç is)
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=encoding]"), "UCS-2"))
     assert "ç" in browser.find_element(By.CSS_SELECTOR, "[data-testid=non-gsm]").text
-    # templates_app's smart encoding leaves ç alone (docs/dashboard.md); a curly apostrophe it fixes.
+    # Smart encoding maps ç to Ç (GSM 03.38 has only the capital): the switch fixes the text.
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=smart-switch]")))
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=smart-switch]").click()
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=encoding]"), "GSM-7"))
+    text = browser.find_element(By.ID, "text")
+    assert text.get_attribute("value") == "hello Ça va"
     text.clear()
     text.send_keys("it’s fine")
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=smart-switch]")))

@@ -1,11 +1,20 @@
-// Inserts a variable at the cursor of the message text. No counting here: the server counts.
+// Inserts a variable at the cursor of the message text being edited (the main text or a
+// translation: the last one focused). No counting here: the server counts.
+var lastText = null;
+document.addEventListener("focusin", function (event) {
+  if (event.target.classList && event.target.classList.contains("message-text")) lastText = event.target;
+});
 document.addEventListener("click", function (event) {
   var button = event.target.closest("[data-insert]");
   if (!button) return;
-  var area = document.getElementById("text");
+  var area = lastText && document.body.contains(lastText) ? lastText : document.getElementById("text");
   var start = area.selectionStart, end = area.selectionEnd;
   area.value = area.value.slice(0, start) + button.dataset.insert + area.value.slice(end);
   area.focus();
   area.selectionStart = area.selectionEnd = start + button.dataset.insert.length;
   area.dispatchEvent(new Event("input", { bubbles: true }));
+});
+// Enter in the contact search searches (htmx) instead of submitting the whole form for review.
+document.addEventListener("keydown", function (event) {
+  if (event.key === "Enter" && event.target.name === "contact_q") event.preventDefault();
 });
