@@ -187,7 +187,9 @@ def compose_contact_search(request: HttpRequest, member: Member) -> HttpResponse
     """The contact picker's matches for `contact_q` (htmx, debounced), each with an Add button."""
     term = request.GET.get("contact_q", "").strip()
     results = selectors.contact_picker_search(client=member.client, term=term)
-    return page(request, member, "dashboard/compose/_contact_results.html", {"contact_results": results, "contact_q": term})
+    return page(
+        request, member, "dashboard/compose/_contact_results.html", {"contact_results": results, "contact_q": term}
+    )
 
 
 @require_GET
