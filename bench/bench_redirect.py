@@ -178,7 +178,7 @@ def main() -> None:
         stack.django()
         codes = seed(args.codes)
         scripts = {name: wrk_script(stack.tmp, codes, f"/{name}/") for name in ("r", *DIAGNOSTICS)}
-        for conn_max_age in args.conn_max_age or [0]:
+        for conn_max_age in args.conn_max_age or [60]:  # the production default (config/env.py)
             port = start_web(stack, conn_max_age)
             base = f"http://127.0.0.1:{port}"
             wrk(f"{base}/bare/", seconds=2, connections=args.connections)  # warm every worker up

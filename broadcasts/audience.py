@@ -161,6 +161,63 @@ class Audience:
             out = [t for t in out if t.contact_id is None or t.contact_id in kept]
         return out
 
+    def _members_query(self, after: str | None = None, limit: int | None = None) -> tuple[str, Any]:
+        """SQL of the list members (not named explicitly) as raw tuples; with `after`/`limit`, the
+        next keyset page in contact id order (what a resumable preparation reads)."""
+        queryset = audience_contacts(
+            client=self.client, list_ids=self.request.list_ids, exclude_list_ids=self.request.exclude_list_ids
+        )
+        if self._explicit_contacts:
+            queryset = queryset.exclude(pk__in=self._explicit_contacts)
+        if after is not None:
+            queryset = queryset.filter(pk__gt=after).order_by("pk")
+        names = self.field_names
+        keys = {f"field_{i}": KT(f"fields__{name}") for i, name in enumerate(names)}
+        values = queryset.annotate(**keys).annotate(id_text=Cast("pk", output_field=TextField()))
+        rows = values.values_list(
+            "id_text", "phone", "telegram_chat_id", "first_name", "last_name", "language", "opted_out", *keys
+        )
+        if limit is not None:
+            rows = rows[:limit]
+        sql, params = rows.query.sql_with_params()
+        return sql, params
+
+    def _member_targets(self, rows: list[tuple[Any, ...]]) -> list[Target]:
+        channel, names, seen = self.request.channel, self.field_names, self._seen
+        chunk: list[Target] = []
+        for pk, phone, chat_id, first, last, language, opted_out, *values in rows:
+            resolved = contact_urn(channel, phone, chat_id)
+            if resolved is None:
+                target = Target(urn=f"contact:{pk}", address="", skip=SKIP_UNROUTABLE)
+            else:
+                target = Target(urn=resolved[0], address=resolved[1])
+                if seen and target.urn in seen:  # also named explicitly in this request
+                    self.duplicates += 1
+                    continue
+            target.contact_id = pk
+            target.first_name = first or ""
+            target.last_name = last or ""
+            target.language = language or ""
+            target.fields = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+            target.opted_out = opted_out
+            chunk.append(target)
+        return chunk
+
+    def explicit_targets(self) -> list[Target]:
+        """The recipients and contacts named in the request (at most 10,000 each), deduplicated."""
+        return self._explicit_targets()
+
+    def members_after(self, after: str, limit: int = CHUNK) -> tuple[list[Target], str | None, int]:
+        """The next `limit` list members after contact id `after` ("" from the first), in id order:
+        (targets, the last id read or None when the lists are done, rows read). Call
+        `explicit_targets()` first, so members named explicitly are left out as in `chunks()`."""
+        sql, params = self._members_query(after=after or "00000000-0000-0000-0000-000000000000", limit=limit)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        last = rows[-1][0] if len(rows) == limit else None
+        return self._member_targets(rows), last, len(rows)
+
     def _list_targets(self) -> Iterator[list[Target]]:
         """List members through a server-side cursor, chunk by chunk, in raw tuples.
 
@@ -168,23 +225,7 @@ class Audience:
         whole JSON is decoded; and the rows skip Django's per-row conversion, which at a million
         rows costs more than everything else here.
         """
-        channel = self.request.channel
-        queryset = audience_contacts(
-            client=self.client, list_ids=self.request.list_ids, exclude_list_ids=self.request.exclude_list_ids
-        )
-        if self._explicit_contacts:
-            queryset = queryset.exclude(pk__in=self._explicit_contacts)
-        names = self.field_names
-        keys = {f"field_{i}": KT(f"fields__{name}") for i, name in enumerate(names)}
-        sql, params = (
-            queryset.annotate(**keys)
-            .annotate(id_text=Cast("pk", output_field=TextField()))
-            .values_list(
-                "id_text", "phone", "telegram_chat_id", "first_name", "last_name", "language", "opted_out", *keys
-            )
-            .query.sql_with_params()
-        )
-        seen = self._seen
+        sql, params = self._members_query()
         connection.ensure_connection()
         # A named cursor lives in a transaction. Precheck, simulate and drafts plan outside one
         # (autocommit), where DECLARE alone is refused: there the cursor is WITH HOLD, as Django's
@@ -194,21 +235,4 @@ class Audience:
             cursor.itersize = CHUNK
             cursor.execute(sql, params)
             while rows := cursor.fetchmany(CHUNK):
-                chunk: list[Target] = []
-                for pk, phone, chat_id, first, last, language, opted_out, *values in rows:
-                    resolved = contact_urn(channel, phone, chat_id)
-                    if resolved is None:
-                        target = Target(urn=f"contact:{pk}", address="", skip=SKIP_UNROUTABLE)
-                    else:
-                        target = Target(urn=resolved[0], address=resolved[1])
-                        if seen and target.urn in seen:  # also named explicitly in this request
-                            self.duplicates += 1
-                            continue
-                    target.contact_id = pk
-                    target.first_name = first or ""
-                    target.last_name = last or ""
-                    target.language = language or ""
-                    target.fields = {n: v for n, v in zip(names, values, strict=True) if v is not None}
-                    target.opted_out = opted_out
-                    chunk.append(target)
-                yield chunk
+                yield self._member_targets(rows)

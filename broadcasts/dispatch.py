@@ -242,7 +242,8 @@ def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
         messages = Message.objects.filter(broadcast_id=broadcast_id, is_test=False)
         counts = dict(messages.values_list("status").annotate(n=Count("id")).order_by().values_list("status", "n"))
         active = sum(counts.get(s, 0) for s in ACTIVE_MESSAGE_STATUSES)
-        if broadcast.status in DISPATCHABLE_BROADCAST and active == 0:
+        # A broadcast still being prepared has more messages coming: it completes after them.
+        if broadcast.status in DISPATCHABLE_BROADCAST and active == 0 and not broadcast.preparing:
             # The outcome of dispatch: did messages leave? A failure reported later by the provider
             # is a delivery outcome (stats, refund), so the status does not depend on report timing.
             left = messages.filter(sent_at__isnull=False).count()
@@ -302,6 +303,10 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
                     return _continue(broadcast_id, held, 0)
                 continue
             due = next_due_at(broadcast_id)
+            if due is None and broadcast.preparing:
+                # Sent all there is so far: each prepared chunk enqueues this dispatcher again.
+                lease_release(broadcast_id=broadcast_id, token=held)
+                return None
             if due is None:
                 broadcast_finalize(broadcast_id=broadcast_id)
                 lease_release(broadcast_id=broadcast_id, token=held)

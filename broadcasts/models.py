@@ -142,6 +142,13 @@ class Broadcast(models.Model):
     # the token. See broadcasts/dispatch.py.
     dispatch_lease_until = models.DateTimeField(null=True, blank=True)
     dispatch_token = models.CharField(max_length=32, blank=True)
+    # Large audiences (SPEC §8): messages prepared in the background, chunk by chunk.
+    preparing = models.BooleanField(default=False)
+    preparation_total = models.PositiveIntegerField(default=0, help_text="recipients to prepare (an estimate)")
+    preparation_processed = models.PositiveIntegerField(default=0)
+    preparation_cursor = models.CharField(
+        max_length=64, blank=True, help_text="where preparation resumes: '' (start), 'lists', or a contact id"
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -14,6 +14,7 @@ from django.db import transaction
 
 DISPATCH = "broadcasts.tasks.dispatch_broadcast"
 SEND_TESTS = "broadcasts.tasks.send_test_messages"
+PREPARE = "broadcasts.tasks.prepare_broadcast"
 CONNECTOR_REPORTS = "broadcasts.tasks.connector_reports"
 
 
@@ -34,6 +35,16 @@ def dispatch_on_commit(broadcast_id: uuid.UUID | str) -> None:
     """Start a dispatcher once the transaction that made the broadcast sendable commits."""
     broadcast_id = str(broadcast_id)
     transaction.on_commit(lambda: dispatch(broadcast_id))
+
+
+def prepare(broadcast_id: uuid.UUID | str, *, countdown: float | None = None) -> None:
+    """Prepare (or go on preparing) a large broadcast's messages in the background."""
+    _enqueue(PREPARE, str(broadcast_id), countdown=countdown)
+
+
+def prepare_on_commit(broadcast_id: uuid.UUID | str) -> None:
+    broadcast_id = str(broadcast_id)
+    transaction.on_commit(lambda: prepare(broadcast_id))
 
 
 def send_tests(broadcast_id: uuid.UUID | str, message_ids: list[int]) -> None:

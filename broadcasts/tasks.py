@@ -14,7 +14,7 @@ from .clicks import clicks_apply_all
 from .connectors import build_connector
 from .dispatch import dispatch_run, send_tests
 from .models import Connector
-from .services import broadcasts_tick
+from .services import broadcasts_tick, prepare_run
 from .status_updates import messages_apply_status
 
 log = structlog.get_logger(__name__)
@@ -65,3 +65,13 @@ simulator_report = shared_task(name="broadcasts.tasks.simulator_report")(connect
 def send_test_messages(broadcast_id: str, message_ids: list[int]) -> int:
     """Test sends: the broadcast's own send path (dispatch.send_tests)."""
     return send_tests(broadcast_id=broadcast_id, message_ids=message_ids)
+
+
+@shared_task(bind=True, name=queue.PREPARE, acks_late=True)
+def prepare_broadcast(self: Task, broadcast_id: str) -> None:
+    """Prepare a large broadcast's messages chunk by chunk for a while, then go on in a new task
+    (acks_late: a worker that dies mid-run is redelivered; beat's tick also restarts preparations)."""
+    while prepare_run(broadcast_id=broadcast_id):
+        if not self.request.is_eager:  # tests run tasks inline: they prepare to the end at once
+            queue.prepare(broadcast_id)
+            return

@@ -27,6 +27,10 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
     template = serializers.SerializerMethodField()
     text = serializers.SerializerMethodField()
     contact_list = serializers.UUIDField(source="created_list_id", read_only=True, allow_null=True)
+    preparing = serializers.BooleanField(
+        read_only=True, help_text="A large audience's messages are still being prepared in the background."
+    )
+    preparation = serializers.SerializerMethodField(help_text="{processed, total} recipients while preparing.")
 
     class Meta:
         model = Broadcast
@@ -39,6 +43,8 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
             "schedule_mode",
             "scheduled_at",
             "drip_rate",
+            "preparing",
+            "preparation",
             "total_recipients",
             "total_segments",
             "estimated_cost",
@@ -68,6 +74,11 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_preparation(self, obj: Broadcast) -> dict[str, int] | None:
+        if not obj.preparing and not obj.preparation_total:
+            return None
+        return {"processed": obj.preparation_processed, "total": obj.preparation_total}
 
     def get_ui_status(self, obj: Broadcast) -> str:
         return UI_STATUS.get(obj.status, obj.status)

@@ -3,7 +3,10 @@ call these names from here.
 
 - context:    the client's wallet and the plan's context; the precheck (nothing written)
 - create:     create (simulate, draft, or plan → write → reserve → enqueue)
-- drafts:     the create body a broadcast came from; edit, send a draft, delete
+- prepare:    large audiences: accepted with an estimate, prepared in the background chunk by chunk
+- request:    the create body a broadcast came from (for drafts, edits, test sends, preparation)
+- reserve:    reserving credit for rows just written
+- drafts:     edit, send a draft, delete
 - lifecycle:  a user's actions on an accepted broadcast: cancel, pause, resume, retry-failed
 - test_sends: a few messages now, through the broadcast's own send path
 - tick:       beat's safety net (start due broadcasts, restart dead dispatchers)
@@ -13,9 +16,12 @@ Sending itself (claim → send → record) is in claims.py, dispatch.py and reco
 """
 
 from .context import broadcast_precheck, client_wallet, plan_context, precheck_body
-from .create import Accepted, broadcast_create, reserve_after_checks
-from .drafts import broadcast_delete, broadcast_send, broadcast_update, request_data
+from .create import Accepted, broadcast_create
+from .drafts import broadcast_delete, broadcast_send, broadcast_update
 from .lifecycle import broadcast_cancel, broadcast_pause, broadcast_resume, broadcast_retry_failed
+from .prepare import prepare_run
+from .request import request_data
+from .reserve import reserve_after_checks
 from .senders import connector_create, normalize_sender, sender_create, sender_is_registered
 from .test_sends import MAX_TEST_RECIPIENTS, broadcast_test
 from .tick import broadcasts_tick
@@ -39,6 +45,7 @@ __all__ = [
     "normalize_sender",
     "plan_context",
     "precheck_body",
+    "prepare_run",
     "request_data",
     "reserve_after_checks",
     "sender_create",

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.exceptions import ConflictError, InsufficientCreditError
@@ -22,7 +22,6 @@ from contacts.selectors import contact_list_name_taken
 from contacts.services import contact_list_create_with_phones
 from wallets.models import Wallet
 from wallets.pricing import money
-from wallets.services import wallet_reserve
 
 from .. import queue
 from ..models import Broadcast
@@ -30,6 +29,8 @@ from ..planning import PlanContext, Planner, PlanTotals, check_plan, plan_totals
 from ..validation import BroadcastRequest, parse_broadcast_request
 from ..writing import messages_write
 from .context import client_wallet, plan_context
+from .prepare import accept_in_background, in_background
+from .reserve import reserve_after_checks
 
 log = structlog.get_logger(__name__)
 
@@ -122,23 +123,6 @@ def accept(*, broadcast: Broadcast, context: PlanContext, status: str, keep_list
     return totals
 
 
-def reserve_after_checks(*, wallet: Wallet, amount: Decimal, broadcast_id: Any, note: str) -> None:
-    """Reserve credit for rows just written, after their deferred foreign-key checks.
-
-    The checks would otherwise run at COMMIT: at a million rows that takes seconds with the wallet
-    row locked. They also lock the broadcast row (KEY SHARE), and taking that before the wallet
-    keeps one lock order with retry-failed and cancel (broadcast, then wallet): a test send that
-    reserved first and checked at COMMIT deadlocked against them.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        try:
-            wallet_reserve(wallet=wallet, amount=amount, broadcast_id=broadcast_id, note=note)
-        finally:
-            # Back to Django's default (every foreign key DEFERRABLE INITIALLY DEFERRED).
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-
-
 def start_status(request: BroadcastRequest) -> str:
     return B.SCHEDULED if request.schedule_mode == Broadcast.ScheduleMode.SCHEDULED else B.QUEUED
 
@@ -172,8 +156,11 @@ def broadcast_create(*, client: Client, data: Any, api_key: ApiKey | None = None
         log.info("broadcast.draft_saved", client_id=str(client.pk), broadcast_id=str(broadcast.pk))
         return Accepted(broadcast, context.wallet.available)
     with transaction.atomic():
-        accept(broadcast=broadcast, context=context, status=start_status(request), keep_list=True)
-        enqueue_dispatch(broadcast)
+        if in_background(client=client, request=request):
+            accept_in_background(broadcast=broadcast, context=context, status=start_status(request))
+        else:
+            accept(broadcast=broadcast, context=context, status=start_status(request), keep_list=True)
+            enqueue_dispatch(broadcast)
     wallet = client_wallet(client)
     log.info(
         "broadcast.created",

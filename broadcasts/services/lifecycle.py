@@ -36,8 +36,15 @@ def broadcast_cancel(*, broadcast: Broadcast) -> Broadcast:
     """Stop for good: waiting messages are cancelled; the credit they held goes back to the wallet."""
     now = timezone.now()
     with transaction.atomic():
+        # A preparation in progress stops at its next chunk (preparing is cleared here).
         broadcast_transition(
-            broadcast, "cancel", B.CANCELLED, cancelled_at=now, dispatch_lease_until=None, dispatch_token=""
+            broadcast,
+            "cancel",
+            B.CANCELLED,
+            cancelled_at=now,
+            dispatch_lease_until=None,
+            dispatch_token="",
+            preparing=False,
         )
         Message.objects.filter(broadcast=broadcast, is_test=False, status__in=message_sources(M.CANCELLED)).update(
             status=M.CANCELLED
@@ -69,6 +76,8 @@ def broadcast_resume(*, broadcast: Broadcast) -> Broadcast:
                 broadcast=broadcast, is_test=False, status__in=[M.PENDING, M.QUEUED], not_before__isnull=False
             ).update(not_before=F("not_before") + (now - paused_at))
         queue.dispatch_on_commit(broadcast.pk)
+        if broadcast.preparing:  # paused mid-preparation (insufficient_credit): it goes on
+            queue.prepare_on_commit(broadcast.pk)
     log.info("broadcast.resumed", broadcast_id=str(broadcast.pk))
     return broadcast
 

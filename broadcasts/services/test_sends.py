@@ -22,8 +22,8 @@ from ..planning import Planner
 from ..validation import parse_broadcast_request
 from ..writing import messages_write
 from .context import plan_context
-from .create import reserve_after_checks
-from .drafts import request_data
+from .request import request_data
+from .reserve import reserve_after_checks
 
 log = structlog.get_logger(__name__)
 

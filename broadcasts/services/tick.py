@@ -74,6 +74,11 @@ def broadcasts_tick() -> dict[str, int]:
         by_broadcast.setdefault(str(test_broadcast), []).append(message_id)
     for test_broadcast_id, ids in by_broadcast.items():
         queue.send_tests(test_broadcast_id, ids)
+    # Preparations whose task was lost or whose worker died go on (one preparer per broadcast: a
+    # duplicate returns at once).
+    preparing = Broadcast.objects.filter(preparing=True, status__in=[*DISPATCHABLE_BROADCAST, B.SCHEDULED])
+    for broadcast_id in preparing.values_list("pk", flat=True):
+        queue.prepare(broadcast_id)
     # The counters' delta rows, folded into one per broadcast, so a read stays a few rows.
     folded = counts_fold()
     return {

@@ -243,6 +243,8 @@ TRACKING_BASE_URL = env.str("TRACKING_BASE_URL", default=PUBLIC_BASE_URL).rstrip
 TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=500)
+# Above this many recipients a create answers at once and prepares its messages in the background.
+BROADCAST_SYNC_LIMIT = env.int("BROADCAST_SYNC_LIMIT", default=10_000)
 BROADCAST_BATCH_DELAY = env.float("BROADCAST_BATCH_DELAY", default=0.0)
 BROADCAST_MAX_RETRIES = env.int("BROADCAST_MAX_RETRIES", default=3)
 SEND_RATE_LIMIT = env.str("SEND_RATE_LIMIT", default="10/15m")

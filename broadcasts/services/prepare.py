@@ -1,0 +1,253 @@
+"""Large audiences (SPEC §8): accepted at once with an estimate, prepared in the background.
+
+A create whose lists hold more than BROADCAST_SYNC_LIMIT recipients answers 201 within a second:
+the broadcast row, `preparing: true` and an `estimated_cost` (one SQL aggregate of the members by
+number prefix, each prefix priced once, × the parts of the text before personalisation), 402 when
+that estimate already exceeds the available credit. Its messages are then prepared by Celery, one
+chunk per transaction, through the same steps as a synchronous create:
+
+    audience (the explicit recipients first, then list members in contact id order after a cursor)
+    → plan (planning.Planner: render, encode, price, time) → write (writing.messages_write)
+    → reserve (the chunk's exact cost) → enqueue (dispatch starts with the first chunk)
+
+The chunk, its reservation and the cursor commit together, under the broadcast's row lock: a worker
+that dies mid-chunk leaves nothing of it, and the next run starts at the same cursor, so no chunk is
+written twice and none is skipped. Too little credit for a chunk pauses the broadcast with
+`insufficient_credit` (resume after a top-up goes on); cancel stops it and releases everything.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.channels import Channel
+from accounts.exceptions import InsufficientCreditError
+from contacts.selectors import audience_contacts
+from templates_app.encoding import analyze, optimize_text
+from wallets.pricing import money, quote_messages
+
+from .. import queue
+from ..lock_objects import broadcast_for_update
+from ..models import Broadcast
+from ..planning import PlanContext, Planner, check_plan
+from ..states import DISPATCHABLE_BROADCAST
+from ..transitions import broadcast_move
+from ..validation import BroadcastRequest, parse_broadcast_request
+from ..writing import messages_write
+from .context import plan_context
+from .request import request_data
+from .reserve import reserve_after_checks
+
+log = structlog.get_logger(__name__)
+
+B = Broadcast.Status
+INSUFFICIENT_CREDIT = "insufficient_credit"
+LISTS = "lists"  # the cursor once the explicit recipients are prepared
+DONE = "done"
+RUN_SECONDS = 10.0
+PREPARE_CHUNK = 5000  # list members per chunk (and transaction)
+_LOCK_NAMESPACE = 0x50_52_45_50  # "PREP": one preparer per broadcast (pg advisory lock)
+
+
+# --- the create side ---------------------------------------------------------------------------
+
+
+def audience_size(*, client: Any, request: BroadcastRequest) -> int:
+    """Recipients named + list members (one COUNT): what decides between the two paths."""
+    named = len(request.recipients) + len(request.contact_ids)
+    if not request.list_ids:
+        return named
+    members = audience_contacts(client=client, list_ids=request.list_ids, exclude_list_ids=request.exclude_list_ids)
+    return named + members.count()
+
+
+def in_background(*, client: Any, request: BroadcastRequest) -> bool:
+    """A create prepared in the background: lists over the limit (drips keep their exact timing)."""
+    if request.simulate or request.draft or not request.list_ids:
+        return False
+    if request.schedule_mode == Broadcast.ScheduleMode.DRIP:
+        return False
+    return audience_size(client=client, request=request) > settings.BROADCAST_SYNC_LIMIT
+
+
+def base_segments(context: PlanContext) -> int:
+    """Parts of the base version's text before personalisation (its placeholders as written)."""
+    request = context.request
+    if request.channel != Channel.SMS:
+        return 1
+    language = request.base_language if request.base_language in context.versions else sorted(context.versions)[0]
+    text = context.versions[language].content
+    if context.rewriter is not None:
+        text = context.rewriter.template(text)[0]
+    if request.optimize_text:
+        text = optimize_text(text)
+    return max(1, analyze(text).segments)
+
+
+def estimate(context: PlanContext) -> tuple[Decimal, int]:
+    """(estimated cost, estimated recipients): list members counted by number prefix in one SQL
+    aggregate, each prefix priced once on a sample number, plus the named recipients priced each."""
+    request, client = context.request, context.client
+    segments = base_segments(context)
+    members = audience_contacts(client=client, list_ids=request.list_ids, exclude_list_ids=request.exclude_list_ids)
+    column = "telegram_chat_id" if request.channel == Channel.TELEGRAM else "phone"
+    sql, params = members.filter(**{f"{column}__isnull": False}).values("pk").query.sql_with_params()
+    key = "''" if column == "telegram_chat_id" else "left(c.phone, 8)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {key}, min(c.{column}), count(*) FROM contacts_contact c"  # noqa: S608 - fixed names
+            f" WHERE c.id IN ({sql}) GROUP BY 1",
+            params,
+        )
+        buckets = [(sample, count) for _prefix, sample, count in cursor.fetchall()]
+    named = [target.address for target in Planner(context).audience.explicit_targets() if target.address]
+    buckets += [(address, 1) for address in named]
+    quote = quote_messages(
+        recipients=[(sample, segments) for sample, _count in buckets],
+        channel=request.channel,
+        wallet_currency=context.wallet.currency,
+        routes=context.routes,
+        rates=context.rates,
+        tier=request.tier,
+        route_code=request.route or None,
+    )
+    total = Decimal(0)
+    for (_sample, count), priced in zip(buckets, quote.messages, strict=True):
+        if priced is not None:
+            total += priced.wallet_cost * count
+    return total, sum(count for _sample, count in buckets)
+
+
+def accept_in_background(*, broadcast: Broadcast, context: PlanContext, status: str) -> None:
+    """The broadcast row with its estimate, nothing else; preparation starts on commit. 402 when
+    the estimate already exceeds the available credit. Call inside the create's transaction."""
+    cost, recipients = estimate(context)
+    wallet = context.wallet
+    if cost > wallet.available:
+        raise InsufficientCreditError(
+            f"This broadcast needs about {money(cost)} {wallet.currency} (an estimate over its lists); "
+            f"{money(wallet.available)} {wallet.currency} is available."
+        )
+    broadcast.status = status
+    broadcast.currency = wallet.currency
+    broadcast.estimated_cost = cost
+    broadcast.total_recipients = recipients
+    broadcast.total_segments = recipients * base_segments(context)
+    broadcast.preparing = True
+    broadcast.preparation_total = recipients
+    broadcast.preparation_processed = 0
+    broadcast.preparation_cursor = ""
+    broadcast.save()
+    queue.prepare_on_commit(broadcast.pk)
+
+
+# --- the worker side ---------------------------------------------------------------------------
+
+
+def prepare_chunk(*, broadcast_id: uuid.UUID | str) -> str:
+    """Prepare the next chunk. Returns "more", "done" or "stopped" (paused, cancelled, not found)."""
+    now = timezone.now()
+    with transaction.atomic():
+        broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
+        if broadcast is None:
+            return "stopped"
+        broadcast = broadcast_for_update(broadcast_id)
+        if not broadcast.preparing:
+            return DONE
+        if broadcast.status not in DISPATCHABLE_BROADCAST and broadcast.status != B.SCHEDULED:
+            return "stopped"  # paused (resume enqueues preparation again) or cancelled
+        request = parse_broadcast_request(request_data(broadcast), now=broadcast.created_at)
+        context, _template = plan_context(client=broadcast.client, request=request, now=now)
+        planner = Planner(context)
+        explicit = planner.audience.explicit_targets()
+        named_duplicates = planner.audience.duplicates
+        cursor = broadcast.preparation_cursor
+        if cursor == "":
+            targets, next_cursor, read, duplicates = explicit, LISTS, len(explicit), named_duplicates
+        else:
+            after = "" if cursor == LISTS else cursor
+            targets, last, read = planner.audience.members_after(after, limit=PREPARE_CHUNK)
+            next_cursor = last or DONE
+            duplicates = planner.audience.duplicates - named_duplicates
+        rows = planner.plan_chunk(targets)
+        totals = planner.totals
+        if totals.total_cost > context.wallet.available:
+            broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=INSUFFICIENT_CREDIT, paused_at=now)
+            log.warning("broadcast.preparation_paused", broadcast_id=str(broadcast.pk), reason=INSUFFICIENT_CREDIT)
+            return "stopped"
+        if totals.stop_missing or totals.too_long:
+            try:
+                check_plan(totals, request=request)
+            except ValidationError as exc:
+                reason = "; ".join(exc.messages)[:255]
+                broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=reason, paused_at=now)
+                return "stopped"
+        messages_write(broadcast, rows, now=now)
+        if totals.total_cost > 0:
+            reserve_after_checks(
+                wallet=context.wallet, amount=totals.total_cost, broadcast_id=broadcast.pk,
+                note=f"Broadcast {broadcast.name[:80]} (part)",
+            )  # fmt: skip
+        first = cursor == ""
+        _add_totals(broadcast, totals, duplicates=duplicates, first=first)
+        broadcast.preparation_processed = (0 if first else broadcast.preparation_processed) + read
+        broadcast.preparation_cursor = next_cursor
+        broadcast.preparing = next_cursor != DONE
+        if not broadcast.preparing:
+            broadcast.preparation_total = broadcast.preparation_processed
+        broadcast.save(update_fields=[*_TOTAL_FIELDS, *_PREPARATION_FIELDS, "updated_at"])
+        if broadcast.status != B.SCHEDULED:
+            queue.dispatch_on_commit(broadcast.pk)
+    log.info("broadcast.prepared_chunk", broadcast_id=str(broadcast.pk), rows=len(rows), done=not broadcast.preparing)
+    return "more" if broadcast.preparing else DONE
+
+
+_TOTAL_FIELDS = (
+    "total_recipients", "total_segments", "estimated_cost", "skipped_invalid", "skipped_opted_out",
+    "skipped_unroutable", "duplicates",
+)  # fmt: skip
+_PREPARATION_FIELDS = ("preparing", "preparation_total", "preparation_processed", "preparation_cursor")
+
+
+def _add_totals(broadcast: Broadcast, totals: Any, *, duplicates: int, first: bool) -> None:
+    """The chunk's exact totals added to the broadcast's (the first chunk replaces the estimate)."""
+    chunk = {
+        "total_recipients": totals.total_contacts,
+        "total_segments": totals.total_segments,
+        "estimated_cost": totals.total_cost,
+        "skipped_invalid": totals.invalid_count,
+        "skipped_opted_out": totals.opted_out_count,
+        "skipped_unroutable": totals.unroutable_count,
+        "duplicates": duplicates,
+    }
+    for name, value in chunk.items():
+        setattr(broadcast, name, value if first else getattr(broadcast, name) + value)
+
+
+def prepare_run(*, broadcast_id: uuid.UUID | str, seconds: float = RUN_SECONDS) -> bool:
+    """Prepare chunks for up to `seconds`; True when more remain (the task then enqueues itself).
+    One preparer per broadcast (an advisory lock): a duplicate task returns at once."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, str(broadcast_id)])
+        (held,) = cursor.fetchone()
+    if not held:
+        return False
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            outcome = prepare_chunk(broadcast_id=broadcast_id)
+            if outcome != "more":
+                return False
+        return True
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_LOCK_NAMESPACE, str(broadcast_id)])
