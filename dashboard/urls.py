@@ -44,6 +44,7 @@ urlpatterns = [
     path("wallet/", account.wallet, name="wallet"),
     path("replies/", account.replies, name="replies"),
     path("tracking/", account.tracking, name="tracking"),
+    path("tracking/<uuid:link_id>/", account.tracking_link, name="tracking_link"),
     path("api-management/", team.api_management, name="api_management"),
     path("api-management/keys/<uuid:key_id>/revoke/", team.api_key_revoke_view, name="api_key_revoke"),
     path("api-management/webhooks/<uuid:endpoint_id>/", team.webhook_endpoint, name="webhook_endpoint"),

@@ -7,14 +7,16 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.channels import Channel
-from broadcasts.selectors import reply_list
+from broadcasts.selectors import broadcast_list, reply_list
+from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
 from templates_app import services as template_services
 from templates_app.models import Template
 from templates_app.selectors import template_get, template_list
+from tracking.selectors import link_list
 from wallets.selectors import ledger_entry_list, price_list, wallet_get
 
-from .common import PAGE_SIZE, attempt, offset, page
+from .common import PAGE_SIZE, attempt, link_row, offset, page
 
 
 @require_http_methods(["GET", "POST"])
@@ -96,5 +98,48 @@ def replies(request: HttpRequest, member: Member) -> HttpResponse:
 @require_GET
 @member_required()
 def tracking(request: HttpRequest, member: Member) -> HttpResponse:
-    """Link tracking is being built in `tracking/`: a clear empty state until it lands."""
-    return page(request, member, "dashboard/tracking.html")
+    """The client's tracked links, newest first (optionally one broadcast's), with their counters."""
+    queryset = link_list(client=member.client).order_by("-created_at", "-id")
+    broadcast = request.GET.get("broadcast", "").strip()
+    if broadcast:
+        chosen = selectors.broadcast_for(client=member.client, broadcast_id=broadcast)
+        queryset = queryset.filter(broadcast_id=chosen.pk)
+    start = offset(request)
+    links = list(queryset[start : start + PAGE_SIZE + 1])
+    names = dict(
+        broadcast_list(client=member.client)
+        .filter(pk__in={link.broadcast_id for link in links})
+        .values_list("id", "name")
+    )
+    return page(
+        request,
+        member,
+        "dashboard/tracking.html",
+        {
+            "rows": [link_row(link, names.get(link.broadcast_id, "")) for link in links[:PAGE_SIZE]],
+            "broadcast": broadcast,
+            "next_offset": start + PAGE_SIZE if len(links) > PAGE_SIZE else None,
+            "prev_offset": max(start - PAGE_SIZE, 0) if start else None,
+        },
+    )
+
+
+@require_GET
+@member_required()
+def tracking_link(request: HttpRequest, member: Member, link_id: object) -> HttpResponse:
+    """One link: its counters and its clicks, newest first; a person's click names the recipient."""
+    link = selectors.link_for(client=member.client, link_id=link_id)
+    start = offset(request)
+    rows = selectors.click_rows(client=member.client, link=link, start=start, limit=PAGE_SIZE + 1)
+    name = broadcast_list(client=member.client).filter(pk=link.broadcast_id).values_list("name", flat=True).first()
+    return page(
+        request,
+        member,
+        "dashboard/tracking_link.html",
+        {
+            **link_row(link, name or ""),
+            "clicks": rows[:PAGE_SIZE],
+            "next_offset": start + PAGE_SIZE if len(rows) > PAGE_SIZE else None,
+            "prev_offset": max(start - PAGE_SIZE, 0) if start else None,
+        },
+    )

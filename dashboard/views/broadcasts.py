@@ -18,12 +18,14 @@ from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
 from dashboard.charts import bar_chart
 from dashboard.exports import csv_lines
+from tracking.selectors import link_list
 from wallets.selectors import wallet_get
 
-from .common import PAGE_SIZE, attempt, offset, page, rate
+from .common import PAGE_SIZE, attempt, link_row, offset, page, rate
 
 POLL_SECONDS = 3
 LOG_PAGE = 100
+LINKS_SHOWN = 50  # a broadcast's links on its page; /tracking/?broadcast= lists them all
 
 # action → (service, the question the confirmation page asks, what the button says)
 ACTIONS: dict[str, tuple[Any, str, str]] = {
@@ -43,8 +45,15 @@ ACTIONS: dict[str, tuple[Any, str, str]] = {
 
 
 def funnel(stats: BroadcastStats) -> list[dict[str, Any]]:
-    """sent → delivered → read → clicked, each with its share of the sent messages."""
-    steps = [("Sent", stats.sent), ("Delivered", stats.delivered), ("Read", stats.read), ("Clicked", stats.clicks)]
+    """sent → delivered → read → clicked, each with its share of the sent messages. "Clicked" counts
+    recipients with a click (`unique_clicks`), so its rate is the broadcast's `ctr`; a person's
+    repeated clicks are `clicks`, shown beside the funnel."""
+    steps = [
+        ("Sent", stats.sent),
+        ("Delivered", stats.delivered),
+        ("Read", stats.read),
+        ("Clicked", stats.unique_clicks),
+    ]
     return [
         {"label": label, "count": count, "rate": rate(count, stats.sent), "percent": rate(count, stats.sent) * 100}
         for label, count in steps
@@ -63,6 +72,7 @@ def progress_context(broadcast: Broadcast) -> dict[str, Any]:
         "poll_seconds": POLL_SECONDS,
         "funnel": funnel(stats),
         "delivery_rate": rate(stats.delivered, stats.sent),
+        "ctr_percent": stats.ctr * 100,
         "done": done,
         "total": total,
         "percent": round(done / total * 100, 1) if total else 0,
@@ -126,6 +136,12 @@ def broadcast_detail(request: HttpRequest, member: Member, broadcast_id: object)
             "wallet": wallet,
             "actions": ACTIONS,
             "text": broadcast.text or {},
+            "links": [
+                link_row(link)
+                for link in link_list(client=member.client)
+                .filter(broadcast_id=broadcast.pk)
+                .order_by("-clicks", "url")[:LINKS_SHOWN]
+            ],
         }
     )
     return page(request, member, "dashboard/broadcasts/detail.html", context)

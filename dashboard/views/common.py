@@ -12,6 +12,8 @@ from django.shortcuts import render
 
 from accounts.exceptions import HeraldError, describe_validation_error
 from dashboard.access import Member
+from tracking.models import TrackedLink
+from tracking.selectors import link_ctr
 
 T = TypeVar("T")
 PAGE_SIZE = 50
@@ -53,3 +55,9 @@ def offset(request: HttpRequest) -> int:
 def rate(part: int, whole: int) -> float:
     """A share as the API rounds it (4 decimals), 0 when there is nothing to divide."""
     return round(part / whole, 4) if whole else 0.0
+
+
+def link_row(link: TrackedLink, broadcast_name: str = "") -> dict[str, Any]:
+    """A tracked link as the pages show it: its counters, and its ctr as the API serialises it."""
+    ctr = link_ctr(link)
+    return {"link": link, "broadcast_name": broadcast_name, "ctr": ctr, "percent": ctr * 100}

@@ -77,7 +77,7 @@ def test_detail_lists_failed_messages_with_reasons_and_a_chart(login, shop, sent
     assert [(r.status, r.count, r.example) for r in reasons] == [("failed", 1, "rejected")]
     assert response.context["chart"].peak == 4
     assert b'<svg class="chart"' in response.content
-    assert b"Link tracking" in response.content
+    assert b"Links were not tracked for this broadcast" in response.content
 
 
 def test_test_send_asks_then_sends(login, shop, sent):

@@ -113,7 +113,3 @@ def test_wallet_shows_balance_reserved_available_and_prices(login, shop):
     api = shop.api.get("/api/v1/wallet/").json()
     assert str(wallet.available) == api["available"] or float(wallet.available) == float(api["available"])
     assert len(response.context["prices"]) > 0
-
-
-def test_tracking_is_a_clear_empty_state(login, shop):
-    assert b"Link tracking is not available yet" in login(R.VIEWER, shop.client).get("/tracking/").content
