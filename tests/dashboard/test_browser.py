@@ -83,3 +83,43 @@ def test_log_in_compose_and_see_the_counter_update(live_server, browser, make_sh
     browser.find_element(By.CSS_SELECTOR, "[data-testid=smart-switch]").click()
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=encoding]"), "GSM-7"))
     assert browser.find_element(By.ID, "text").get_attribute("value") == "it's fine"
+
+
+def test_a_translations_counter_and_the_contact_picker_work_in_a_browser(live_server, browser, make_shop):
+    """htmx as the pages use it: a translation's counter counts only that version (hx-vals and
+    hx-params), and a picked contact lands in the chosen list as a ticked checkbox."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.factories.contacts import ContactFactory
+
+    shop = make_shop()
+    ann = ContactFactory(client=shop.client, first_name="Annabel", last_name="Okello", phone="+256772000021")
+    user = UserFactory(username="bea")
+    user.set_password("a-long-pass-4321")
+    user.save()
+    MembershipFactory(user=user, client=shop.client, role=Membership.Role.MANAGER)
+    wait = WebDriverWait(browser, 10)
+    browser.get(f"{live_server.url}/login/")
+    browser.find_element(By.NAME, "username").send_keys("bea")
+    browser.find_element(By.NAME, "password").send_keys("a-long-pass-4321")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "p.whoami")))
+
+    browser.get(f"{live_server.url}/broadcasts/new/")
+    wait.until(ec.presence_of_element_located((By.ID, "text"))).send_keys("hello")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=add-language]").click()
+    translation = wait.until(ec.presence_of_element_located((By.ID, "text-1")))
+    translation.send_keys("ça va")
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#counter-1 [data-testid=encoding]"), "UCS-2"))
+    assert browser.find_element(By.CSS_SELECTOR, "#counter [data-testid=encoding]").text == "GSM-7"
+    assert "ç" in browser.find_element(By.CSS_SELECTOR, "#counter-1 [data-testid=non-gsm]").text
+
+    browser.find_element(By.NAME, "contact_q").send_keys("annab")
+    add = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid=contact-results] button")))
+    add.click()
+    chosen = f"#chosen-contacts input[name=contacts][value='{ann.pk}']"
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, chosen)))
+    assert browser.find_element(By.CSS_SELECTOR, chosen).is_selected()
+    assert browser.current_url.endswith("/broadcasts/new/")  # htmx swapped a fragment, no page load
