@@ -131,3 +131,9 @@ def test_the_broadcast_page_shows_per_link_clicks_and_the_clicked_step(login, sh
     assert f'data-testid="funnel-clicked">{stats.unique_clicks}<' in body
     assert f'data-testid="clicks">{stats.clicks}<' in body
     assert "not available yet" not in body
+
+
+def test_the_links_page_reads_in_a_few_queries_whatever_the_links(login, shop, clicked, django_assert_max_num_queries):
+    web = login(R.VIEWER, shop.client)
+    with django_assert_max_num_queries(8):  # session, user, membership, links, broadcast names
+        assert web.get("/tracking/").status_code == 200
