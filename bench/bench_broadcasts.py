@@ -4,11 +4,13 @@
    rendering, parts, pricing, COPY of the message rows, reservation) vs the floor: parsing the same
    10,000 numbers with `phonenumbers` plus COPYing 10,000 equivalent rows into the message table.
    Target: ≤ 3×.
-2. Fanning a 1,000,000-contact list out into messages (broadcast create with `contact_lists`: read
-   the members through a server-side cursor, render, count, price, COPY) vs a raw COPY of 1,000,000
-   equivalent rows into the message table itself, with its indexes, constraints and foreign keys
-   (the machine's real limit for writing message rows). Target: ≤ 3×, with the process's peak
-   memory under 300 MB. The same COPY into a copy of the table without foreign keys is printed too.
+2. A 1,000,000-contact list (issue 12): the create call (answers at once with an estimate:
+   target ≤ 1 s); then its preparation, as the worker runs it (services.prepare.prepare_run: read
+   the members in keyset chunks, render, count, price, COPY, reserve, chunk by chunk) vs a raw COPY
+   of 1,000,000 equivalent rows into the message table itself, with its indexes, constraints,
+   foreign keys and counter triggers (the machine's real limit for writing message rows): target
+   ≤ 2×, with the process's peak memory under 300 MB; then reading the broadcast's detail as the API
+   does (target ≤ 20 ms). The same COPY into a copy of the table without foreign keys is printed too.
 
     DATABASE_URL=postgres://… .venv/bin/python bench/bench_broadcasts.py [--contacts 1000000]
 """
@@ -51,7 +53,7 @@ def main() -> None:
         from accounts.models import Scope
         from accounts.services import api_key_create, client_create
         from broadcasts.models import Broadcast, Message
-        from broadcasts.services import broadcast_create, connector_create, sender_create
+        from broadcasts.services import broadcast_create, connector_create, prepare_run, sender_create
         from config.celery import app
         from wallets.models import ExchangeRate, Route
         from wallets.services import wallet_create, wallet_topup
@@ -178,9 +180,30 @@ def main() -> None:
         accepted = broadcast_create(
             client=client, data={"name": "Everyone", "contact_lists": [str(list_id)], "text": TEXT, "sender": "Herald"}
         )
+        create_s = time.perf_counter() - started
+        broadcast_id = accepted.broadcast.pk
+        assert accepted.broadcast.preparing, "a list over BROADCAST_SYNC_LIMIT is prepared in the background"
+        # The preparation a worker runs (prepare_broadcast's body), here in this process to measure it.
+        started = time.perf_counter()
+        while prepare_run(broadcast_id=broadcast_id, seconds=3600):
+            pass
         fanout_s = time.perf_counter() - started
         rss_after = peak_rss_mb()
-        assert accepted.broadcast.total_recipients == n, accepted.broadcast.total_recipients
+        broadcast = Broadcast.objects.get(pk=broadcast_id)
+        assert (broadcast.preparing, broadcast.total_recipients) == (False, n), broadcast.total_recipients
+        assert Message.objects.filter(broadcast_id=broadcast_id).count() == n
+
+        # Reading the broadcast's detail as the API does (the serializer over its counters), warm.
+        from broadcasts.api.serializers import BroadcastSerializer
+        from broadcasts.selectors import broadcast_stats
+
+        def detail() -> dict[str, object]:
+            record = Broadcast.objects.get(pk=broadcast_id)
+            stats = broadcast_stats(broadcast_ids=[broadcast_id])
+            return dict(BroadcastSerializer(record, context={"stats": stats}).data)
+
+        detail_s, shown = timed(detail, repeat=20)
+        assert shown["stats"]["queued"] == n, shown["stats"]  # type: ignore[index]
 
         with connection.cursor() as cursor:
             cursor.execute("SELECT id::text FROM contacts_contact WHERE client_id = %s ORDER BY phone", [client.pk])
@@ -188,17 +211,21 @@ def main() -> None:
         copy1m_s = fresh(lambda: copy_rows(n, contacts=contact_ids), repeat=1)
         copy1m_nofk_s = fresh(lambda: copy_rows(n, table="bench_messages", contacts=contact_ids), repeat=1)
         report(
-            "broadcast_fanout_1m_list",
+            "broadcast_1m_list_create_and_prepare",
             contacts=n,
-            fanout_s=f"{fanout_s:.2f}",
+            create_s=f"{create_s:.3f}",
+            create_target="<=1",
+            prepare_s=f"{fanout_s:.2f}",
             raw_copy_s=f"{copy1m_s:.2f}",
             ratio=f"{fanout_s / copy1m_s:.2f}",
+            target="<=2",
             raw_copy_without_fks_s=f"{copy1m_nofk_s:.2f}",
-            target="<=3",
             rate_per_s=f"{n / fanout_s:,.0f}",
             peak_rss_mb=f"{rss_after:.0f}",
             rss_before_mb=f"{rss_before:.0f}",
             memory_target="<300",
+            detail_ms=f"{detail_s * 1000:.1f}",
+            detail_target="<=20",
         )
 
 
