@@ -165,12 +165,15 @@ class Audience:
         """SQL of the list members (not named explicitly) as raw tuples; with `after`/`limit`, the
         next keyset page in contact id order (what a resumable preparation reads)."""
         queryset = audience_contacts(
-            client=self.client, list_ids=self.request.list_ids, exclude_list_ids=self.request.exclude_list_ids
+            client=self.client,
+            list_ids=self.request.list_ids,
+            exclude_list_ids=self.request.exclude_list_ids,
+            after=after,
         )
         if self._explicit_contacts:
             queryset = queryset.exclude(pk__in=self._explicit_contacts)
         if after is not None:
-            queryset = queryset.filter(pk__gt=after).order_by("pk")
+            queryset = queryset.order_by("pk")
         names = self.field_names
         keys = {f"field_{i}": KT(f"fields__{name}") for i, name in enumerate(names)}
         values = queryset.annotate(**keys).annotate(id_text=Cast("pk", output_field=TextField()))

@@ -26,7 +26,7 @@ TEXT = "Big news for everyone, see you soon"  # one GSM part, no personalisation
 
 def members(shop, count: int, *, first: int = 0) -> ContactList:
     """`count` Ugandan contacts in a new list, written set-based (a 50,000-member list in a blink)."""
-    contact_list = ContactList.objects.create(client=shop.client, name=f"Big {first}-{count}")
+    contact_list = ContactList.objects.create(client=shop.client, name=f"Big {first}-{count}", contact_count=count)
     with connection.cursor() as cursor:
         cursor.execute(
             """
