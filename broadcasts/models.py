@@ -243,8 +243,11 @@ class Message(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["broadcast", "status"], name="message_broadcast_status"),
+            # The message log's filters (docs/broadcasts.md, "Indexes"): a broadcast's messages of one
+            # status newest first; one recipient's messages (urn/phone), tests included.
+            models.Index(fields=["broadcast", "status", "id"], name="message_broadcast_status"),
             models.Index(fields=["client", "-id"], name="message_client_newest"),
+            models.Index(fields=["client", "urn"], name="message_client_urn"),
             # The dispatcher's claim: this broadcast's messages still to send, in id order. Without
             # it the claim walks every message already sent (or another broadcast's, on the pk).
             models.Index(
