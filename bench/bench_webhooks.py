@@ -126,7 +126,7 @@ def main() -> None:
         client = Client.objects.create(name="Bench", country="UG", timezone="Africa/Kampala")
         endpoint = webhook_endpoint_create(client=client, url=url, events=["*"])
 
-        command = [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "1"]
+        command = [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "1", "-Q", "webhooks"]
         for i in range(args.workers):
             stack.start(f"worker{i}", [*command, "-n", f"bench{i}@%h"])
         wait_until(lambda: len(app.control.ping(timeout=0.5)) >= args.workers, 120, "the Celery workers", 0.5)

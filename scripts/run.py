@@ -125,7 +125,25 @@ def main() -> int:
             ),
             "worker": (
                 "Celery worker",
-                [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
+                [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2", "-Q", "celery"],
+            ),
+            # Webhook deliveries have their own queue and worker: a slow receiver never holds up dispatch.
+            "webhooks": (
+                "Celery worker (webhooks)",
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "config",
+                    "worker",
+                    "-l",
+                    "info",
+                    "--concurrency",
+                    "1",
+                    "-Q",
+                    "webhooks",
+                    "-n",
+                    "webhooks@%h",
+                ],
             ),
             "beat": ("Celery beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "--pidfile="]),
         }
