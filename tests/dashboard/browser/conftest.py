@@ -1,0 +1,60 @@
+"""Playwright (pytest-playwright) driving Debian's chromium: never a downloaded browser.
+
+`playwright install` is never run: the browser is `/usr/bin/chromium` with DESIGN.md's flags,
+headless. The tests skip only when chromium is absent and REQUIRE_SERVICES is unset; in CI
+(`.ci/run` installs the package with apt) a missing browser fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from accounts.models import Client, Membership
+from tests.conftest import service_unavailable
+from tests.factories.accounts import MembershipFactory, UserFactory
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+PASSWORD = "a-long-pass-4321"
+
+# Playwright's sync API runs an event loop in this thread, and Django refuses ORM calls from a
+# thread with a running loop; the tests' own fixtures (factories, asserts) are synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not os.path.exists(CHROMIUM):
+        service_unavailable("chromium", "install Debian's chromium package (never `playwright install`)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_FLAGS}
+
+
+@pytest.fixture
+def signed_in(live_server: Any, page: Any) -> Callable[..., Any]:
+    """signed_in(client, role) → the page, signed in through the login form as a new member."""
+
+    def _sign_in(client: Client, role: str = Membership.Role.OWNER, username: str = "ann") -> Any:
+        user = UserFactory(username=username)
+        user.set_password(PASSWORD)
+        user.save()
+        MembershipFactory(user=user, client=client, role=role)
+        page.set_default_timeout(15_000)
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form button[type=submit]")
+        page.wait_for_selector("p.whoami")
+        return page
+
+    return _sign_in
