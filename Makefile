@@ -9,7 +9,7 @@ REQS_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut
 STAMP := $(VENV)/.installed-$(REQS_HASH)
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format bench screenshots clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/run_all.py
+
+# The dashboard's main pages as PNGs in docs/screenshots/ (a throwaway database, Debian's chromium).
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) var/static .mypy_cache .ruff_cache .pytest_cache
