@@ -26,7 +26,6 @@ FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-VIEWPORT = {"width": 1280, "height": 900}
 
 
 def main() -> int:
@@ -66,14 +65,14 @@ def main() -> int:
 
 
 def shoot(url: str) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import ViewportSize, sync_playwright
 
     from dashboard.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
 
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport=VIEWPORT)
+        page = browser.new_page(viewport=ViewportSize(width=1280, height=900))
         page.set_default_timeout(20_000)
 
         def save(name: str) -> None:
