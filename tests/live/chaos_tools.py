@@ -196,9 +196,22 @@ def _of_stack(process: psutil.Process, stack: LiveStack) -> bool:
     return False
 
 
+def _queues(process: psutil.Process) -> str:
+    with contextlib.suppress(psutil.Error, ValueError, IndexError):
+        line = process.cmdline()
+        return line[line.index("-Q") + 1]
+    return ""
+
+
 def worker_master(stack: LiveStack) -> psutil.Process:
+    """The stack's main worker (queue `celery`: dispatch); the webhooks worker is left alone."""
     masters = [
-        p for p in _descendants() if _is_celery_worker(p) and not _is_celery_worker(p.parent()) and _of_stack(p, stack)
+        p
+        for p in _descendants()
+        if _is_celery_worker(p)
+        and not _is_celery_worker(p.parent())
+        and _of_stack(p, stack)
+        and _queues(p) != "webhooks"
     ]
     assert len(masters) == 1, f"expected one Celery worker of the stack on port {stack.env['HERALD_PORT']}: {masters}"
     return masters[0]
