@@ -1,0 +1,191 @@
+"""Issue 13: every dashboard page with a tenant holding 1,000,000 messages and 200 broadcasts.
+
+The tenant is written set-based (generate_series, in SQL): 200 finished broadcasts cloned from one
+row, 1,000,000 messages spread over them (the counter triggers keep each broadcast's counters, as
+a send does) in a mix of delivered, read, sent and failed, sent over the last hour of each, and
+50,000 contacts in a list. Each page is then asked through Django's test client as a signed-in
+owner: one warm-up, then the best of N, with its query count. Target: every page ≤ 150 ms.
+
+    DATABASE_URL=postgres://… .venv/bin/python bench/bench_dashboard.py [--messages 1000000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from common import bench_database, report, timed
+
+TARGET_MS = 150.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--broadcasts", type=int, default=200)
+    parser.add_argument("--contacts", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    with bench_database():
+        from django.db import connection
+        from django.test import Client as WebClient
+
+        from accounts.models import Membership, User
+        from accounts.services import client_create, membership_set
+        from broadcasts.models import Broadcast
+        from broadcasts.services import connector_create, sender_create
+        from wallets.models import ExchangeRate, Route
+        from wallets.services import wallet_create, wallet_topup
+
+        client = client_create(name="Bench", country="UG", timezone_name="Africa/Kampala", send_rate_limit="1000/m")
+        wallet = wallet_create(client=client, currency="USD")
+        wallet_topup(wallet=wallet, amount=Decimal("100000"))
+        Route.objects.create(channel="sms", country_code="UG", route_code="ESMS_UG", connector="simulator",
+                             currency="UGX", price_per_segment=Decimal("35"))  # fmt: skip
+        ExchangeRate.objects.create(from_currency="UGX", to_currency="USD", rate=Decimal("0.000268571"))
+        connector_create(name="simulator", channel="sms", backend="simulator", tps=10_000)
+        sender_create(client=client, sender="Herald")
+        user = User.objects.create_user(username="bench-owner", password=None)
+        membership_set(client=client, user=user, role=Membership.Role.OWNER)
+
+        started = time.perf_counter()
+        first = Broadcast.objects.create(
+            client=client, name="Broadcast 0", status="sent", channel="sms", text={"eng": "Hi {{first_name}}"}
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'broadcasts_broadcast'"
+                " AND column_name NOT IN ('id', 'name', 'created_at', 'updated_at')"
+            )
+            columns = ", ".join(row[0] for row in cursor.fetchall())
+            cursor.execute(
+                f"""
+                INSERT INTO broadcasts_broadcast (id, name, created_at, updated_at, {columns})
+                SELECT gen_random_uuid(), 'Broadcast ' || i, now() - make_interval(hours => i),
+                       now() - make_interval(hours => i), {columns}
+                  FROM broadcasts_broadcast, generate_series(1, %s - 1) AS i
+                 WHERE id = %s
+                """,
+                [args.broadcasts, first.pk],
+            )
+            # Message i goes to broadcast i % B, sent in the last hour before that broadcast's creation.
+            cursor.execute(
+                """
+                WITH b AS (
+                    SELECT id, created_at, row_number() OVER (ORDER BY created_at DESC, id) - 1 AS n
+                      FROM broadcasts_broadcast WHERE client_id = %s
+                )
+                INSERT INTO broadcasts_message (
+                    broadcast_id, client_id, urn, channel, text, encoding, segments, cost, route_code,
+                    connector, country_code, status, error_code, error_message, attempts, is_test, clicked,
+                    queued_at, sent_at, delivered_at, read_at, created_at
+                )
+                SELECT b.id, %s, 'tel:+25677' || lpad(i::text, 7, '0'), 'sms', 'Hi Name' || (i %% 300), 'gsm7', 1,
+                       0.009400, 'ESMS_UG', 'simulator', 'UG',
+                       s.status, CASE WHEN s.status = 'failed' THEN 'rejected' ELSE '' END,
+                       CASE WHEN s.status = 'failed' THEN 'Rejected by the network' ELSE '' END, 1, false, false,
+                       t.at, t.at, CASE WHEN s.status IN ('delivered', 'read') THEN t.at END,
+                       CASE WHEN s.status = 'read' THEN t.at END, t.at
+                  FROM generate_series(0, %s - 1) AS i
+                  JOIN b ON b.n = i %% %s
+                  CROSS JOIN LATERAL (SELECT CASE WHEN i %% 50 = 0 THEN 'failed' WHEN i %% 10 = 1 THEN 'read'
+                                                  WHEN i %% 10 = 2 THEN 'sent' ELSE 'delivered' END AS status) s
+                  CROSS JOIN LATERAL (SELECT b.created_at - make_interval(secs => (i %% 3600)) AS at) t
+                """,
+                [client.pk, client.pk, args.messages, args.broadcasts],
+            )
+            cursor.execute(
+                "UPDATE broadcasts_broadcast SET total_recipients = %s WHERE client_id = %s",
+                [args.messages // args.broadcasts, client.pk],
+            )
+            cursor.execute(
+                """
+                INSERT INTO contacts_contact (client_id, phone, first_name, last_name, language, fields)
+                SELECT %s, '+25678' || lpad(i::text, 7, '0'), 'Name' || (i %% 300), 'Bench', 'eng', '{}'::jsonb
+                  FROM generate_series(0, %s - 1) AS i
+                """,
+                [client.pk, args.contacts],
+            )
+            list_id = uuid.uuid4()
+            cursor.execute(
+                "INSERT INTO contacts_contactlist (id, client_id, name, contact_count, created_at, updated_at)"
+                " VALUES (%s, %s, 'Everyone', %s, now(), now())",
+                [list_id, client.pk, args.contacts],
+            )
+            cursor.execute(
+                "INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id)"
+                " SELECT %s, id FROM contacts_contact WHERE client_id = %s",
+                [list_id, client.pk],
+            )
+            for table in ("broadcasts_broadcast", "broadcasts_message", "contacts_contact"):
+                cursor.execute(f"ANALYZE {table}")
+        report(
+            "dashboard_tenant",
+            messages=args.messages,
+            broadcasts=args.broadcasts,
+            contacts=args.contacts,
+            written_s=f"{time.perf_counter() - started:.1f}",
+        )
+
+        newest = Broadcast.objects.filter(client=client).order_by("-created_at").first()
+        assert newest is not None
+        b = newest.pk
+        pages = [
+            "/",
+            "/broadcasts/",
+            "/broadcasts/?status=sent",
+            f"/broadcasts/{b}/",
+            f"/broadcasts/{b}/progress/",
+            f"/broadcasts/{b}/cancel/",
+            "/broadcasts/new/",
+            "/messages/",
+            f"/messages/?broadcast={b}",
+            "/messages/?status=failed",
+            "/messages/?phone=%2B256770012345",
+            "/contacts/",
+            "/contacts/?q=Name12",
+            "/contacts/lists/",
+            "/contacts/imports/",
+            "/templates/",
+            "/wallet/",
+            "/replies/",
+            "/tracking/",
+            "/api-management/",
+            "/settings/",
+        ]
+        web = WebClient()
+        web.force_login(user)
+        results: list[tuple[float, str, int]] = []
+        for path in pages:
+            response = web.get(path)  # warm: caches, plans, templates
+            assert response.status_code == 200, (path, response.status_code)
+            # A wrapper, not CaptureQueriesContext: request_started resets the connection's query log.
+            queries: list[str] = []
+
+            def count(execute: Any, sql: str, *rest: Any, queries: list[str] = queries) -> Any:
+                queries.append(sql)
+                return execute(sql, *rest)
+
+            with connection.execute_wrapper(count):
+                web.get(path)
+            seconds, _ = timed(lambda path=path: web.get(path), repeat=args.repeat)
+            ms = seconds * 1000
+            results.append((ms, path, len(queries)))
+            report("dashboard_page", path=path, ms=f"{ms:.1f}", queries=len(queries))
+        slowest = max(results)
+        report(
+            "dashboard_slowest",
+            path=slowest[1],
+            ms=f"{slowest[0]:.1f}",
+            target_ms=f"<={TARGET_MS:.0f}",
+            met=all(ms <= TARGET_MS for ms, _, _ in results),
+            over=[path for ms, path, _ in results if ms > TARGET_MS] or "none",
+        )
+
+
+if __name__ == "__main__":
+    main()
