@@ -151,11 +151,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # No broker server at all: kombu passes messages as files under var/celery/ (make run only).
     _queue_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
-    for _d in (_queue_dir, _processed_dir):
+    _control_dir = VAR_DIR / "celery" / "control"  # kombu's default is ./control, in the checkout
+    for _d in (_queue_dir, _processed_dir, _control_dir):
         _d.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        "control_folder": str(_control_dir),
         "processed_folder": str(_processed_dir),
         "store_processed": False,
     }
