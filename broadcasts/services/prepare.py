@@ -74,8 +74,10 @@ def audience_size(*, client: Any, request: BroadcastRequest) -> int:
 
 
 def in_background(*, client: Any, request: BroadcastRequest) -> bool:
-    """A create prepared in the background: lists over the limit (drips keep their exact timing)."""
-    if request.simulate or request.draft or not request.list_ids:
+    """A create prepared in the background: lists over the limit. Drips keep their exact timing, and
+    a `list_name` (the sendable recipients saved as a list, in the create's transaction) stays
+    synchronous too."""
+    if request.simulate or request.draft or not request.list_ids or request.list_name:
         return False
     if request.schedule_mode == Broadcast.ScheduleMode.DRIP:
         return False
@@ -184,8 +186,14 @@ def prepare_chunk(*, broadcast_id: uuid.UUID | str) -> str:
         rows = planner.plan_chunk(targets)
         totals = planner.totals
         if totals.total_cost > context.wallet.available:
-            broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=INSUFFICIENT_CREDIT, paused_at=now)
-            log.warning("broadcast.preparation_paused", broadcast_id=str(broadcast.pk), reason=INSUFFICIENT_CREDIT)
+            paused = broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=INSUFFICIENT_CREDIT, paused_at=now)
+            # A scheduled broadcast cannot be paused: it waits (beat retries) until credit comes.
+            log.warning(
+                "broadcast.preparation_waits_for_credit",
+                broadcast_id=str(broadcast.pk),
+                paused=paused,
+                reason=INSUFFICIENT_CREDIT,
+            )
             return "stopped"
         if totals.stop_missing or totals.too_long:
             try:

@@ -180,3 +180,10 @@ def test_audiences_within_the_limit_stay_synchronous(shop, daytime, limit):
     body = create(shop, small).json()
     assert (body["preparing"], body["preparation"], body["total_recipients"]) == (False, None, 50)
     assert Message.objects.filter(broadcast_id=body["id"]).count() == 50
+
+
+def test_a_list_name_keeps_the_create_synchronous(shop, daytime, limit):
+    big = members(shop, 120)
+    body = create(shop, big, list_name="Everyone who got it").json()
+    assert (body["preparing"], body["total_recipients"]) == (False, 120)
+    assert Message.objects.filter(broadcast_id=body["id"]).count() == 120
