@@ -114,7 +114,8 @@ def main() -> int:
                     "2",
                     "--threads",
                     "4",
-                    # A broadcast to a very large list is planned and written in its request.
+                    # Room for slow requests (a drip or list_name create over a large list is still
+                    # planned in its request; other large audiences are prepared in the background).
                     "--timeout",
                     "300",
                     "--access-logfile",
