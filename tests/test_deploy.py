@@ -14,7 +14,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def manage(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS")}
+    # Not the test session's DJANGO_ALLOW_ASYNC_UNSAFE (the browser tests' conftest sets it for
+    # Playwright): a deployment never has it, and `check --deploy` rightly refuses it.
+    unset = ("SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings.prod", **env_overrides})
     return subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, capture_output=True, text=True, timeout=120

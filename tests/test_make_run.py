@@ -59,7 +59,9 @@ def tmp_path() -> Iterator[Path]:
 def test_make_run_in_embedded_mode(tmp_path):
     port = free_port()
     env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
     }
     env.update({"REDIS_URL": "none", "HERALD_PORT": str(port), "HERALD_VAR_DIR": str(tmp_path / "var")})
     proc = subprocess.Popen(
