@@ -336,3 +336,39 @@ def test_webhooks_announce_a_broadcast_signed_and_retried(live: LiveStack):
         assert sorted(d["status_code"] for d in first) == [204, 500]
     finally:
         receiver.server.shutdown()
+
+
+def test_a_large_list_is_accepted_at_once_then_prepared_and_sent_by_the_worker(live: LiveStack):
+    """Issue 12 on the real stack: over 10,000 members the create answers before any message
+    exists, the worker prepares chunk by chunk (each commit starting the dispatcher), and the
+    broadcast ends sent with its counters, totals and money exact."""
+    tenant = live.new_tenant(f"Large {uuid.uuid4().hex[:6]}", balance="200")
+    count = 10_050
+    rows = ["phone,first_name"] + [f"+2567739{i:05d},P{i}" for i in range(count)]
+    response = live.request(
+        "POST",
+        "/api/v1/contact-imports/",
+        key=tenant.key,
+        files={"file": ("big.csv", "\n".join(rows).encode(), "text/csv")},
+        data={"list_name": "Large"},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    wait_for(
+        lambda: live.get(f"/api/v1/contact-imports/{job_id}/", key=tenant.key).json()["status"] == "completed",
+        120,
+        "the import to finish",
+    )
+    [big] = live.get("/api/v1/contact-lists/?name=Large", key=tenant.key).json()["results"]
+    body = {"name": "Large", "contact_lists": [big["id"]], "text": "Hello {{first_name}}!", "sender": "Herald"}
+    created = live.post("/api/v1/broadcasts/", body, key=tenant.key)
+    assert created.status_code == 201, created.text
+    accepted = created.json()
+    assert (accepted["preparing"], accepted["preparation"]) == (True, {"processed": 0, "total": count})
+    broadcast_id = accepted["id"]
+    done = wait_for(lambda: broadcast_done(live, broadcast_id, tenant.key), 180, "the large broadcast to complete")
+    assert (done["preparing"], done["total_recipients"], done["stats"]["sent"]) == (False, count, count)
+    assert live.sql("SELECT count(*) FROM broadcasts_message WHERE broadcast_id = %s", [broadcast_id]) == [(count,)]
+    recount = live.manage("recountbroadcasts")
+    assert "the counters equal the recount" in recount
+    wait_for(lambda: Decimal(wallet(live, tenant.key)["reserved"]) == 0, 60, "the reservation to be released")
