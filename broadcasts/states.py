@@ -112,7 +112,15 @@ ACTIONS: dict[str, BroadcastAction] = {
     "delete": BroadcastAction(
         "delete", frozenset({B.DRAFT, B.SCHEDULED}), "Only a draft or scheduled broadcast can be deleted."
     ),
+    # Not a move: a test send leaves the status alone. Listed so every door asks this one table.
+    "test": BroadcastAction("test", frozenset(B.values) - {B.CANCELLED}, "A cancelled broadcast cannot be tested."),
 }
+
+
+def actions_allowed(status: str) -> frozenset[str]:
+    """The actions a broadcast in `status` allows: what a door offers (the service decides anyway)."""
+    return frozenset(name for name, spec in ACTIONS.items() if status in spec.sources)
+
 
 TERMINAL_BROADCAST = frozenset({B.SENT, B.PARTIALLY_SENT, B.FAILED, B.CANCELLED})
 DISPATCHABLE_BROADCAST = frozenset({B.QUEUED, B.SENDING})
