@@ -17,6 +17,7 @@ from django.http import Http404
 from accounts.models import Client, Membership
 from broadcasts.models import Broadcast, Message
 from broadcasts.selectors import broadcast_list, message_list
+from broadcasts.states import actions_allowed
 from contacts import phones
 from contacts.models import Contact, ContactImport
 from contacts.selectors import contact_import_queryset, contact_queryset, contact_search
@@ -40,6 +41,18 @@ def broadcast_for(*, client: Client, broadcast_id: object) -> Broadcast:
     if broadcast is None:
         raise Http404("No such broadcast.")
     return broadcast
+
+
+# The user's actions the broadcast page can offer, by their name in broadcasts.states.ACTIONS.
+USER_ACTIONS = frozenset({"pause", "resume", "cancel", "retry", "test"})
+
+
+def broadcast_actions(*, broadcast: Broadcast, failed: int) -> frozenset[str]:
+    """The user's actions that apply to the broadcast now: those its status allows in
+    broadcasts.states.ACTIONS, less a retry with no failed message to retry (the service refuses
+    that too, `nothing_to_retry`). `failed` is the broadcast's failed count from broadcast_stats."""
+    allowed = actions_allowed(broadcast.status) & USER_ACTIONS
+    return allowed - {"retry"} if failed == 0 else allowed
 
 
 def _uuids(values: list[str]) -> list[uuid.UUID]:

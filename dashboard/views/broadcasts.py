@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -13,7 +15,8 @@ from accounts.channels import Channel
 from broadcasts import services
 from broadcasts.models import Broadcast, Message
 from broadcasts.selectors import BroadcastStats, broadcast_dashboard, broadcast_list, broadcast_stats
-from broadcasts.states import TERMINAL_BROADCAST, UI_STATUS
+from broadcasts.states import ACTIONS as RULES
+from broadcasts.states import TERMINAL_BROADCAST, UI_STATUS, actions_allowed
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
 from dashboard.charts import bar_chart
@@ -27,21 +30,57 @@ POLL_SECONDS = 3
 LOG_PAGE = 100
 LINKS_SHOWN = 50  # a broadcast's links on its page; /tracking/?broadcast= lists them all
 
-# action → (service, the question the confirmation page asks, what the button says)
-ACTIONS: dict[str, tuple[Any, str, str]] = {
-    "pause": (services.broadcast_pause, "Pause this broadcast? Messages not yet sent wait until you resume.", "Pause"),
-    "resume": (services.broadcast_resume, "Resume this broadcast? Sending goes on where it stopped.", "Resume"),
-    "cancel": (
+
+@dataclass(frozen=True)
+class Action:
+    rule: str  # its name in broadcasts.states.ACTIONS: the rule that says when it applies
+    service: Callable[..., Any]
+    label: str  # the detail page's button
+    question: str  # what the confirmation step asks
+    button: str  # the confirmation step's button
+
+
+# URL slug → action, in the order the page shows them. Test send has its own form (broadcast_test_send).
+ACTIONS: dict[str, Action] = {
+    "pause": Action(
+        "pause",
+        services.broadcast_pause,
+        "Pause",
+        "Pause this broadcast? Messages not yet sent wait until you resume.",
+        "Pause",
+    ),
+    "resume": Action(
+        "resume",
+        services.broadcast_resume,
+        "Resume",
+        "Resume this broadcast? Sending goes on where it stopped.",
+        "Resume",
+    ),
+    "cancel": Action(
+        "cancel",
         services.broadcast_cancel,
+        "Cancel",
         "Cancel this broadcast? Messages not yet sent are cancelled and their credit released. This cannot be undone.",
         "Cancel broadcast",
     ),
-    "retry-failed": (
+    "retry-failed": Action(
+        "retry",
         services.broadcast_retry_failed,
+        "Retry failed",
         "Retry the failed messages? Only failed messages are sent again, never one that was delivered.",
         "Retry failed",
     ),
 }
+
+
+def actions_context(broadcast: Broadcast, stats: BroadcastStats) -> dict[str, Any]:
+    """The actions that apply to the broadcast's status now (dashboard.selectors.broadcast_actions,
+    from the rule table the services use), so the page never offers one the service would refuse."""
+    applicable = selectors.broadcast_actions(broadcast=broadcast, failed=stats.failed)
+    return {
+        "available_actions": [(slug, action) for slug, action in ACTIONS.items() if action.rule in applicable],
+        "can_test": "test" in applicable,
+    }
 
 
 def funnel(stats: BroadcastStats) -> list[dict[str, Any]]:
@@ -60,6 +99,10 @@ def funnel(stats: BroadcastStats) -> list[dict[str, Any]]:
     ]
 
 
+def _percent(part: int, whole: int) -> float:
+    return round(min(part, whole) / whole * 100, 1) if whole else 0
+
+
 def progress_context(broadcast: Broadcast) -> dict[str, Any]:
     stats = broadcast_stats(broadcast_ids=[broadcast.pk])[broadcast.pk]
     done = stats.sent + stats.failed + stats.skipped + stats.cancelled
@@ -75,8 +118,10 @@ def progress_context(broadcast: Broadcast) -> dict[str, Any]:
         "ctr_percent": stats.ctr * 100,
         "done": done,
         "total": total,
-        "percent": round(done / total * 100, 1) if total else 0,
+        "percent": _percent(done, total),
         "chart": bar_chart(selectors.sends_per_minute(broadcast=broadcast)),
+        "preparation_percent": _percent(broadcast.preparation_processed, broadcast.preparation_total),
+        **actions_context(broadcast, stats),
     }
 
 
@@ -134,7 +179,6 @@ def broadcast_detail(request: HttpRequest, member: Member, broadcast_id: object)
                 client=member.client, filters=selectors.MessageFilters(broadcast=str(broadcast.pk))
             ).filter(status__in=selectors.PROBLEM_STATUSES)[:20],
             "wallet": wallet,
-            "actions": ACTIONS,
             "text": broadcast.text or {},
             "links": [
                 link_row(link)
@@ -151,28 +195,41 @@ def broadcast_detail(request: HttpRequest, member: Member, broadcast_id: object)
 @member_required()
 def broadcast_progress(request: HttpRequest, member: Member, broadcast_id: object) -> HttpResponse:
     """The live part of the detail page, polled by htmx every few seconds while the broadcast runs;
-    once it ends the fragment carries no trigger, so the polling stops."""
+    once it ends the fragment carries no trigger, so the polling stops. The actions card comes with
+    it (swapped out of band), so a button that stopped applying goes as the status changes."""
     broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
-    return page(request, member, "dashboard/broadcasts/_progress.html", progress_context(broadcast))
+    return page(request, member, "dashboard/broadcasts/_poll.html", progress_context(broadcast))
 
 
 @require_http_methods(["GET", "POST"])
 @member_required(write_role=MANAGER)
 def broadcast_action(request: HttpRequest, member: Member, broadcast_id: object, action: str) -> HttpResponse:
-    """GET: the confirmation step (also what a viewer may look at). POST: the service, then back."""
+    """GET: the confirmation step (also what a viewer may look at), or why the action does not apply
+    now (a page left open while the status moved). POST: the service, which decides, then back."""
     broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
     if action not in ACTIONS:
         return page(request, member, "404.html", status=404)
-    service, question, button = ACTIONS[action]
+    chosen = ACTIONS[action]
     if request.method == "POST":
-        attempt(request, lambda: service(broadcast=broadcast), f"{button}: done.")
+        attempt(request, lambda: chosen.service(broadcast=broadcast), f"{chosen.button}: done.")
         return redirect("dashboard:broadcast_detail", broadcast_id=broadcast.pk)
     return page(
         request,
         member,
         "dashboard/broadcasts/confirm.html",
-        {"broadcast": broadcast, "question": question, "button": button, "action": action},
+        {
+            "broadcast": broadcast,
+            "question": chosen.question,
+            "button": chosen.button,
+            "action": action,
+            "refusal": "" if chosen.rule in actions_allowed(broadcast.status) else _refusal(chosen.rule, broadcast),
+        },
     )
+
+
+def _refusal(rule: str, broadcast: Broadcast) -> str:
+    """The service's own words for an action the status forbids (broadcasts.states.ACTIONS)."""
+    return f"{RULES[rule].describe} This one is {UI_STATUS.get(broadcast.status, broadcast.status).lower()}."
 
 
 @require_http_methods(["GET", "POST"])
@@ -193,7 +250,12 @@ def broadcast_test_send(request: HttpRequest, member: Member, broadcast_id: obje
         request,
         member,
         "dashboard/broadcasts/test_send.html",
-        {"broadcast": broadcast, "recipients": recipients, "max": services.MAX_TEST_RECIPIENTS},
+        {
+            "broadcast": broadcast,
+            "recipients": recipients,
+            "max": services.MAX_TEST_RECIPIENTS,
+            "refusal": "" if "test" in actions_allowed(broadcast.status) else _refusal("test", broadcast),
+        },
     )
 
 
