@@ -1,5 +1,5 @@
-"""The wizard's audience: recipients uploaded as a file (parsed by the dashboard into `recipients`)
-and contacts picked one by one (a debounced search over contacts' own search)."""
+"""The wizard's audience: recipients uploaded as a file (CSV, text or XLSX, parsed by the dashboard
+into `recipients`) and contacts picked one by one (a debounced search over contacts' own search)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import Membership
 from broadcasts.models import Broadcast, Message
 from dashboard.recipient_files import RecipientFileError, parse_recipients
+from tests.contacts.files import xlsx_bytes
 from tests.factories.accounts import ClientFactory
 from tests.factories.contacts import ContactFactory
 
@@ -44,6 +45,34 @@ def test_a_file_becomes_the_recipients_list(name, data, expected):
     assert parse_recipients(name, data) == expected
 
 
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # The contact import's header aliases; a number typed as a number reads as its digits.
+        (
+            [["Name", "Mobile"], ["Ann", 256772000001], ["Bob", None], ["Cy", "+254712000001"]],
+            ["256772000001", "+254712000001"],
+        ),
+        ([["first_name", "phone", "city"], [None, None, None], ["Ann", "0772 000 002", "Gulu"]], ["0772 000 002"]),
+        ([["telegram_chat_id"], [123456789]], ["telegram:123456789"]),
+    ],
+)
+def test_an_xlsx_workbook_becomes_the_recipients_list(rows, expected):
+    assert parse_recipients("people.xlsx", xlsx_bytes(rows)) == expected
+
+
+def test_an_xlsx_upload_travels_to_the_review(login, shop, daytime):
+    data = xlsx_bytes([["Phone", "First name"], [256772000001, "Ann"], ["+254712000001", "Bob"], ["nope", "Cy"]])
+    review = login(R.MANAGER, shop.client).post(
+        "/broadcasts/new/", {**BASE, "step": "review", "recipients_file": upload("People.XLSX", data)}
+    )
+    assert review.status_code == 200
+    assert review.context["body"]["recipients"] == ["256772000001", "+254712000001", "nope"]
+    precheck = review.context["precheck"]
+    assert (precheck["total_contacts"], precheck["invalid_count"]) == (2, 1)
+    assert b"Recipients from the file People.XLSX" in review.content
+
+
 def test_ten_thousand_lines_are_accepted():
     data = "\n".join(f"+2567720{i:05d}" for i in range(10_000)).encode()
     assert len(parse_recipients("many.txt", data)) == 10_000
@@ -52,7 +81,19 @@ def test_ten_thousand_lines_are_accepted():
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("people.xlsx", b"PK\x03\x04", "is not a .csv or .txt file"),
+        ("people.pdf", b"%PDF-1.4", "is not a .csv, .txt or .xlsx file"),
+        ("people.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "is not a .csv, .txt or .xlsx file"),
+        ("people.xlsx", b"PK\x03\x04", "The file is not a valid XLSX workbook."),
+        ("old.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "Legacy .xls files are not supported"),
+        ("text.xlsx", b"phone\n+256772000001\n", "is not a valid XLSX workbook"),
+        ("people.xlsx", xlsx_bytes([["name", "email"], ["Ann", "a@example.com"]]), "The file needs a 'phone' column"),
+        ("header.xlsx", xlsx_bytes([["Phone", "Name"], [None, "Ann"]]), "holds no phone numbers"),
+        ("blank.xlsx", xlsx_bytes([]), "The file is empty."),
+        (
+            "many.xlsx",
+            xlsx_bytes([["phone"], *([256772000001] for _ in range(10_001))]),
+            "holds more than 10,000 recipients; at most 10,000",
+        ),
         ("people.csv", b"PK\x03\x04\x00\x00", "is not text"),
         ("people.csv", "phone\n+256772000001 é\n".encode("latin-1"), "not UTF-8"),
         ("people.csv", b"name,email\nAnn,a@example.com\n", "no \u201cphone\u201d column (its columns: name, email)"),
