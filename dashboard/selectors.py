@@ -107,6 +107,14 @@ def click_rows(*, client: Client, link: TrackedLink, start: int, limit: int) -> 
     return [ClickRow(c, "" if c.is_bot else urns.get(c.message_id or 0, "")) for c in rows]
 
 
+def contact_for(*, client: Client, contact_id: object) -> Contact:
+    """The client's contact, or 404 (another client's contact is a 404 too)."""
+    contact = contact_queryset(client=client).prefetch_related(None).filter(pk=_uuid(contact_id)).first()
+    if contact is None:
+        raise Http404("No such contact.")
+    return contact
+
+
 def contact_import_for(*, client: Client, import_id: object) -> ContactImport:
     job = contact_import_queryset(client=client).filter(pk=_uuid(import_id)).first()
     if job is None:

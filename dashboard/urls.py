@@ -33,6 +33,11 @@ urlpatterns = [
     path("messages/", broadcasts.message_log, name="messages"),
     path("messages/export.csv", broadcasts.message_export, name="messages_export"),
     path("contacts/", contacts.contact_list_view, name="contacts"),
+    re_path(
+        r"^contacts/(?P<contact_id>[0-9a-f-]{36})/(?P<action>opt-out|opt-in)/$",
+        contacts.contact_opt,
+        name="contact_opt",
+    ),
     path("contacts/lists/", contacts.contact_lists, name="contact_lists"),
     path("contacts/imports/", contacts.contact_imports, name="contact_imports"),
     path("contacts/imports/<uuid:import_id>/", contacts.contact_import_detail, name="contact_import_detail"),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from contacts import services as contact_services
 from contacts.imports.services import contact_import_create
+from contacts.models import OptOutSource
 from contacts.selectors import contact_import_queryset, contact_list_queryset, contact_queryset, contact_search
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
@@ -15,6 +19,13 @@ from dashboard.access import MANAGER, Member, member_required
 from .common import PAGE_SIZE, attempt, offset, page
 
 IMPORT_POLL_SECONDS = 2
+
+
+def _filters(query: QueryDict, *, with_offset: bool = False) -> str:
+    """The search's filters as a query string: what the pager and the opt-out buttons carry, so a
+    next page or an opt-out keeps the search (the offset too, for going back after an opt-out)."""
+    keys = ("q", "opted_out", "offset") if with_offset else ("q", "opted_out")
+    return urlencode({key: query.get(key, "").strip() for key in keys if query.get(key, "").strip()})
 
 
 @require_GET
@@ -36,10 +47,35 @@ def contact_list_view(request: HttpRequest, member: Member) -> HttpResponse:
             "contacts": rows[:PAGE_SIZE],
             "q": term,
             "opted_out": request.GET.get("opted_out") == "1",
+            "filters": _filters(request.GET),
+            "offset": start,
             "next_offset": start + PAGE_SIZE if len(rows) > PAGE_SIZE else None,
             "prev_offset": max(start - PAGE_SIZE, 0) if start else None,
         },
     )
+
+
+# URL word → (service, the message once done). The dashboard is the opt-out's recorded source.
+OPT_ACTIONS = {
+    "opt-out": (contact_services.contact_opt_out, "{name} is opted out: no broadcast reaches them."),
+    "opt-in": (contact_services.contact_opt_in, "{name} is opted back in."),
+}
+
+
+@require_POST
+@member_required(write_role=MANAGER)
+def contact_opt(request: HttpRequest, member: Member, contact_id: object, action: str) -> HttpResponse:
+    """A manager opts a contact out (or back in) from the contacts page, through the service the
+    API uses; back to the same search."""
+    contact = selectors.contact_for(client=member.client, contact_id=contact_id)
+    service, done = OPT_ACTIONS[action]
+    attempt(
+        request,
+        lambda: service(contact=contact, source=OptOutSource.DASHBOARD),
+        done.format(name=contact.name or contact.phone or contact.telegram_chat_id),
+    )
+    back = _filters(QueryDict(request.POST.get("back", "")), with_offset=True)
+    return redirect(reverse("dashboard:contacts") + (f"?{back}" if back else ""))
 
 
 @require_http_methods(["GET", "POST"])
