@@ -30,9 +30,16 @@ class BarChart:
 
 
 def bar_chart(
-    points: list[tuple[datetime, int]], *, width: int = 600, height: int = 160, unit: str = "sent"
+    points: list[tuple[datetime, int]],
+    *,
+    width: int = 600,
+    height: int = 160,
+    unit: str = "sent",
+    moment: str = "%H:%M",
+    zone: str = " UTC",
 ) -> BarChart:
-    """One bar per point, scaled to the highest; labels say the minute and the count."""
+    """One bar per point, scaled to the highest; labels say the moment (`moment`, a strftime
+    format: the minute unless told) and the count."""
     if not points:
         return BarChart(width, height, [], 0, "", "")
     peak = max(count for _, count in points) or 1
@@ -44,8 +51,8 @@ def bar_chart(
             y=round(height - count / peak * height, 2),
             width=round(bar_width, 2),
             height=round(count / peak * height, 2),
-            label=f"{moment:%H:%M} UTC: {count} {unit}",
+            label=f"{at.strftime(moment)}{zone}: {count} {unit}",
         )
-        for i, (moment, count) in enumerate(points)
+        for i, (at, count) in enumerate(points)
     ]
-    return BarChart(width, height, bars, peak, f"{points[0][0]:%H:%M}", f"{points[-1][0]:%H:%M}")
+    return BarChart(width, height, bars, peak, points[0][0].strftime(moment), points[-1][0].strftime(moment))

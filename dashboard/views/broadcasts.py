@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, time
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -309,6 +310,7 @@ def message_export(request: HttpRequest, member: Member) -> StreamingHttpRespons
 @member_required()
 def overview(request: HttpRequest, member: Member) -> HttpResponse:
     dashboard = broadcast_dashboard(client=member.client, limit=10)
+    days = selectors.daily_totals(client=member.client)
     return page(
         request,
         member,
@@ -318,5 +320,10 @@ def overview(request: HttpRequest, member: Member) -> HttpResponse:
             "totals": dashboard.totals(),
             "rows": dashboard.rows,
             "wallet": wallet_get(client=member.client),
+            "days": [day for day in days if day.broadcasts],
+            "days_shown": len(days),
+            "daily_chart": bar_chart(
+                [(datetime.combine(day.day, time()), day.sent) for day in days], moment="%b %d", zone=""
+            ),
         },
     )
