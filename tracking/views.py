@@ -27,13 +27,18 @@ def _not_found_page() -> bytes:
 
 
 def _not_found() -> HttpResponse:
-    return HttpResponse(_not_found_page(), status=404, content_type="text/html; charset=utf-8")
+    page = _not_found_page()
+    response = HttpResponse(page, status=404, content_type="text/html; charset=utf-8")
+    response["Content-Length"] = str(len(page))
+    return response
 
 
 @csrf_exempt
 def redirect(request: HttpRequest, code: str) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "HEAD"])
+        refused = HttpResponseNotAllowed(["GET", "HEAD"])
+        refused["Content-Length"] = "0"
+        return refused
     if not CODE.fullmatch(code):
         return _not_found()  # no query for what cannot be a code
     code = code[:7]
@@ -56,4 +61,5 @@ def redirect(request: HttpRequest, code: str) -> HttpResponse:
     response["Location"] = url
     # Every click must reach us: no browser or proxy may answer it from a cache.
     response["Cache-Control"] = "private, no-store"
+    response["Content-Length"] = "0"  # said here: no CommonMiddleware comes after ShortLinkMiddleware
     return response

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "accounts.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Short links are answered here, before the session, CSRF and auth middleware (tracking/middleware.py).
+    "tracking.middleware.ShortLinkMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "accounts.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -245,6 +247,9 @@ SPECTACULAR_SETTINGS = {
 # Where providers reach Herald's hooks (/hooks/<connector id>/status/ and /inbound/); Twilio signs it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
 TRACKING_BASE_URL = env.str("TRACKING_BASE_URL", default=PUBLIC_BASE_URL).rstrip("/")
+# The click's statement is prepared server-side on each connection (tracking/clicks.py). Set it to 0
+# behind a transaction-mode connection pooler that cannot keep prepared statements (PgBouncer < 1.21).
+TRACKING_PREPARED_STATEMENTS = env.bool("TRACKING_PREPARED_STATEMENTS", default=True)
 TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=500)

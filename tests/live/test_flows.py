@@ -372,3 +372,55 @@ def test_a_large_list_is_accepted_at_once_then_prepared_and_sent_by_the_worker(l
     recount = live.manage("recountbroadcasts")
     assert "the counters equal the recount" in recount
     wait_for(lambda: Decimal(wallet(live, tenant.key)["reserved"]) == 0, 60, "the reservation to be released")
+
+
+def test_a_tracked_link_is_clicked_through_gunicorn_and_counted(live: LiveStack, tenant: Tenant):
+    """Issue 11 on the real stack: the short link answered before the session and auth middleware,
+    its statement on a reused connection with no health check first; a connection the server
+    dropped is replaced without losing the click; beat's click processing counts them."""
+    url = "https://shop.example.com/sale?utm=sms"
+    body = {"name": "Links", "recipients": [UG], "text": f"Sale! {url}", "sender": "Herald", "track_links": True}
+    created = live.post("/api/v1/broadcasts/", body, key=tenant.key)
+    assert created.status_code == 201, created.text
+    broadcast_id = created.json()["id"]
+    [(code,)] = wait_for(
+        lambda: live.sql(
+            "SELECT c.code FROM tracking_linkcode c JOIN broadcasts_message m ON m.id = c.message_id"
+            " WHERE m.broadcast_id = %s",
+            [broadcast_id],
+        ),
+        60,
+        "the message and its code",
+    )
+    browser = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Version/17.4 Mobile Safari/604.1"}
+
+    def click() -> None:
+        response = live.get(f"/r/{code}", key=False, headers=browser)
+        assert (response.status_code, response.headers["Location"]) == (302, url), response.text
+        assert response.headers["Cache-Control"] == "private, no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Set-Cookie" not in response.headers
+
+    for _ in range(3):
+        click()
+    # Every connection that last ran a click is dropped by the server, as a restart would; gunicorn's
+    # threads keep theirs (CONN_MAX_AGE) and find out on their next click.
+    dropped = live.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND query LIKE '%%INSERT INTO tracking_click%%'"
+    )
+    assert dropped
+    assert all(ok for (ok,) in dropped)
+    for _ in range(12):  # more than gunicorn's threads: each meets its dropped connection once
+        click()
+    assert live.sql("SELECT count(*) FROM tracking_click WHERE code_id = %s", [code]) == [(15,)]
+
+    def counted() -> dict[str, Any] | None:
+        [link] = live.get(f"/api/v1/url-tracking/?broadcast={broadcast_id}", key=tenant.key).json()["results"]
+        return link if link["clicks"] == 15 else None
+
+    link = wait_for(counted, 60, "beat's click processing")
+    assert (link["url"], link["unique_clicks"], link["bot_clicks"]) == (url, 1, 0)
+    detail = live.get(f"/api/v1/broadcasts/{broadcast_id}/", key=tenant.key).json()
+    assert (detail["stats"]["clicks"], detail["stats"]["unique_clicks"]) == (15, 1)
