@@ -9,7 +9,11 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 # Benchmarks that start a stack of their own (a Redis broker, Celery workers or gunicorn, a provider).
-NEEDS = {"bench_dispatch.py": "redis-server", "bench_reports.py": "redis-server"}
+NEEDS = {
+    "bench_dispatch.py": "redis-server",
+    "bench_first_message.py": "redis-server",
+    "bench_reports.py": "redis-server",
+}
 
 
 def main() -> int:
