@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import resource
 import time
@@ -43,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--profile", help="write a cProfile of the preparation to this file (slower run)")
     args = parser.parse_args()
 
     with bench_database():
@@ -184,10 +186,16 @@ def main() -> None:
         broadcast_id = accepted.broadcast.pk
         assert accepted.broadcast.preparing, "a list over BROADCAST_SYNC_LIMIT is prepared in the background"
         # The preparation a worker runs (prepare_broadcast's body), here in this process to measure it.
+        profiler = cProfile.Profile() if args.profile else None
         started = time.perf_counter()
+        if profiler:
+            profiler.enable()
         while prepare_run(broadcast_id=broadcast_id, seconds=3600):
             pass
         fanout_s = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         rss_after = peak_rss_mb()
         broadcast = Broadcast.objects.get(pk=broadcast_id)
         assert (broadcast.preparing, broadcast.total_recipients) == (False, n), broadcast.total_recipients

@@ -19,7 +19,7 @@ from .context import broadcast_precheck, client_wallet, plan_context, precheck_b
 from .create import Accepted, broadcast_create
 from .drafts import broadcast_delete, broadcast_send, broadcast_update
 from .lifecycle import broadcast_cancel, broadcast_pause, broadcast_resume, broadcast_retry_failed
-from .prepare import prepare_run
+from .prepare_ahead import prepare_run
 from .request import request_data
 from .reserve import reserve_after_checks
 from .senders import connector_create, normalize_sender, sender_create, sender_is_registered

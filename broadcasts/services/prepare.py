@@ -14,12 +14,15 @@ The chunk, its reservation and the cursor commit together, under the broadcast's
 that dies mid-chunk leaves nothing of it, and the next run starts at the same cursor, so no chunk is
 written twice and none is skipped. Too little credit for a chunk pauses the broadcast with
 `insufficient_credit` (resume after a top-up goes on); cancel stops it and releases everything.
+
+A worker runs it through prepare_ahead.prepare_run, which plans the next chunk (`plan_at`) on a
+second thread while `prepare_chunk` writes this one.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -34,17 +37,18 @@ from accounts.exceptions import InsufficientCreditError
 from contacts.models import ContactList
 from contacts.selectors import audience_contacts
 from templates_app.encoding import analyze, optimize_text
+from wallets.models import Wallet
 from wallets.pricing import money, quote_messages
 
 from .. import queue
 from ..lock_objects import broadcast_for_update
 from ..models import Broadcast
-from ..planning import PlanContext, Planner, check_plan
+from ..planning import PlanContext, Planner, PlanTotals, Row, check_plan
 from ..states import DISPATCHABLE_BROADCAST
 from ..transitions import broadcast_move
 from ..validation import BroadcastRequest, parse_broadcast_request
 from ..writing import messages_write
-from .context import plan_context
+from .context import client_wallet, plan_context
 from .request import request_data
 from .reserve import reserve_after_checks
 
@@ -54,9 +58,7 @@ B = Broadcast.Status
 INSUFFICIENT_CREDIT = "insufficient_credit"
 LISTS = "lists"  # the cursor once the explicit recipients are prepared
 DONE = "done"
-RUN_SECONDS = 10.0
 PREPARE_CHUNK = 5000  # list members per chunk (and transaction)
-_LOCK_NAMESPACE = 0x50_52_45_50  # "PREP": one preparer per broadcast (pg advisory lock)
 
 
 # --- the create side ---------------------------------------------------------------------------
@@ -158,8 +160,47 @@ def accept_in_background(*, broadcast: Broadcast, context: PlanContext, status: 
 # --- the worker side ---------------------------------------------------------------------------
 
 
-def prepare_chunk(*, broadcast_id: uuid.UUID | str) -> str:
-    """Prepare the next chunk. Returns "more", "done" or "stopped" (paused, cancelled, not found)."""
+@dataclass
+class PlannedChunk:
+    """A chunk planned (audience read, rows rendered, encoded, priced and timed), not yet written."""
+
+    cursor: str  # the preparation cursor it starts at
+    next_cursor: str
+    read: int  # audience rows read (skipped ones included)
+    rows: list[Row]
+    totals: PlanTotals
+    duplicates: int
+    request: BroadcastRequest
+
+
+def load_context(broadcast: Broadcast, *, now: Any) -> PlanContext:
+    """The plan's context of a preparing broadcast: its stored request, checked and priced again."""
+    request = parse_broadcast_request(request_data(broadcast), now=broadcast.created_at)
+    context, _template = plan_context(client=broadcast.client, request=request, now=now)
+    return context
+
+
+def plan_at(context: PlanContext, cursor: str) -> PlannedChunk:
+    """Plan the chunk that starts at `cursor`: the named recipients first (cursor ""), then
+    PREPARE_CHUNK list members after the last contact id written."""
+    planner = Planner(context)
+    explicit = planner.audience.explicit_targets()  # first: named members are left out of the lists
+    named_duplicates = planner.audience.duplicates
+    if cursor == "":
+        targets, next_cursor, read, duplicates = explicit, LISTS, len(explicit), named_duplicates
+    else:
+        after = "" if cursor == LISTS else cursor
+        targets, last, read = planner.audience.members_after(after, limit=PREPARE_CHUNK)
+        next_cursor = last or DONE
+        duplicates = planner.audience.duplicates - named_duplicates
+    rows = planner.plan_chunk(targets)
+    return PlannedChunk(cursor, next_cursor, read, rows, planner.totals, duplicates, context.request)
+
+
+def prepare_chunk(*, broadcast_id: uuid.UUID | str, planned: PlannedChunk | None = None) -> str:
+    """Write the next chunk: `planned` when it starts at the broadcast's cursor (planned ahead by
+    prepare_ahead.Planned), else planned here. Returns "more", "done" or "stopped" (paused,
+    cancelled, not found). The chunk, its reservation and the cursor commit together."""
     now = timezone.now()
     with transaction.atomic():
         broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
@@ -170,22 +211,18 @@ def prepare_chunk(*, broadcast_id: uuid.UUID | str) -> str:
             return DONE
         if broadcast.status not in DISPATCHABLE_BROADCAST and broadcast.status != B.SCHEDULED:
             return "stopped"  # paused (resume enqueues preparation again) or cancelled
-        request = parse_broadcast_request(request_data(broadcast), now=broadcast.created_at)
-        context, _template = plan_context(client=broadcast.client, request=request, now=now)
-        planner = Planner(context)
-        explicit = planner.audience.explicit_targets()
-        named_duplicates = planner.audience.duplicates
-        cursor = broadcast.preparation_cursor
-        if cursor == "":
-            targets, next_cursor, read, duplicates = explicit, LISTS, len(explicit), named_duplicates
-        else:
-            after = "" if cursor == LISTS else cursor
-            targets, last, read = planner.audience.members_after(after, limit=PREPARE_CHUNK)
-            next_cursor = last or DONE
-            duplicates = planner.audience.duplicates - named_duplicates
-        rows = planner.plan_chunk(targets)
-        totals = planner.totals
-        if totals.total_cost > context.wallet.available:
+        if planned is None or planned.cursor != broadcast.preparation_cursor:
+            planned = plan_at(load_context(broadcast, now=now), broadcast.preparation_cursor)
+        wallet = client_wallet(broadcast.client)  # the credit now, not when the chunk was planned
+        totals, request = planned.totals, planned.request
+        if totals.stop_missing or totals.too_long:
+            try:
+                check_plan(totals, request=request)
+            except ValidationError as exc:
+                reason = "; ".join(exc.messages)[:255]
+                broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=reason, paused_at=now)
+                return "stopped"
+        if not _write_and_reserve(broadcast, planned, wallet=wallet, now=now):
             paused = broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=INSUFFICIENT_CREDIT, paused_at=now)
             # A scheduled broadcast cannot be paused: it waits (beat retries) until credit comes.
             log.warning(
@@ -195,31 +232,37 @@ def prepare_chunk(*, broadcast_id: uuid.UUID | str) -> str:
                 reason=INSUFFICIENT_CREDIT,
             )
             return "stopped"
-        if totals.stop_missing or totals.too_long:
-            try:
-                check_plan(totals, request=request)
-            except ValidationError as exc:
-                reason = "; ".join(exc.messages)[:255]
-                broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=reason, paused_at=now)
-                return "stopped"
-        messages_write(broadcast, rows, now=now)
-        if totals.total_cost > 0:
-            reserve_after_checks(
-                wallet=context.wallet, amount=totals.total_cost, broadcast_id=broadcast.pk,
-                note=f"Broadcast {broadcast.name[:80]} (part)",
-            )  # fmt: skip
-        first = cursor == ""
-        _add_totals(broadcast, totals, duplicates=duplicates, first=first)
-        broadcast.preparation_processed = (0 if first else broadcast.preparation_processed) + read
-        broadcast.preparation_cursor = next_cursor
-        broadcast.preparing = next_cursor != DONE
+        first = planned.cursor == ""
+        _add_totals(broadcast, totals, duplicates=planned.duplicates, first=first)
+        broadcast.preparation_processed = (0 if first else broadcast.preparation_processed) + planned.read
+        broadcast.preparation_cursor = planned.next_cursor
+        broadcast.preparing = planned.next_cursor != DONE
         if not broadcast.preparing:
             broadcast.preparation_total = broadcast.preparation_processed
         broadcast.save(update_fields=[*_TOTAL_FIELDS, *_PREPARATION_FIELDS, "updated_at"])
         if broadcast.status != B.SCHEDULED:
             queue.dispatch_on_commit(broadcast.pk)
-    log.info("broadcast.prepared_chunk", broadcast_id=str(broadcast.pk), rows=len(rows), done=not broadcast.preparing)
+    log.info(
+        "broadcast.prepared_chunk", broadcast_id=str(broadcast.pk), rows=len(planned.rows), done=not broadcast.preparing
+    )
     return "more" if broadcast.preparing else DONE
+
+
+def _write_and_reserve(broadcast: Broadcast, planned: PlannedChunk, *, wallet: Wallet, now: Any) -> bool:
+    """The chunk's rows and its exact cost held; False (nothing written) when the credit is short,
+    whether seen before writing or by the reservation itself (another broadcast took it meanwhile)."""
+    cost = planned.totals.total_cost
+    if cost > wallet.available:
+        return False
+    try:
+        with transaction.atomic():  # a savepoint: the rows go if their credit cannot be held
+            messages_write(broadcast, planned.rows, now=now)
+            if cost > 0:
+                note = f"Broadcast {broadcast.name[:80]} (part)"
+                reserve_after_checks(wallet=wallet, amount=cost, broadcast_id=broadcast.pk, note=note)
+    except InsufficientCreditError:
+        return False
+    return True
 
 
 _TOTAL_FIELDS = (
@@ -242,23 +285,3 @@ def _add_totals(broadcast: Broadcast, totals: Any, *, duplicates: int, first: bo
     }
     for name, value in chunk.items():
         setattr(broadcast, name, value if first else getattr(broadcast, name) + value)
-
-
-def prepare_run(*, broadcast_id: uuid.UUID | str, seconds: float = RUN_SECONDS) -> bool:
-    """Prepare chunks for up to `seconds`; True when more remain (the task then enqueues itself).
-    One preparer per broadcast (an advisory lock): a duplicate task returns at once."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, str(broadcast_id)])
-        (held,) = cursor.fetchone()
-    if not held:
-        return False
-    try:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            outcome = prepare_chunk(broadcast_id=broadcast_id)
-            if outcome != "more":
-                return False
-        return True
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_LOCK_NAMESPACE, str(broadcast_id)])

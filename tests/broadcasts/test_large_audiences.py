@@ -14,7 +14,7 @@ from broadcasts.counters import counts_for
 from broadcasts.dispatch import dispatch_run
 from broadcasts.models import Broadcast, Message
 from broadcasts.services import prepare
-from broadcasts.services.prepare import prepare_run
+from broadcasts.services.prepare_ahead import prepare_run
 from contacts.models import ContactList
 from wallets.selectors import reservation_state
 from wallets.services import wallet_reserve

@@ -9,7 +9,7 @@ import pytest
 
 from accounts.models import Membership
 from broadcasts.models import Broadcast
-from broadcasts.services.prepare import prepare_run
+from broadcasts.services.prepare_ahead import prepare_run
 from tests.broadcasts.test_large_audiences import members
 
 pytestmark = pytest.mark.django_db
