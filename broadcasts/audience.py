@@ -1,9 +1,11 @@
 """Who a broadcast goes to: its recipients resolved to channel URNs and contacts, deduplicated.
 
 Explicit recipients (phones, URNs, contact ids: at most 10,000 each) are resolved in memory with two
-queries; list members stream from PostgreSQL through a server-side cursor in chunks, so a
-1,000,000-contact list never sits in memory. Each recipient is yielded once: a URN named twice is
-counted in `duplicates` and dropped; `exclude_lists` members are left out of every part.
+queries; list members are read from PostgreSQL a page at a time in contact id order (a keyset: the
+page after the last id read), as raw tuples of only the columns and `fields` keys the content uses,
+so a 1,000,000-contact list never sits in memory and a preparation can resume after any page.
+Each recipient is yielded once: a URN named twice is counted in `duplicates` and dropped;
+`exclude_lists` members are left out of every part.
 """
 
 from __future__ import annotations
@@ -161,9 +163,9 @@ class Audience:
             out = [t for t in out if t.contact_id is None or t.contact_id in kept]
         return out
 
-    def _members_query(self, after: str | None = None, limit: int | None = None) -> tuple[str, Any]:
-        """SQL of the list members (not named explicitly) as raw tuples; with `after`/`limit`, the
-        next keyset page in contact id order (what a resumable preparation reads)."""
+    def _members_query(self, *, after: str, limit: int) -> tuple[str, Any]:
+        """SQL of the next page of list members (not named explicitly) as raw tuples: `limit`
+        members after contact id `after`, in contact id order."""
         queryset = audience_contacts(
             client=self.client,
             list_ids=self.request.list_ids,
@@ -172,17 +174,14 @@ class Audience:
         )
         if self._explicit_contacts:
             queryset = queryset.exclude(pk__in=self._explicit_contacts)
-        if after is not None:
-            queryset = queryset.order_by("pk")
+        queryset = queryset.order_by("pk")
         names = self.field_names
         keys = {f"field_{i}": KT(f"fields__{name}") for i, name in enumerate(names)}
         values = queryset.annotate(**keys).annotate(id_text=Cast("pk", output_field=TextField()))
         rows = values.values_list(
             "id_text", "phone", "telegram_chat_id", "first_name", "last_name", "language", "opted_out", *keys
         )
-        if limit is not None:
-            rows = rows[:limit]
-        sql, params = rows.query.sql_with_params()
+        sql, params = rows[:limit].query.sql_with_params()
         return sql, params
 
     def _member_targets(self, rows: list[tuple[Any, ...]]) -> list[Target]:
@@ -222,20 +221,13 @@ class Audience:
         return self._member_targets(rows), last, len(rows)
 
     def _list_targets(self) -> Iterator[list[Target]]:
-        """List members through a server-side cursor, chunk by chunk, in raw tuples.
-
-        Only the `fields` keys the content uses are read (`fields->>'name'` in SQL), so no contact's
-        whole JSON is decoded; and the rows skip Django's per-row conversion, which at a million
-        rows costs more than everything else here.
-        """
-        sql, params = self._members_query()
-        connection.ensure_connection()
-        # A named cursor lives in a transaction. Precheck, simulate and drafts plan outside one
-        # (autocommit), where DECLARE alone is refused: there the cursor is WITH HOLD, as Django's
-        # own .iterator() does, so it outlives the implicit transaction that declares it.
-        withhold = connection.get_autocommit()
-        with connection.connection.cursor(name=f"audience_{uuid.uuid4().hex}", withhold=withhold) as cursor:
-            cursor.itersize = CHUNK
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(CHUNK):
-                yield self._member_targets(rows)
+        """List members page by page in contact id order: the same keyset reader a background
+        preparation resumes with (`members_after`), so both paths read an audience one way."""
+        after = ""
+        while True:
+            targets, last, _read = self.members_after(after)
+            if targets:
+                yield targets
+            if last is None:
+                return
+            after = last
