@@ -17,9 +17,14 @@ from wallets.models import Wallet
 from wallets.selectors import reservation_state
 from wallets.services import wallet_reserve, wallet_topup
 
-from .test_large_audiences import create, limit, members  # noqa: F401 - `limit` is a fixture
+from .test_large_audiences import create, members
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def large_from_50(settings):
+    settings.BROADCAST_SYNC_LIMIT = 50  # as test_large_audiences' `limit`
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +59,7 @@ def exact(broadcast_id, count):
     return broadcast
 
 
-def test_chunks_are_planned_on_the_second_thread_and_written_once(shop, daytime, limit, monkeypatch, threads_seen):
+def test_chunks_are_planned_on_the_second_thread_and_written_once(shop, daytime, monkeypatch, threads_seen):
     monkeypatch.setattr(prepare, "PREPARE_CHUNK", 25)
     broadcast_id = create(shop, members(shop, 130)).json()["id"]
 
@@ -66,7 +71,7 @@ def test_chunks_are_planned_on_the_second_thread_and_written_once(shop, daytime,
     assert not [t for t in threading.enumerate() if t.name.startswith("plan-ahead-")]  # joined
 
 
-def test_a_run_that_ends_mid_way_drops_its_plans_and_the_next_run_goes_on(shop, daytime, limit, monkeypatch):
+def test_a_run_that_ends_mid_way_drops_its_plans_and_the_next_run_goes_on(shop, daytime, monkeypatch):
     monkeypatch.setattr(prepare, "PREPARE_CHUNK", 25)
     broadcast_id = create(shop, members(shop, 130)).json()["id"]
 
@@ -77,7 +82,7 @@ def test_a_run_that_ends_mid_way_drops_its_plans_and_the_next_run_goes_on(shop, 
     exact(broadcast_id, 130)
 
 
-def test_a_plan_that_no_longer_starts_at_the_cursor_is_planned_again(shop, daytime, limit, monkeypatch):
+def test_a_plan_that_no_longer_starts_at_the_cursor_is_planned_again(shop, daytime, monkeypatch):
     monkeypatch.setattr(prepare, "PREPARE_CHUNK", 25)
     broadcast_id = create(shop, members(shop, 60)).json()["id"]
     broadcast = Broadcast.objects.get(pk=broadcast_id)
@@ -90,7 +95,7 @@ def test_a_plan_that_no_longer_starts_at_the_cursor_is_planned_again(shop, dayti
     exact(broadcast_id, 60)
 
 
-def test_an_error_while_planning_ahead_is_raised_in_the_worker_and_writes_nothing(shop, daytime, limit, monkeypatch):
+def test_an_error_while_planning_ahead_is_raised_in_the_worker_and_writes_nothing(shop, daytime, monkeypatch):
     monkeypatch.setattr(prepare, "PREPARE_CHUNK", 25)
     broadcast_id = create(shop, members(shop, 60)).json()["id"]
 
@@ -106,7 +111,7 @@ def test_an_error_while_planning_ahead_is_raised_in_the_worker_and_writes_nothin
     exact(broadcast_id, 60)
 
 
-def test_credit_taken_between_planning_and_writing_pauses_without_writing(shop, daytime, limit, monkeypatch):
+def test_credit_taken_between_planning_and_writing_pauses_without_writing(shop, daytime, monkeypatch):
     monkeypatch.setattr(prepare, "PREPARE_CHUNK", 40)
     broadcast_id = create(shop, members(shop, 120)).json()["id"]
     assert prepare.prepare_chunk(broadcast_id=broadcast_id) == "more"  # the named recipients (none)
