@@ -187,3 +187,35 @@ def test_a_list_name_keeps_the_create_synchronous(shop, daytime, limit):
     body = create(shop, big, list_name="Everyone who got it").json()
     assert (body["preparing"], body["total_recipients"]) == (False, 120)
     assert Message.objects.filter(broadcast_id=body["id"]).count() == 120
+
+
+def test_the_estimate_prices_each_country_of_the_members(shop, daytime, limit):
+    """One aggregate by number prefix: each prefix priced on one of its numbers, × its members."""
+    big = members(shop, 60)  # Ugandan
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH made AS (
+                INSERT INTO contacts_contact (id, client_id, phone, first_name, last_name, fields, opted_out,
+                                              opted_out_source, created_at, updated_at)
+                SELECT gen_random_uuid(), %(client)s, '+2547120' || lpad(i::text, 5, '0'), 'K' || i, '', '{}',
+                       false, '', now(), now()
+                  FROM generate_series(1, 40) AS i
+                RETURNING id
+            )
+            INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id, created_at)
+            SELECT %(list)s, id, now() FROM made
+            """,
+            {"client": shop.client.pk, "list": big.pk},
+        )
+    ContactList.objects.filter(pk=big.pk).update(contact_count=100)
+    ug = Decimal(shop.precheck(recipients=["+256772000001"], text=TEXT).json()["total_cost"])
+    ke = Decimal(shop.precheck(recipients=["+254712000001"], text=TEXT).json()["total_cost"])
+    assert ug != ke
+
+    body = create(shop, big).json()
+
+    assert (body["preparing"], body["total_recipients"]) == (True, 100)
+    assert Decimal(body["estimated_cost"]) == 60 * ug + 40 * ke
+    prepare_run(broadcast_id=body["id"])
+    assert Broadcast.objects.get(pk=body["id"]).estimated_cost == 60 * ug + 40 * ke  # exact, once prepared
