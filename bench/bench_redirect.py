@@ -1,9 +1,11 @@
 """The short-link redirect `/r/{code}` with its click recorded, beside a bare Django 302, in one run (issue 11).
 
 One gunicorn, started as `scripts/run.py` starts it (`config.wsgi`, 2 workers × 4 threads, access
-log on) with the production settings (`DEBUG` off) plus two bench-only routes
-(bench/redirect_settings.py, bench/redirect_urls.py): `/bare/`, a Django view answering 302 and
-nothing else (the yardstick); and three diagnostics: `/durable/{code}`, the redirect's own statement
+log on) with the production settings (`DEBUG` off) plus bench-only routes (bench/redirect_settings.py,
+bench/redirect_urls.py): `/bare/`, a Django view answering 302 and nothing else, through the same
+middleware as every page (the yardstick); and three diagnostics, which are ordinary routes behind
+the whole middleware stack (`/r/` itself is answered by tracking.middleware.ShortLinkMiddleware,
+right after SecurityMiddleware): `/durable/{code}`, the redirect's own statement
 with the commit waiting for its WAL flush (what `synchronous_commit off` saves); `/lookup/{code}`,
 the stored URL read and nothing written (the floor of any design that asks PostgreSQL); `/redis/{code}`,
 the click buffered in Redis instead (one pipelined round trip: the cached URL and an RPUSH), the
