@@ -206,7 +206,7 @@ def plan_at(context: PlanContext, cursor: str) -> PlannedChunk:
 
 def prepare_chunk(*, broadcast_id: uuid.UUID | str, planned: PlannedChunk | None = None) -> str:
     """Write the next chunk: `planned` when it starts at the broadcast's cursor (planned ahead by
-    prepare_ahead.Planned), else planned here. Returns "more", "done" or "stopped" (paused,
+    prepare_ahead.PlannedAhead), else planned here. Returns "more", "done" or "stopped" (paused,
     cancelled, not found). The chunk, its reservation and the cursor commit together."""
     now = timezone.now()
     with transaction.atomic():
