@@ -88,6 +88,9 @@ def main() -> int:
     host = os.environ.get("HERALD_HOST", "127.0.0.1")
     port = os.environ.get("HERALD_PORT", "8000")
     env, started_pg = prepare_environment(var_dir)
+    # Where hooks and short links point: the address served here, unless set (a port chosen with
+    # HERALD_PORT would otherwise leave links on settings' default, :8000).
+    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 

@@ -45,6 +45,29 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def post(url: str, body: object, headers: dict[str, str]) -> tuple[int, bytes]:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={**headers, "Content-Type": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - a local URL we built
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # the 302 itself is the answer (its target is not on this machine)
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(url, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 @pytest.fixture
 def tmp_path() -> Iterator[Path]:
     """A directory outside pytest's own temp root: as root, the embedded server runs as another user
@@ -99,6 +122,18 @@ def test_make_run_in_embedded_mode(tmp_path):
         status, body = get(f"{base}/api/v1/me/", {"Authorization": f"Bearer {key}"})
         assert status == 200, body
         assert json.loads(body)["client"]["name"] == "Demo Client"
+        # Short links point at the port served here (PUBLIC_BASE_URL follows HERALD_PORT).
+        body = {"name": "Links", "recipients": ["+256772123456"], "text": "See https://shop.example.com/sale",
+                "sender": "Herald", "track_links": True}  # fmt: skip
+        status, created = post(f"{base}/api/v1/broadcasts/", body, {"Authorization": f"Bearer {key}"})
+        assert status == 201, created
+        status, messages = get(
+            f"{base}/api/v1/messages/?broadcast={json.loads(created)['id']}", {"Authorization": f"Bearer {key}"}
+        )
+        [message] = json.loads(messages)["results"]
+        link = re.search(r"(\S+/r/[0-9A-Za-z]{7})", message["text"]).group(1)
+        assert link.startswith(f"{base}/r/"), message["text"]
+        assert status_of(link) == 302
         assert get(f"{base}/api/docs/")[0] == 200
         assert get(f"{base}/admin/login/")[0] == 200
         health = json.loads(get(f"{base}/healthz")[1])
