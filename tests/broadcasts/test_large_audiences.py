@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import F
 
 from broadcasts import writing
 from broadcasts.counters import counts_for
@@ -24,16 +25,21 @@ pytestmark = pytest.mark.django_db
 TEXT = "Big news for everyone, see you soon"  # one GSM part, no personalisation
 
 
-def members(shop, count: int, *, first: int = 0) -> ContactList:
-    """`count` Ugandan contacts in a new list, written set-based (a 50,000-member list in a blink)."""
-    contact_list = ContactList.objects.create(client=shop.client, name=f"Big {first}-{count}", contact_count=count)
+def members(
+    shop, count: int, *, first: int = 0, prefix: str = "+2567720", contact_list: ContactList | None = None
+) -> ContactList:
+    """`count` contacts numbered `prefix` + 5 digits (Ugandan by default) in a new list, or added to
+    `contact_list`, written set-based (a 50,000-member list in a blink)."""
+    if contact_list is None:
+        contact_list = ContactList.objects.create(client=shop.client, name=f"Big {first}-{count}", contact_count=0)
+    ContactList.objects.filter(pk=contact_list.pk).update(contact_count=F("contact_count") + count)
     with connection.cursor() as cursor:
         cursor.execute(
             """
             WITH made AS (
                 INSERT INTO contacts_contact (id, client_id, phone, first_name, last_name, fields, opted_out,
                                               opted_out_source, created_at, updated_at)
-                SELECT gen_random_uuid(), %(client)s, '+2567720' || lpad(i::text, 5, '0'), 'P' || i, '', '{}',
+                SELECT gen_random_uuid(), %(client)s, %(prefix)s || lpad(i::text, 5, '0'), 'P' || i, '', '{}',
                        false, '', now(), now()
                   FROM generate_series(%(first)s, %(last)s) AS i
                 RETURNING id
@@ -41,8 +47,15 @@ def members(shop, count: int, *, first: int = 0) -> ContactList:
             INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id, created_at)
             SELECT %(list)s, id, now() FROM made
             """,
-            {"client": shop.client.pk, "first": first, "last": first + count - 1, "list": contact_list.pk},
+            {
+                "client": shop.client.pk,
+                "prefix": prefix,
+                "first": first,
+                "last": first + count - 1,
+                "list": contact_list.pk,
+            },
         )
+    contact_list.refresh_from_db()
     return contact_list
 
 
@@ -192,23 +205,7 @@ def test_a_list_name_keeps_the_create_synchronous(shop, daytime, limit):
 def test_the_estimate_prices_each_country_of_the_members(shop, daytime, limit):
     """One aggregate by number prefix: each prefix priced on one of its numbers, × its members."""
     big = members(shop, 60)  # Ugandan
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH made AS (
-                INSERT INTO contacts_contact (id, client_id, phone, first_name, last_name, fields, opted_out,
-                                              opted_out_source, created_at, updated_at)
-                SELECT gen_random_uuid(), %(client)s, '+2547120' || lpad(i::text, 5, '0'), 'K' || i, '', '{}',
-                       false, '', now(), now()
-                  FROM generate_series(1, 40) AS i
-                RETURNING id
-            )
-            INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id, created_at)
-            SELECT %(list)s, id, now() FROM made
-            """,
-            {"client": shop.client.pk, "list": big.pk},
-        )
-    ContactList.objects.filter(pk=big.pk).update(contact_count=100)
+    members(shop, 40, prefix="+2547120", contact_list=big)  # Kenyan
     ug = Decimal(shop.precheck(recipients=["+256772000001"], text=TEXT).json()["total_cost"])
     ke = Decimal(shop.precheck(recipients=["+254712000001"], text=TEXT).json()["total_cost"])
     assert ug != ke

@@ -41,7 +41,7 @@ import pytest
 
 from broadcasts.services.prepare import PREPARE_CHUNK
 from tests.live.chaos_tools import CountingProvider, accept, sigkill, worker_children, workers_talking_from
-from tests.live.conftest import LiveStack, Tenant, wait_for
+from tests.live.conftest import LiveStack, import_list, wait_for
 from tests.live.test_chaos import TEXT, Route, Run, assert_sound, make_routes, settle, verdict, wallet
 
 pytestmark = pytest.mark.slow
@@ -56,28 +56,6 @@ def provider() -> Iterator[CountingProvider]:
         yield fake
     finally:
         fake.stop()
-
-
-def import_list(live: LiveStack, tenant: Tenant, count: int, name: str) -> str:
-    """A list of `count` Ugandan contacts (no quiet hours) through the contacts import API."""
-    rows = ["phone,first_name"] + [f"+2567758{i:05d},P{i}" for i in range(count)]
-    response = live.request(
-        "POST",
-        "/api/v1/contact-imports/",
-        key=tenant.key,
-        files={"file": ("large.csv", "\n".join(rows).encode(), "text/csv")},
-        data={"list_name": name},
-    )
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
-    wait_for(
-        lambda: live.get(f"/api/v1/contact-imports/{job_id}/", key=tenant.key).json()["status"] == "completed",
-        120,
-        "the import to finish",
-    )
-    [made] = live.get(f"/api/v1/contact-lists/?name={name}", key=tenant.key).json()["results"]
-    assert made["contact_count"] == count, made
-    return str(made["id"])
 
 
 def accepted_so_far(provider: CountingProvider, route: Route) -> int:

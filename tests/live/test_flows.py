@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import standardwebhooks
 
-from tests.live.conftest import LiveStack, Tenant, wait_for
+from tests.live.conftest import LiveStack, Tenant, import_list, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -344,23 +344,8 @@ def test_a_large_list_is_accepted_at_once_then_prepared_and_sent_by_the_worker(l
     broadcast ends sent with its counters, totals and money exact."""
     tenant = live.new_tenant(f"Large {uuid.uuid4().hex[:6]}", balance="200")
     count = 10_050
-    rows = ["phone,first_name"] + [f"+2567739{i:05d},P{i}" for i in range(count)]
-    response = live.request(
-        "POST",
-        "/api/v1/contact-imports/",
-        key=tenant.key,
-        files={"file": ("big.csv", "\n".join(rows).encode(), "text/csv")},
-        data={"list_name": "Large"},
-    )
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
-    wait_for(
-        lambda: live.get(f"/api/v1/contact-imports/{job_id}/", key=tenant.key).json()["status"] == "completed",
-        120,
-        "the import to finish",
-    )
-    [big] = live.get("/api/v1/contact-lists/?name=Large", key=tenant.key).json()["results"]
-    body = {"name": "Large", "contact_lists": [big["id"]], "text": "Hello {{first_name}}!", "sender": "Herald"}
+    big = import_list(live, tenant, count, "Large", prefix="+2567739")
+    body = {"name": "Large", "contact_lists": [big], "text": "Hello {{first_name}}!", "sender": "Herald"}
     created = live.post("/api/v1/broadcasts/", body, key=tenant.key)
     assert created.status_code == 201, created.text
     accepted = created.json()
