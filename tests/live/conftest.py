@@ -295,3 +295,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     stack = getattr(item, "funcargs", {}).get("live")
     if report.failed and isinstance(stack, LiveStack):
         report.sections.append(("live stack log (last lines)", stack.log_tail(60)))
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Any]:
+    """A CountingProvider (chaos_tools, which builds on this module), one per test module."""
+    from tests.live.chaos_tools import CountingProvider
+
+    fake = CountingProvider().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -77,15 +77,6 @@ class Route:
     connector: str
     idempotent: bool
     path: str  # the connector's URL path at the provider
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[CountingProvider]:
-    fake = CountingProvider().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def make_routes(live: LiveStack, provider: CountingProvider, tmp: Path) -> dict[str, Route]:

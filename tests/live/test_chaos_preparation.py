@@ -32,7 +32,6 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -47,15 +46,6 @@ from tests.live.test_chaos import TEXT, Route, Run, assert_sound, make_routes, s
 pytestmark = pytest.mark.slow
 
 MEMBERS = 3 * PREPARE_CHUNK + 50
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[CountingProvider]:
-    fake = CountingProvider().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def accepted_so_far(provider: CountingProvider, route: Route) -> int:

@@ -58,3 +58,13 @@ def signed_in(live_server: Any, page: Any) -> Callable[..., Any]:
         return page
 
     return _sign_in
+
+
+def scheduled_broadcast(shop: Any) -> Any:
+    """A broadcast to one Ugandan number, scheduled for Christmas Eve (it stays put while a page
+    is watched), created through the API as a manager's compose would."""
+    response = shop.create(
+        recipients=["+256772000001"], sender="Herald", schedule_mode="scheduled", scheduled_at="2026-12-24T09:00:00Z"
+    )
+    assert response.status_code == 201, response.content
+    return shop.broadcast(response)

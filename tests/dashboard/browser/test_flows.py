@@ -13,7 +13,10 @@ from broadcasts.models import Broadcast
 from broadcasts.selectors import broadcast_stats
 from contacts.models import Contact
 
+from .conftest import scheduled_broadcast
+
 pytestmark = pytest.mark.django_db(transaction=True)
+
 
 R = Membership.Role
 
@@ -94,11 +97,7 @@ def test_send_to_three_recipients_and_watch_it_complete(
 
 def test_cancel_a_scheduled_broadcast(live_server: Any, signed_in: Any, make_shop: Any, daytime: Any) -> None:
     shop = make_shop()
-    response = shop.create(
-        recipients=["+256772000001"], sender="Herald", schedule_mode="scheduled", scheduled_at="2026-12-24T09:00:00Z"
-    )
-    assert response.status_code == 201, response.content
-    broadcast = shop.broadcast(response)
+    broadcast = scheduled_broadcast(shop)
     page = signed_in(shop.client, R.MANAGER)
     page.goto(f"{live_server.url}/broadcasts/{broadcast.pk}/")
     expect(page.locator("[data-testid=ui-status]")).to_have_text("Scheduled")

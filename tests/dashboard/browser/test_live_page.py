@@ -11,7 +11,10 @@ from playwright.sync_api import expect
 from accounts.models import Membership
 from broadcasts.models import Broadcast
 
+from .conftest import scheduled_broadcast
+
 pytestmark = pytest.mark.django_db(transaction=True)
+
 
 R = Membership.Role
 POLL = 10_000  # ms: the page polls every 3 s
@@ -25,11 +28,7 @@ def test_the_buttons_follow_the_status_without_a_reload(
     live_server: Any, signed_in: Any, make_shop: Any, daytime: Any
 ) -> None:
     shop = make_shop()
-    response = shop.create(
-        recipients=["+256772000001"], sender="Herald", schedule_mode="scheduled", scheduled_at="2026-12-24T09:00:00Z"
-    )
-    assert response.status_code == 201, response.content
-    broadcast = shop.broadcast(response)
+    broadcast = scheduled_broadcast(shop)
     page = signed_in(shop.client, R.MANAGER)
     page.goto(f"{live_server.url}/broadcasts/{broadcast.pk}/")
     expect(page.locator("[data-testid=ui-status]")).to_have_text("Scheduled")
@@ -51,11 +50,7 @@ def test_the_preparation_bar_moves_with_the_poll(
     live_server: Any, signed_in: Any, make_shop: Any, daytime: Any
 ) -> None:
     shop = make_shop()
-    response = shop.create(
-        recipients=["+256772000001"], sender="Herald", schedule_mode="scheduled", scheduled_at="2026-12-24T09:00:00Z"
-    )
-    assert response.status_code == 201, response.content
-    broadcast = shop.broadcast(response)
+    broadcast = scheduled_broadcast(shop)
     # The fields a preparation worker moves (Celery is eager here: a real preparation would be over
     # before the page opened; tests/dashboard/test_preparation.py reads a real one).
     Broadcast.objects.filter(pk=broadcast.pk).update(
