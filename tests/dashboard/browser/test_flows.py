@@ -55,18 +55,6 @@ def test_import_a_csv_to_100_percent(live_server: Any, signed_in: Any, make_shop
     assert Contact.objects.filter(client=shop.client).count() == 2
 
 
-def test_compose_names_the_c_cedilla_and_the_smart_switch_fixes_it(live_server: Any, signed_in: Any, make_shop: Any):
-    page = signed_in(make_shop().client, R.MANAGER)
-    page.goto(f"{live_server.url}/broadcasts/new/")
-    text = page.locator("#text")
-    text.press_sequentially("hello ça va")
-    expect(page.locator("#counter [data-testid=encoding]")).to_have_text("UCS-2")
-    expect(page.locator("#counter [data-testid=non-gsm]")).to_contain_text("ç")
-    page.locator("#counter [data-testid=smart-switch]").click()
-    expect(page.locator("#counter [data-testid=encoding]")).to_have_text("GSM-7")
-    expect(page.locator("#text")).to_have_value("hello Ça va")
-
-
 def test_send_to_three_recipients_and_watch_it_complete(
     live_server: Any, signed_in: Any, make_shop: Any, daytime: Any
 ) -> None:
