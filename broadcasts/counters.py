@@ -14,7 +14,8 @@ the suite compares it after every broadcast test, and `manage.py recountbroadcas
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -106,24 +107,51 @@ def counts_fold(*, limit: int = 1000) -> int:
         return cursor.rowcount
 
 
-def counts_repair(*, broadcast_ids: Iterable[uuid.UUID | str] | None = None) -> list[uuid.UUID]:
-    """Make the counters equal the recount (returns the broadcasts that differed)."""
+@contextmanager
+def _snapshot() -> Iterator[None]:
+    """A transaction whose statements all read one snapshot (REPEATABLE READ): the counters and the
+    messages they count are compared as of one instant while reports, claims and folds go on."""
+    outermost = not connection.in_atomic_block  # inside a caller's transaction (tests), its snapshot rules
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def _differences(broadcast_ids: Iterable[uuid.UUID | str] | None) -> dict[uuid.UUID, tuple[Counts, Counts]]:
+    """{broadcast: (counters, recount)} where they differ, inside the caller's snapshot: every
+    broadcast with messages or with counter rows (counters left for a broadcast whose messages are
+    gone count too)."""
     recount = counts_recount(broadcast_ids=broadcast_ids)
-    ids = list(recount) if broadcast_ids is None else [uuid.UUID(str(i)) for i in broadcast_ids]
     if broadcast_ids is None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT DISTINCT broadcast_id FROM broadcasts_broadcastcount")
-            ids = sorted(set(ids) | {row[0] for row in cursor.fetchall()})
+            ids = sorted(set(recount) | {row[0] for row in cursor.fetchall()})
+    else:
+        ids = [uuid.UUID(str(i)) for i in broadcast_ids]
     current = counts_for(broadcast_ids=ids)
-    wrong = [i for i in ids if current[i] != recount.get(i, Counts())]
-    if wrong:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("DELETE FROM broadcasts_broadcastcount WHERE broadcast_id = ANY(%s)", [wrong])
-            for broadcast_id in wrong:
-                counts = recount.get(broadcast_id, Counts())
-                cursor.execute(
-                    f"INSERT INTO broadcasts_broadcastcount (broadcast_id, {', '.join(COLUMNS)})"  # noqa: S608
-                    f" VALUES (%s, {', '.join(['%s'] * len(COLUMNS))})",
-                    [broadcast_id, *(getattr(counts, c) for c in COLUMNS)],
-                )
-    return wrong
+    return {i: (current[i], recount.get(i, Counts())) for i in ids if current[i] != recount.get(i, Counts())}
+
+
+def counts_check(*, broadcast_ids: Iterable[uuid.UUID | str] | None = None) -> dict[uuid.UUID, tuple[Counts, Counts]]:
+    """{broadcast: (counters, recount)} for those that differ, both read from one snapshot."""
+    with _snapshot():
+        return _differences(broadcast_ids)
+
+
+def counts_repair(*, broadcast_ids: Iterable[uuid.UUID | str] | None = None) -> list[uuid.UUID]:
+    """Make the counters equal the recount (returns the broadcasts that differed).
+
+    The difference is measured in one snapshot and appended as one more delta row per broadcast
+    (recount − counters): nothing is deleted, so a delta committed meanwhile by a report or a claim
+    (not in the snapshot, and not in the recount) still counts afterwards."""
+    with _snapshot(), connection.cursor() as cursor:
+        wrong = _differences(broadcast_ids)
+        for broadcast_id, (counters, counted) in wrong.items():
+            correction = [getattr(counted, c) - getattr(counters, c) for c in COLUMNS]
+            cursor.execute(
+                f"INSERT INTO broadcasts_broadcastcount (broadcast_id, {', '.join(COLUMNS)})"  # noqa: S608
+                f" VALUES (%s, {', '.join(['%s'] * len(COLUMNS))})",
+                [broadcast_id, *correction],
+            )
+    return list(wrong)

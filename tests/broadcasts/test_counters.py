@@ -115,3 +115,60 @@ def test_the_recount_command_reports_and_repairs(shop, daytime):
     call_command("recountbroadcasts", "--repair")
     call_command("recountbroadcasts")
     assert counts_for(broadcast_ids=[broadcast.pk])[broadcast.pk] == Counts(queued=2)
+
+
+def test_the_recount_reports_counters_left_on_a_broadcast_without_messages(shop, daytime):
+    """A broadcast whose counters say something while it has no message is reported, not skipped."""
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:1]))
+    Message.objects.filter(broadcast=broadcast).delete()  # the trigger counts the delete: counters 0
+    BroadcastCount.objects.create(broadcast_id=broadcast.pk, sent=3)
+    with pytest.raises(CommandError, match="1 broadcast"):
+        call_command("recountbroadcasts")
+    call_command("recountbroadcasts", "--repair")
+    assert counts_for(broadcast_ids=[broadcast.pk])[broadcast.pk] == Counts()
+
+
+def _commit_a_report_meanwhile(monkeypatch, message_id):
+    """After the recount has read the messages, a report commits on another connection (moving one
+    message to delivered, its delta with it), as a worker would while the command runs."""
+    import psycopg
+
+    import broadcasts.counters as counters
+
+    recount, done = counters.counts_recount, []
+
+    def recount_then_report(**kwargs):
+        counted = recount(**kwargs)
+        if not done:
+            params = connection.get_connection_params()
+            with psycopg.connect(**params, autocommit=True) as other:
+                other.execute("UPDATE broadcasts_message SET status = 'delivered' WHERE id = %s", [message_id])
+            done.append(True)
+        return counted
+
+    monkeypatch.setattr(counters, "counts_recount", recount_then_report)
+    return done
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("repair", [False, True])
+def test_the_recount_reads_one_snapshot_and_keeps_deltas_committed_meanwhile(
+    shop, daytime, recorder, monkeypatch, repair
+):
+    """Issue 19 (12): the check compares counters and messages as of one instant, and a repair adds
+    a correction instead of deleting every delta row, so a report committed while it runs is kept."""
+    broadcast = run(shop.broadcast(shop.create(recipients=PHONES[:3])))
+    first = Message.objects.filter(broadcast=broadcast).order_by("pk").first()
+    BroadcastCount.objects.create(broadcast_id=broadcast.pk, read=7)  # a real difference to repair
+    done = _commit_a_report_meanwhile(monkeypatch, first.pk)
+    if repair:
+        call_command("recountbroadcasts", "--repair")
+    else:
+        with pytest.raises(CommandError, match="1 broadcast"):
+            call_command("recountbroadcasts")
+        BroadcastCount.objects.filter(broadcast_id=broadcast.pk, read=7).delete()
+    assert done, "the concurrent report never ran"
+    monkeypatch.undo()
+    kept = counts_for(broadcast_ids=[broadcast.pk])[broadcast.pk]
+    assert kept == counts_recount(broadcast_ids=[broadcast.pk])[broadcast.pk]
+    assert (kept.sent, kept.delivered, kept.read) == (3, 1, 0)

@@ -5,8 +5,8 @@ PREPARE_CHUNK members, one chunk per transaction (messages, their reservation an
 together, under one preparer's advisory lock), and dispatch starts with the first chunk. This test
 builds such a list through the contacts import API (as test_flows' 10,050-member test does), creates
 the broadcast over HTTP, waits until some chunks but not all are written, finds the pool process
-that holds the preparer's lock (pg_locks → its backend's client port → the process owning that TCP
-connection) and SIGKILLs it, usually in the middle of its next chunk. Then:
+that holds the preparer's lock (pg_locks → its session's application_name, `herald worker <pid>`,
+which each pool process sets: config.celery) and SIGKILLs it, usually in the middle of its next chunk. Then:
 
 - right after the kill (once PostgreSQL has ended the dead process's session), what is committed is
   whole chunks: as many messages as `preparation.processed` says, reserved to the cent, and the
@@ -35,11 +35,12 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
+import psutil
 import psycopg
 import pytest
 
 from broadcasts.services.prepare import PREPARE_CHUNK
-from tests.live.chaos_tools import CountingProvider, accept, sigkill, worker_children, workers_talking_from
+from tests.live.chaos_tools import CountingProvider, accept, sigkill, worker_children
 from tests.live.conftest import LiveStack, import_list, wait_for
 from tests.live.test_chaos import TEXT, Route, Run, assert_sound, make_routes, settle, verdict, wallet
 
@@ -73,12 +74,13 @@ def written(conn: psycopg.Connection[Any], broadcast_id: str) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
-def preparer(conn: psycopg.Connection[Any], broadcast_id: str) -> tuple[int, int | None, str]:
-    """(backend pid, client port, state) of the session holding the broadcast's preparation lock:
-    prepare_run's pg_try_advisory_lock(namespace, hashtext(broadcast id)), held across its chunks."""
+def preparer(conn: psycopg.Connection[Any], broadcast_id: str) -> tuple[int, str, str]:
+    """(backend pid, application_name, state) of the session holding the broadcast's preparation
+    lock: prepare_run's pg_try_advisory_lock(namespace, hashtext(broadcast id)), held across its
+    chunks. A pool process names its sessions `herald worker <its pid>` (config.celery)."""
     row = conn.execute(
         """
-        SELECT a.pid, a.client_port, a.state
+        SELECT a.pid, a.application_name, a.state
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -86,7 +88,28 @@ def preparer(conn: psycopg.Connection[Any], broadcast_id: str) -> tuple[int, int
         """,
         [broadcast_id],
     ).fetchone()
-    return (int(row[0]), row[1], str(row[2])) if row else (0, None, "")
+    return (int(row[0]), str(row[1]), str(row[2])) if row else (0, "", "")
+
+
+def preparing_worker(
+    live: LiveStack, conn: psycopg.Connection[Any], broadcast_id: str, timeout: float = 30
+) -> tuple[psutil.Process, int, str]:
+    """The pool process preparing the broadcast now, with its backend's pid and state: read from
+    the lock holder's application_name, and taken only once that pid is one of the stack's pool
+    processes and the same backend still holds the lock (a run ends its turn every ~10 s and another
+    process may take the next; then this looks again)."""
+    deadline = time.monotonic() + timeout
+    seen: list[tuple[int, str, str]] = []
+    while time.monotonic() < deadline:
+        backend, name, state = preparer(conn, broadcast_id)
+        seen.append((backend, name, state))
+        role, _, pid = name.rpartition(" ")
+        if backend and role == "herald worker" and pid.isdigit():
+            children = {p.pid: p for p in worker_children(live)}
+            if int(pid) in children and preparer(conn, broadcast_id)[0] == backend:
+                return children[int(pid)], backend, state
+        time.sleep(0.01)
+    pytest.fail(f"no pool process of the stack held the preparation lock within {timeout:.0f} s: {seen[-5:]}")
 
 
 def test_worker_killed_mid_preparation_resumes_without_duplicates_or_gaps(
@@ -117,9 +140,7 @@ def test_worker_killed_mid_preparation_resumes_without_duplicates_or_gaps(
             assert state["preparing"], f"preparation ended before a chunk could be seen: {state}"
             assert time.monotonic() < deadline, f"no chunk prepared within 60 s: {state}"
             time.sleep(0.01)
-        pid, port, backend_state = preparer(conn, broadcast_id)
-        assert port is not None, "the preparer's backend has no TCP client port (DATABASE_URL must be TCP)"
-        [victim] = workers_talking_from(live, {port})
+        victim, pid, backend_state = preparing_worker(live, conn, broadcast_id)
         before = written(conn, broadcast_id)
         sigkill([victim])
         run.note(
