@@ -4,8 +4,11 @@ Connectors are shared by every client, so a reply is attributed by what we sent:
 and broadcast of the most recent message that reached this URN through this connector within 7
 days. A sender Herald never messaged belongs to the connector's own client when it has one (a
 Telegram bot's /start creates the contact there), and is otherwise acknowledged and logged only.
-Opt-out and opt-in keywords (§5) apply to every reply; a provider retrying a callback stores its
-message once (unique provider id per connector).
+Opt-out and opt-in keywords (§5) apply to every reply, once: the reply is inserted first (unique
+provider id per connector) and its keyword applied in the same transaction only by the delivery
+whose insert stored it, so a provider's retry, even one arriving at the same moment as the first
+delivery, changes nothing; a keyword older by the provider's clock than the contact's last opt-out
+or opt-in is stored but not applied (contacts.services.contact_apply_keyword).
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from django.utils import timezone
 from accounts.channels import Channel
 from accounts.exceptions import ConflictError
 from accounts.models import Client
+from contacts.keywords import keyword_action
 from contacts.models import Contact
 from contacts.selectors import contact_by_telegram_chat_id, contacts_by_phones
-from contacts.services import contact_apply_keyword, contact_create
+from contacts.services import KeywordOutcome, contact_apply_keyword, contact_create
 
 from .connectors import InboundMessage
 from .events import reply_announce
@@ -102,30 +106,38 @@ def reply_receive(*, connector: Connector, inbound: InboundMessage) -> Reply | N
     contact = recent.contact if recent is not None and recent.contact is not None else _contact_for(client, inbound.urn)
     if contact is None and connector.channel == Channel.TELEGRAM and _is_start(inbound.text):
         contact = _new_telegram_contact(client, inbound)
-    keyword = ""
-    if contact is not None:
-        outcome = contact_apply_keyword(contact=contact, text=inbound.text, at=inbound.received_at)
-        if outcome is not None:
-            keyword = str(outcome.action)
-    try:
-        with transaction.atomic():
-            reply = Reply.objects.create(
-                client=client,
-                contact=contact,
-                urn=inbound.urn,
-                channel=connector.channel,
-                text=inbound.text,
-                broadcast_id=_replied_broadcast(client, contact, inbound.urn, connector.channel, now),
-                connector=connector,
-                provider_message_id=inbound.provider_message_id[:128],
-                keyword=keyword,
-                received_at=inbound.received_at or now,
-            )
-            reply_announce(reply=reply, message=recent)
-    except IntegrityError:
-        log.info("inbound.duplicate", connector=connector.name)
-        return None
-    log.info("inbound.received", client_id=str(client.pk), reply_id=str(reply.pk), keyword=keyword or None)
+    action = keyword_action(inbound.text) if contact is not None else None
+    outcome: KeywordOutcome | None = None
+    with transaction.atomic():
+        try:
+            # The insert decides which delivery is the first: a concurrent one waits on this row's
+            # unique provider id until we commit, then fails here and applies nothing.
+            with transaction.atomic():
+                reply = Reply.objects.create(
+                    client=client,
+                    contact=contact,
+                    urn=inbound.urn,
+                    channel=connector.channel,
+                    text=inbound.text,
+                    broadcast_id=_replied_broadcast(client, contact, inbound.urn, connector.channel, now),
+                    connector=connector,
+                    provider_message_id=inbound.provider_message_id[:128],
+                    keyword=str(action or ""),
+                    received_at=inbound.received_at or now,
+                )
+        except IntegrityError:
+            log.info("inbound.duplicate", connector=connector.name)
+            return None
+        if contact is not None and action is not None:
+            outcome = contact_apply_keyword(contact=contact, text=inbound.text, at=inbound.received_at)
+        reply_announce(reply=reply, message=recent)
+    log.info(
+        "inbound.received",
+        client_id=str(client.pk),
+        reply_id=str(reply.pk),
+        keyword=reply.keyword or None,
+        keyword_outdated=outcome.outdated if outcome is not None else None,
+    )
     return reply
 
 

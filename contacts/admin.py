@@ -93,7 +93,17 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
     search_help_text = "Names, or a phone (E.164 or national digits)."
     list_select_related = ["client"]
     autocomplete_fields = ["client"]
-    readonly_fields = ["id", "opted_out", "opted_out_at", "opted_out_source", "list_names", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "opted_out",
+        "opted_out_at",
+        "opted_out_source",
+        "opt_out_changed_at",
+        "opt_out_requested_at",
+        "list_names",
+        "created_at",
+        "updated_at",
+    ]
     show_full_result_count = False  # a client may have millions
     actions = ["opt_out_contacts", "opt_in_contacts", "delete_contacts"]
 

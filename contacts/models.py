@@ -39,6 +39,12 @@ class Contact(models.Model):
     opted_out_source = models.CharField(
         max_length=16, choices=OptOutSource.choices, blank=True, default="", db_default=""
     )
+    # When `opted_out` last flipped (Herald's clock, whichever door), and the time of the newest
+    # opt-out or opt-in asked for that agrees with the current state: an inbound keyword's own time
+    # by the provider's clock when the backend gives one, else when Herald took the request. An
+    # inbound keyword older than the latter never overrides it (SPEC §10; docs/contacts.md).
+    opt_out_changed_at = models.DateTimeField(null=True, blank=True)
+    opt_out_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 

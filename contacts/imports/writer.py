@@ -81,6 +81,9 @@ _UPDATE = f"""
 UPDATE {CONTACTS} c SET {", ".join(f"{column} = {value}" for column, value in _NEW_VALUES.items())},
     opted_out_at = CASE WHEN c.opted_out THEN c.opted_out_at WHEN s.opted_out THEN now() END,
     opted_out_source = CASE WHEN NOT c.opted_out AND s.opted_out THEN 'import' ELSE c.opted_out_source END,
+    opt_out_changed_at = CASE WHEN NOT c.opted_out AND s.opted_out THEN now() ELSE c.opt_out_changed_at END,
+    opt_out_requested_at = CASE WHEN s.opted_out THEN GREATEST(c.opt_out_requested_at, now())
+                                ELSE c.opt_out_requested_at END,
     updated_at = clock_timestamp()
 FROM {STAGE} s
 WHERE c.id = s.contact_id AND {_CHANGED}
@@ -90,10 +93,12 @@ WHERE c.id = s.contact_id AND {_CHANGED}
 # which keeps the newest-first cursor pagination cheap (it pages on created_at).
 _INSERT = f"""
 INSERT INTO {CONTACTS} (id, client_id, phone, telegram_chat_id, first_name, last_name, language, fields,
-                        opted_out, opted_out_at, opted_out_source, created_at, updated_at)
+                        opted_out, opted_out_at, opted_out_source, opt_out_changed_at, opt_out_requested_at,
+                        created_at, updated_at)
 SELECT gen_random_uuid(), %(client)s, s.phone, s.telegram_chat_id, coalesce(s.first_name, ''),
        coalesce(s.last_name, ''), s.language, coalesce(s.fields, '{{}}'::jsonb), s.opted_out,
        CASE WHEN s.opted_out THEN now() END, CASE WHEN s.opted_out THEN 'import' ELSE '' END,
+       CASE WHEN s.opted_out THEN now() END, CASE WHEN s.opted_out THEN now() END,
        clock_timestamp(), clock_timestamp()
 FROM {STAGE} s WHERE s.contact_id IS NULL
 ORDER BY s.row_no

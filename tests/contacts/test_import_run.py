@@ -13,6 +13,7 @@ from contacts.imports import contact_import_create, contact_import_run, writer
 from contacts.imports import services as import_services
 from contacts.imports.rows import NUL_REASON
 from contacts.models import Contact, ContactImport, ContactListMembership, OptOutSource
+from contacts.services import contact_apply_keyword
 from tests.contacts.files import MIXED_ERRORS, MIXED_ROWS, csv_bytes, upload, xlsx_bytes
 from tests.factories.accounts import ClientFactory
 from tests.factories.contacts import ContactFactory, ContactListFactory, add_members
@@ -147,6 +148,19 @@ def test_an_opted_out_column_opts_out_but_never_back_in(tenant):
     was_out.refresh_from_db()
     assert (was_out.opted_out, was_out.opted_out_source) == (True, OptOutSource.KEYWORD)
     assert not Contact.objects.get(client=tenant, phone="+256772000003").opted_out
+
+
+def test_an_import_that_opts_out_is_newer_than_every_earlier_keyword(tenant):
+    """The import's time is the opt-out's: a keyword sent before it never opts the contact back in."""
+    existing = ContactFactory(client=tenant, phone="+256772000004")
+    contact_apply_keyword(contact=existing, text="START", at=datetime(2026, 5, 1, tzinfo=UTC))
+    data = csv_bytes([["phone", "opted_out"], ["+256772000004", "yes"], ["+256772000005", "yes"]])
+    assert run(tenant, data, update_existing=True).updated == 1
+    for contact in Contact.objects.filter(client=tenant, phone__in=["+256772000004", "+256772000005"]):
+        assert (contact.opted_out, contact.opted_out_source) == (True, OptOutSource.IMPORT)
+        assert contact.opt_out_changed_at == contact.opt_out_requested_at == contact.opted_out_at
+        assert contact.opted_out_at > datetime(2026, 6, 1, tzinfo=UTC)
+        assert contact_apply_keyword(contact=contact, text="START", at=datetime(2026, 6, 1, tzinfo=UTC)).outdated
 
 
 def test_an_import_can_opt_out_an_existing_contact(tenant, existing):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.utils import timezone
 
 from accounts.exceptions import ConflictError, NotFoundError
 from contacts.keywords import KeywordAction
@@ -21,6 +22,7 @@ from contacts.services import (
     contact_list_create_with_phones,
     contact_list_recount,
     contact_list_remove_contacts,
+    contact_opt_in,
     contact_opt_out,
     contacts_get_or_create_by_phones,
 )
@@ -221,6 +223,61 @@ def test_apply_keyword(tenant, text, was_out, outcome, opted_out):
     assert contact.opted_out is opted_out
     if outcome and outcome.changed and opted_out:
         assert (contact.opted_out_at, contact.opted_out_source) == (at, OptOutSource.KEYWORD)
+
+
+KEYWORD_AT = datetime(2026, 5, 1, 12, 0, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "sent_at", "outcome", "opted_out"),
+    [
+        # Sent before the STOP at 12:00:30 that opted the contact out: ignored.
+        ("START", datetime(2026, 5, 1, 12, 0, 29, tzinfo=UTC), KeywordOutcome(KeywordAction.OPT_IN, False, True), True),
+        # In the same second: taken in arrival order (providers stamp whole seconds).
+        ("START", KEYWORD_AT, KeywordOutcome(KeywordAction.OPT_IN, True), False),
+        ("START", datetime(2026, 5, 1, 12, 1, tzinfo=UTC), KeywordOutcome(KeywordAction.OPT_IN, True), False),
+        # No time from the provider: it counts as sent now, so it applies.
+        ("START", None, KeywordOutcome(KeywordAction.OPT_IN, True), False),
+        # An older STOP agrees with the state and is outdated too: nothing moves backwards.
+        ("STOP", datetime(2026, 5, 1, 12, 0, tzinfo=UTC), KeywordOutcome(KeywordAction.OPT_OUT, False, True), True),
+    ],
+)
+def test_a_keyword_older_than_the_last_opt_out_changes_nothing(tenant, text, sent_at, outcome, opted_out):
+    contact = ContactFactory(client=tenant)
+    assert contact_apply_keyword(contact=contact, text="STOP", at=KEYWORD_AT) == (KeywordAction.OPT_OUT, True, False)
+    changed_at = contact.opt_out_changed_at
+    assert (contact.opted_out_at, contact.opt_out_requested_at) == (KEYWORD_AT, KEYWORD_AT)
+
+    assert contact_apply_keyword(contact=contact, text=text, at=sent_at) == outcome
+
+    contact.refresh_from_db()
+    assert contact.opted_out is opted_out
+    if outcome.outdated:
+        assert (contact.opt_out_changed_at, contact.opt_out_requested_at) == (changed_at, KEYWORD_AT)
+    else:
+        assert contact.opt_out_changed_at > changed_at
+        assert contact.opt_out_requested_at >= KEYWORD_AT
+
+
+def test_an_opt_in_by_the_api_outranks_every_earlier_keyword(tenant):
+    contact = ContactFactory(client=tenant)
+    contact_apply_keyword(contact=contact, text="STOP", at=KEYWORD_AT)
+    contact_opt_in(contact=contact)
+    assert contact.opt_out_requested_at == contact.opt_out_changed_at  # now, by Herald's clock
+    assert contact_apply_keyword(contact=contact, text="STOP", at=KEYWORD_AT).outdated is True
+    assert contact.opted_out is False
+    # A door that acts now always applies, whatever keyword came before.
+    contact_opt_out(contact=contact)
+    assert (contact.opted_out, contact.opted_out_source) == (True, OptOutSource.API)
+
+
+def test_a_provider_clock_ahead_of_ours_counts_as_now(tenant):
+    contact = ContactFactory(client=tenant)
+    before = timezone.now()
+    contact_apply_keyword(contact=contact, text="STOP", at=datetime(2099, 1, 1, tzinfo=UTC))
+    # Else every later keyword would look older than this one until 2099.
+    assert before <= contact.opt_out_requested_at <= timezone.now()
+    assert contact_apply_keyword(contact=contact, text="START", at=None).changed is True
 
 
 def test_an_unknown_opt_out_source_is_a_programming_error(tenant):
