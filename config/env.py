@@ -48,9 +48,14 @@ def database_config() -> dict[str, Any]:
     # pg_stat_activity names Herald's sessions (a worker's pool process adds its role and pid:
     # config.celery), unless DATABASE_URL sets ?application_name= itself.
     config.setdefault("OPTIONS", {}).setdefault("application_name", APPLICATION_NAME)
+    # Give up connecting after a few seconds (libpq waits for the OS, minutes, when the server's
+    # host does not answer at all): a request then fails fast and clearly, /r/ with its 503
+    # (docs/tracking.md). DATABASE_URL's ?connect_timeout= overrides it.
+    config["OPTIONS"].setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     return config
 
 
+CONNECT_TIMEOUT_S = 5
 APPLICATION_NAME = "herald"
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -18,7 +21,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 MAX_USER_AGENT = 512
 
@@ -26,7 +29,9 @@ MAX_USER_AGENT = 512
 # checked again here (http or https only), so no other stored value is ever redirected to.
 # `set_config(..., true)` turns synchronous_commit off for this statement's own (autocommit)
 # transaction only: the commit does not wait for its WAL flush (docs/tracking.md explains why that
-# is safe and what it buys). It runs only when a click is written.
+# is safe and what it buys). It runs only when a click is written. The request key makes the
+# statement idempotent: run again with the same key (the first run's answer was lost, not
+# necessarily its commit), it inserts nothing and still answers the URL.
 _RECORD = """
 WITH target AS (
     SELECT c.code, c.link_id, c.message_id, l.url
@@ -34,10 +39,12 @@ WITH target AS (
       JOIN tracking_trackedlink l ON l.id = c.link_id
      WHERE c.code = %s AND l.url ~* '^https?://'
 ), click AS (
-    INSERT INTO tracking_click (code_id, link_id, message_id, clicked_at, user_agent, ip_hash, is_bot, processed)
-    SELECT code, link_id, message_id, statement_timestamp(), %s, %s, %s, false
+    INSERT INTO tracking_click
+           (code_id, link_id, message_id, clicked_at, user_agent, ip_hash, is_bot, processed, request_key)
+    SELECT code, link_id, message_id, statement_timestamp(), %s, %s, %s, false, %s
       FROM target
      WHERE %s OR set_config('synchronous_commit', 'off', true) = 'off'
+        ON CONFLICT (request_key) WHERE request_key IS NOT NULL DO NOTHING
 )
 SELECT url FROM target
 """
@@ -65,11 +72,29 @@ def ip_hash(ip: str, *, secret: str) -> str:
     return hmac.new(_ip_key(secret), ip.encode(), hashlib.sha256).hexdigest()
 
 
+def request_key() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, the version, 74 random bits. Unique
+    without asking the database, and increasing, so the index on it grows at its right edge."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    rand_a, rand_b = (rand >> 64) & 0xFFF, rand & (2**62 - 1)
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
+
+
+class DatabaseUnavailableError(Exception):
+    """PostgreSQL cannot answer now: it refused or dropped the connection, also on the re-run, or
+    the statement timed out. Not raised for an error of the statement itself."""
+
+
+# A broken or unreachable server, whether seen by psycopg on the fast path or by Django connecting.
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
+
 _NEVER_BY_COUNT = 2**31 - 1
 
 
 def _one_row(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    """The first row of `sql`, in one round trip to PostgreSQL where possible.
+    """The first row of `sql`, in one round trip to PostgreSQL where possible; DatabaseUnavailableError
+    when the server cannot be reached.
 
     Django checks a reused connection with a `SELECT 1` before a request's first query
     (CONN_HEALTH_CHECKS): a second round trip per click, which cost the redirect about a fifth of
@@ -77,10 +102,19 @@ def _one_row(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     connection, prepared server-side: planned once per connection, not per click (off with
     TRACKING_PREPARED_STATEMENTS=0 behind a transaction-mode pooler older than PgBouncer 1.21).
     Only if that connection turns out broken (the server restarted or dropped it) is it closed
-    and the statement run again on a new one, as the health check would have replaced it. A
-    statement that failed for any other reason is raised, not run twice. Inside a transaction
-    (tests, a caller's atomic block) Django's own cursor is used, unchanged.
+    and the statement run again, with the same parameters, on a new one, as the health check
+    would have replaced it. The break may have come after the server committed, before we read
+    its answer: every statement run here must therefore be idempotent (a read, or _RECORD with its
+    request key). A statement that failed for any other reason is raised, not run twice. Inside a
+    transaction (tests, a caller's atomic block) Django's own cursor is used, unchanged.
     """
+    try:
+        return _run(sql, params)
+    except _UNAVAILABLE as exc:
+        raise DatabaseUnavailableError(type(exc).__name__) from exc
+
+
+def _run(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     raw = connection.connection
     if raw is not None and not connection.in_atomic_block:
         try:
@@ -105,13 +139,16 @@ def _one_row(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
 
 def click_record(*, code: str, user_agent: str, ip_hash: str, is_bot: bool, wait_for_flush: bool = False) -> str | None:
     """The stored URL of `code`, with its click appended (one statement, in autocommit); None for
-    an unknown code (nothing written). `wait_for_flush` keeps synchronous_commit as configured."""
-    row = _one_row(_RECORD, [code, user_agent[:MAX_USER_AGENT], ip_hash, is_bot, wait_for_flush])
+    an unknown code (nothing written). At most one click, also when the statement had to be run
+    again (its request key is drawn once, here). `wait_for_flush` keeps synchronous_commit as
+    configured. DatabaseUnavailableError when PostgreSQL cannot be reached."""
+    params = [code, user_agent[:MAX_USER_AGENT], ip_hash, is_bot, request_key(), wait_for_flush]
+    row = _one_row(_RECORD, params)
     return row[0] if row else None
 
 
 def link_url(*, code: str) -> str | None:
-    """The stored URL of `code`, nothing written (HEAD)."""
+    """The stored URL of `code`, nothing written (HEAD). DatabaseUnavailableError when unreachable."""
     row = _one_row(_LOOKUP, [code])
     return row[0] if row else None
 

@@ -65,11 +65,22 @@ class Click(models.Model):
     ip_hash = models.CharField(max_length=64, blank=True, help_text="Salted SHA-256 of the client's address.")
     is_bot = models.BooleanField(default=False, help_text="A bot or a link preview (WhatsApp, Slack, …).")
     processed = models.BooleanField(default=False)
+    # Drawn by the redirect before its first try and sent again with a re-run (a connection lost
+    # between the server's commit and our read of its answer): the re-run then inserts nothing.
+    # Time-ordered (UUIDv7), so its index grows at one end. Null for clicks written before it.
+    request_key = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["link", "-clicked_at"], name="click_link_newest"),
             models.Index(fields=["id"], name="click_unprocessed", condition=models.Q(processed=False)),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request_key"],
+                condition=models.Q(request_key__isnull=False),
+                name="click_unique_request_key",
+            ),
         ]
 
     def __str__(self) -> str:
