@@ -17,6 +17,7 @@ from tracking.models import TrackedLink
 
 from .counters import counts_for
 from .models import Broadcast, Message, Reply
+from .states import DISPATCHABLE_BROADCAST
 
 
 @dataclass(frozen=True)
@@ -183,3 +184,31 @@ def _unique_clickers(*, broadcast_ids: list[uuid.UUID]) -> int:
         )
         (count,) = cursor.fetchone()
     return int(count)
+
+
+# For each dispatchable broadcast no dispatcher holds, its first due unsent message in claim order (the
+# partial index message_to_dispatch, LIMIT 1); the broadcasts by their status index.
+OLDEST_DUE_SQL = """
+SELECT MIN(GREATEST(COALESCE(m.not_before, m.created_at), b.updated_at, b.dispatch_lease_until))
+  FROM broadcasts_broadcast b
+ CROSS JOIN LATERAL (
+        SELECT not_before, created_at FROM broadcasts_message
+         WHERE broadcast_id = b.id AND NOT is_test AND status IN ('pending', 'queued')
+           AND (not_before IS NULL OR not_before <= %(now)s)
+         ORDER BY id
+         LIMIT 1
+       ) m
+ WHERE b.status = ANY(%(dispatchable)s)
+   AND (b.dispatch_lease_until IS NULL OR b.dispatch_lease_until < %(now)s)
+"""
+
+
+def message_oldest_due_at(*, now: datetime) -> datetime | None:
+    """Since when the oldest due message (not a test send) has waited with no dispatcher on its
+    broadcast (/healthz): the latest of when it came due, when its broadcast last changed status and
+    when its broadcast's last dispatcher lease ran out. Messages a live dispatcher holds back for the
+    connector's tps are not waiting on anyone. None when nothing waits."""
+    with connection.cursor() as cursor:
+        cursor.execute(OLDEST_DUE_SQL, {"now": now, "dispatchable": sorted(DISPATCHABLE_BROADCAST)})
+        (since,) = cursor.fetchone() or (None,)
+    return since

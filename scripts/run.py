@@ -5,7 +5,11 @@ key on every start: seed_demo keeps it in var/demo-api-key, and says so when it 
 one). Ctrl-C (or SIGTERM) stops every child process and the embedded PostgreSQL it started.
 
 Environment: DATABASE_URL, CELERY_BROKER_URL and REDIS_URL as in README; HERALD_PORT (default 8000);
-HERALD_HOST (default 127.0.0.1); HERALD_VAR_DIR (default ./var) for the embedded data.
+HERALD_HOST (default 127.0.0.1); HERALD_VAR_DIR (default ./var) for the embedded data; HERALD_WORKERS
+(default `dedicated`: a worker per queue, `-Q celery` and `-Q webhooks`; `plain`: one
+`celery -A config worker` without -Q, which consumes every queue; or a comma-separated list of queues,
+each given its dedicated worker and the others none, e.g. `celery` to see /healthz name the
+`webhooks` queue unconsumed); HERALD_WORKER_CONCURRENCY (the plain worker's processes, default 2).
 """
 
 from __future__ import annotations
@@ -82,6 +86,28 @@ def stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
             proc.wait()
 
 
+def worker_commands(mode: str) -> dict[str, tuple[str, list[str]]]:
+    """The Celery workers to start: see HERALD_WORKERS in this module's docstring."""
+    celery = [str(BIN / "celery"), "-A", "config", "worker", "-l", "info"]
+    if mode == "plain":
+        concurrency = os.environ.get("HERALD_WORKER_CONCURRENCY", "2")
+        return {"worker": ("Celery worker (every queue)", [*celery, "--concurrency", concurrency])}
+    dedicated = {
+        "celery": ("worker", "Celery worker", [*celery, "--concurrency", "2", "-Q", "celery"]),
+        # Webhook deliveries have their own queue and worker: a slow receiver never holds up dispatch.
+        "webhooks": (
+            "webhooks",
+            "Celery worker (webhooks)",
+            [*celery, "--concurrency", "1", "-Q", "webhooks", "-n", "webhooks@%h"],
+        ),
+    }
+    queues = list(dedicated) if mode == "dedicated" else [q.strip() for q in mode.split(",") if q.strip()]
+    unknown = sorted(set(queues) - set(dedicated))
+    if unknown or not queues:
+        raise SystemExit(f"HERALD_WORKERS={mode!r}: expected dedicated, plain or queues among {sorted(dedicated)}")
+    return {name: (label, command) for name, label, command in (dedicated[q] for q in queues)}
+
+
 def main() -> int:
     var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var").resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -127,28 +153,7 @@ def main() -> int:
                     "10",
                 ],
             ),
-            "worker": (
-                "Celery worker",
-                [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2", "-Q", "celery"],
-            ),
-            # Webhook deliveries have their own queue and worker: a slow receiver never holds up dispatch.
-            "webhooks": (
-                "Celery worker (webhooks)",
-                [
-                    str(BIN / "celery"),
-                    "-A",
-                    "config",
-                    "worker",
-                    "-l",
-                    "info",
-                    "--concurrency",
-                    "1",
-                    "-Q",
-                    "webhooks",
-                    "-n",
-                    "webhooks@%h",
-                ],
-            ),
+            **worker_commands(os.environ.get("HERALD_WORKERS", "dedicated")),
             "beat": ("Celery beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "--pidfile="]),
         }
         children = [(name, start(label, command, env)) for name, (label, command) in commands.items()]

@@ -139,11 +139,15 @@ def test_make_run_in_embedded_mode(tmp_path):
         health = json.loads(get(f"{base}/healthz")[1])
         assert (health["broker"], health["redis"]) == ("filesystem", False)
 
-        # The heartbeat task is scheduled by beat (DatabaseScheduler) and runs on the worker.
+        # Beat (DatabaseScheduler) sends a heartbeat to each queue and a worker of that queue runs
+        # it, on the filesystem broker as on Redis: /healthz then sees every queue consumed.
         deadline = time.monotonic() + 90
-        while json.loads(get(f"{base}/healthz")[1])["beat_last_seen"] is None:
-            assert time.monotonic() < deadline, "beat never ran the heartbeat:\n" + "".join(lines[-40:])
+        while {q["consumer"] for q in json.loads(get(f"{base}/healthz")[1]).get("queues", {}).values()} != {"ok"}:
+            assert time.monotonic() < deadline, "no heartbeat ran on every queue:\n" + "".join(lines[-40:])
             time.sleep(1)
+        status, body = get(f"{base}/healthz")
+        assert status == 200, body
+        assert json.loads(body)["beat_last_seen"] is not None
     finally:
         children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
         proc.send_signal(signal.SIGINT)

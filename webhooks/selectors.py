@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db.models import QuerySet
 
@@ -28,3 +29,16 @@ def event_types_wanted(*, client_id: uuid.UUID | str) -> frozenset[str]:
     for subscribed in WebhookEndpoint.objects.filter(client_id=client_id, active=True).values_list("events", flat=True):
         wanted.update(EVENT_TYPES if ALL in subscribed else subscribed)
     return frozenset(wanted)
+
+
+def delivery_oldest_due_at(*, now: datetime) -> datetime | None:
+    """Since when the oldest due attempt has waited for a worker (/healthz; a retry counts from its
+    retry time, so an endpoint that keeps failing is not a backlog): the first entry of the partial
+    index webhook_delivery_due_idx. None when nothing is due."""
+    first = (
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+        .order_by("scheduled_at")
+        .values_list("scheduled_at", flat=True)
+        .first()
+    )
+    return first if first is not None and first <= now else None

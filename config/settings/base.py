@@ -7,6 +7,7 @@ from pathlib import Path
 
 import django_stubs_ext
 from celery.schedules import crontab
+from kombu import Exchange, Queue
 
 from config.env import BASE_DIR, VAR_DIR, broker_url, database_config, env, redis_url
 
@@ -178,15 +179,40 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_TASK_ALWAYS_EAGER = False
-# Webhook deliveries wait on integrators' servers (10 s each at worst): they have a queue and a
-# worker of their own, so a slow receiver never holds up dispatch, reports or imports.
+# Every queue Herald routes to, declared, so that a plain `celery -A config worker` (no -Q) consumes
+# them all; dedicated workers (`-Q celery`, `-Q webhooks`) are an option for scale. Each is bound as
+# Celery binds a queue it creates on the fly (its own direct exchange, the routing key its name), so
+# messages already in a broker keep their way. /healthz reports a queue nothing consumes.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("celery", "webhooks"))
+# Webhook deliveries wait on integrators' servers (10 s each at worst): they have a queue of their
+# own, so a slow receiver never holds up dispatch, reports or imports when the queue has its worker.
 CELERY_TASK_ROUTES = {"webhooks.tasks.*": {"queue": "webhooks"}}
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# /healthz: a queue whose heartbeat has not run for this long (while beat is alive), or a due message
+# or webhook delivery that has waited this long, is a problem (SPEC §2). Each backlog is read by a
+# selector of the app that owns it, named here so that accounts (where /healthz lives) imports none.
+HEALTH_MAX_AGE = env.int("HEALTH_MAX_AGE", default=60)
+HEALTH_BACKLOGS = {
+    "oldest_due_message": "broadcasts.selectors.message_oldest_due_at",
+    "oldest_undelivered_webhook": "webhooks.selectors.delivery_oldest_due_at",
+}
+# A heartbeat per queue, routed to it: a worker consuming the queue records it (accounts.tasks). It
+# expires unrun after HEALTH_MAX_AGE, so a queue without a consumer does not pile up old ones.
+HEARTBEAT_EVERY = max(1, min(15, HEALTH_MAX_AGE // 4))
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "heartbeat": {"task": "accounts.tasks.heartbeat", "schedule": timedelta(seconds=15)},
+    # The default queue's entry keeps the name "heartbeat" that databases of earlier versions hold.
+    ("heartbeat" if queue.name == CELERY_TASK_DEFAULT_QUEUE else f"heartbeat-{queue.name}"): {
+        "task": "accounts.tasks.heartbeat",
+        "schedule": timedelta(seconds=HEARTBEAT_EVERY),
+        "args": (queue.name,),
+        "options": {"queue": queue.name, "expire_seconds": HEALTH_MAX_AGE},
+    }
+    for queue in CELERY_TASK_QUEUES
+} | {
     # Starts scheduled broadcasts (within 10 s of scheduled_at) and restarts dead dispatchers.
     "broadcasts-tick": {"task": "broadcasts.tasks.tick", "schedule": timedelta(seconds=10)},
     # Link tracking: counts new clicks into their links; a message's first click by a person marks
