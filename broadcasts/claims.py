@@ -1,17 +1,24 @@
-"""Claiming messages to send: atomically, so no message is ever handed to a provider twice.
+"""Claiming messages to send, and the write-ahead handed mark: no message is handed over twice.
 
 A claim is one transaction: `SELECT … FOR UPDATE SKIP LOCKED` of due messages, then one UPDATE to
-`sending` with a lease, committed before any provider is called; two claimers never take the same
-row. A message found in `sending` with an expired lease was either waiting for a retry (it carries
-the last attempt's error) or in the hands of a worker that died (a claim clears the error, so
-nothing else looks like that): only the latter is `recovering`, and only an idempotent connector
-may send it again.
+`sending` with a lease and the claimer's token, committed before any provider is called; two
+claimers never take the same row. Before each request group leaves, `hand` marks its messages
+handed, in one statement that is also the fence: it marks only messages still claimed under the
+caller's token, and (for a broadcast's dispatcher) only while the dispatcher still holds the
+broadcast's lease and the broadcast is still sending. What it did not mark is not sent.
+
+The handed mark is permanent: no claim clears it, only the record of an answer that says the
+provider did not take the message. A message claimed while it carries the mark has an unknown
+outcome (`recovering`): only an idempotent connector may send it again. docs/broadcasts.md, "A
+message's send", has the whole state machine.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,10 +28,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .leases import MESSAGE_LEASE_MARGIN
+from .leases import lease_seconds, message_lease_seconds
 from .models import Broadcast, Message
 from .quiet_hours import next_allowed, number_zones
-from .states import UNCLAIM_FROM, message_sources
+from .states import DISPATCHABLE_BROADCAST, UNCLAIM_FROM, message_sources
 
 M = Message.Status
 # What a claim may take: the statuses states.py lets move to `sending` (and stuck `sending`).
@@ -39,7 +46,7 @@ class Claimed:
     connector: str
     text: str
     cost: Decimal
-    recovering: bool  # was `sending` with an expired lease and no pending retry: a worker died
+    recovering: bool  # handed to a provider before, outcome never recorded: maybe delivered
     language: str = ""
     parameters: tuple[str, ...] = ()
 
@@ -49,30 +56,33 @@ def urn_path(urn: str) -> str:
 
 
 def _claimed(row: tuple[Any, ...]) -> Claimed:
-    mid, status, urn, _country, connector_name, text, cost, error_code, language, parameters, handed_at = row
+    mid, _status, urn, _country, connector_name, text, cost, _error, language, parameters, handed_at = row
     if isinstance(parameters, str):  # Django has psycopg load jsonb as text
         parameters = json.loads(parameters)
     params = tuple(str(p) for p in parameters) if isinstance(parameters, list) else ()
-    # In a dead sender's hands and already handed to its provider: maybe delivered. One it never
-    # handed over is simply sent, like any queued message.
-    recovering = status == M.SENDING and not error_code and handed_at is not None
+    # Handed to a provider before and no answer recorded since (a sender that died or stalled, or an
+    # unknown outcome waiting for an idempotent resend): maybe delivered. One never handed over is
+    # simply sent, like any queued message.
+    recovering = handed_at is not None
     return Claimed(mid, urn, connector_name, text, cost, recovering, language or "", params)
 
 
-def _mark_sending(cursor: Any, ids: list[int], now: datetime) -> None:
+def _mark_sending(cursor: Any, ids: list[int], now: datetime, token: str) -> None:
+    """Claimed under `token`. The handed mark is left as it is (it is write-ahead and permanent)."""
     cursor.execute(
         """
         UPDATE broadcasts_message
-           SET status = 'sending', attempts = attempts + 1, lease_until = %(lease)s, handed_at = NULL,
+           SET status = 'sending', attempts = attempts + 1, lease_until = %(lease)s, claim_token = %(token)s,
                queued_at = COALESCE(queued_at, %(now)s), error_code = '', error_message = ''
          WHERE id = ANY(%(ids)s)
         """,
-        {"ids": ids, "now": now, "lease": now + timedelta(seconds=MESSAGE_LEASE_MARGIN)},
+        {"ids": ids, "now": now, "lease": now + timedelta(seconds=message_lease_seconds()), "token": token},
     )
 
 
-def claim_batch(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[list[Claimed], int]:
-    """Claim up to `limit` due messages of a broadcast. Returns (claimed, deferred by quiet hours)."""
+def claim_batch(broadcast: Broadcast, *, limit: int, now: datetime, token: str) -> tuple[list[Claimed], int]:
+    """Claim up to `limit` due messages of a broadcast under `token`. Returns (claimed, deferred by
+    quiet hours)."""
     marketing = broadcast.purpose == Broadcast.Purpose.MARKETING
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -110,11 +120,11 @@ def claim_batch(broadcast: Broadcast, *, limit: int, now: datetime) -> tuple[lis
         for allowed, ids in retries_deferred.items():
             Message.objects.filter(pk__in=ids, status=M.SENDING).update(lease_until=allowed)
         if claimed:
-            _mark_sending(cursor, [c.id for c in claimed], now)
+            _mark_sending(cursor, [c.id for c in claimed], now, token)
     return claimed, sum(len(ids) for ids in deferred.values()) + sum(len(ids) for ids in retries_deferred.values())
 
 
-def claim_tests(*, message_ids: list[int], now: datetime) -> list[Claimed]:
+def claim_tests(*, message_ids: list[int], now: datetime, token: str) -> list[Claimed]:
     """Claim test messages by id: queued ones, and those whose retry is due or whose sender died."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -130,13 +140,85 @@ def claim_tests(*, message_ids: list[int], now: datetime) -> list[Claimed]:
         )
         claimed = [_claimed(row) for row in cursor.fetchall()]
         if claimed:
-            _mark_sending(cursor, [c.id for c in claimed], now)
+            _mark_sending(cursor, [c.id for c in claimed], now, token)
     return claimed
 
 
-def mark_handed(ids: list[int]) -> None:
-    """These messages go to the provider now: from here a crash leaves their fate unknown."""
-    Message.objects.filter(pk__in=ids, status=M.SENDING).update(handed_at=timezone.now())
+def hand(*, message_ids: Sequence[int], token: str, broadcast_id: uuid.UUID | str | None) -> list[int]:
+    """Mark these messages handed, now, before their requests leave: the fence of every send.
+
+    Marks only messages still `sending` under `token`; for a broadcast's dispatcher (broadcast_id
+    given) only while it holds the broadcast's lease under the same token and the broadcast is still
+    sending — the lease is renewed in the same statement. Returns the ids marked: send those only.
+    One statement, so the check and the mark cannot be told apart by a concurrent pause or takeover.
+    """
+    if not message_ids:
+        return []
+    lease = lease_seconds()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH holder AS (
+                UPDATE broadcasts_broadcast
+                   SET dispatch_lease_until = GREATEST(
+                           dispatch_lease_until, %(now)s + make_interval(secs => %(lease)s))
+                 WHERE id = %(broadcast)s AND dispatch_token = %(token)s AND status = ANY(%(dispatchable)s)
+                   AND dispatch_lease_until > %(now)s
+             RETURNING id
+            )
+            UPDATE broadcasts_message
+               SET handed_at = %(now)s, lease_until = %(now)s + make_interval(secs => %(message_lease)s)
+             WHERE id = ANY(%(ids)s) AND status = 'sending' AND claim_token = %(token)s
+               AND (%(broadcast)s::uuid IS NULL OR EXISTS (SELECT 1 FROM holder))
+         RETURNING id
+            """,
+            {
+                "now": timezone.now(),  # the clock every lease is read by (leases.py)
+                "lease": lease,
+                "message_lease": message_lease_seconds(),
+                "broadcast": str(broadcast_id) if broadcast_id is not None else None,
+                "token": token,
+                "dispatchable": sorted(DISPATCHABLE_BROADCAST),
+                "ids": list(message_ids),
+            },
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def give_back(*, message_ids: Sequence[int], token: str) -> list[int]:
+    """Messages claimed under `token` whose requests never left this time (the dispatcher stopped
+    before their group: a pause, a cancel, a lost lease, its time budget): queued again, the attempt
+    undone. A message the broadcast's cancel reached meanwhile ends `cancelled` instead. Returns
+    the ids given back."""
+    if not message_ids:
+        return []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE broadcasts_message
+               SET status = %(queued)s, attempts = GREATEST(attempts - 1, 0), lease_until = NULL
+             WHERE id = ANY(%(ids)s) AND status = ANY(%(from)s) AND claim_token = %(token)s
+         RETURNING id
+            """,
+            {"queued": M.QUEUED, "ids": list(message_ids), "from": sorted(UNCLAIM_FROM), "token": token},
+        )
+        returned = [row[0] for row in cursor.fetchall()]
+        if returned:
+            cursor.execute(
+                """
+                UPDATE broadcasts_message m SET status = %(cancelled)s
+                  FROM broadcasts_broadcast b
+                 WHERE m.id = ANY(%(ids)s) AND m.broadcast_id = b.id AND b.status = %(b_cancelled)s
+                   AND m.status = %(queued)s AND NOT m.is_test
+                """,
+                {
+                    "cancelled": M.CANCELLED,
+                    "ids": returned,
+                    "b_cancelled": Broadcast.Status.CANCELLED,
+                    "queued": M.QUEUED,
+                },
+            )
+    return returned
 
 
 def unclaim(ids: list[int]) -> None:

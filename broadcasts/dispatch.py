@@ -1,20 +1,29 @@
-"""Dispatch: claim due messages in batches, send them within each connector's tps, record results.
+"""Dispatch: claim due messages in batches, send them in paced request groups, record each group.
 
-Guarantees (SPEC §10):
-- A message is sent at most once. Claiming is one transaction: `SELECT … FOR UPDATE SKIP LOCKED`
-  of due messages, then `UPDATE … SET status = 'sending'` with a lease. Two dispatchers never claim
-  the same row. The claim is committed before the provider is called.
-- A worker that dies mid-batch leaves messages in `sending` with an expired lease. They are claimed
-  again only if the connector is idempotent (it dedupes on our message id, like the simulator);
-  otherwise they fail with `delivery_unknown` rather than risk a duplicate.
-- Transient errors (429, 5xx, timeouts) are retried with exponential backoff up to
-  BROADCAST_MAX_RETRIES; permanent errors fail at once. After 50 consecutive failures the
-  broadcast pauses itself with a reason.
-- One dispatcher per broadcast at a time: a lease on the broadcast row, renewed every batch. A
-  dispatcher that stops early hands the lease to its own continuation by token, so beat's safety
-  net (tasks.tick) restarts a broadcast only when its dispatcher really died.
-- Money: each batch captures the cost of the messages that left; messages that fail before leaving
-  are released; the rest of the reservation is released at completion or cancel.
+Guarantees (SPEC §10; the state machine of one message's send is in docs/broadcasts.md):
+- A message is handed to a provider at most once unless its connector is idempotent. A claim is one
+  transaction (`SELECT … FOR UPDATE SKIP LOCKED`, then `sending` under the dispatcher's token).
+  Before each request group leaves, `claims.hand` marks it handed, write-ahead, in one statement
+  that is also the fence: only messages still claimed under this token, only while this dispatcher
+  holds the broadcast's lease and the broadcast is still sending. What it did not mark is not sent.
+- A message handed before and never recorded (a worker died or stalled; a request whose answer
+  never came) has an unknown outcome: sent again only through an idempotent connector, otherwise
+  `failed` with `delivery_unknown`, not charged.
+- Results are recorded per request group (≤ one second of the connector's tps, ≤ 100 messages), in
+  a short transaction of their own with their capture and events, while the next group is already
+  in flight: a provider id is stored within about a second of its answer, and a crash, a lost lease
+  or a time limit loses at most the group in flight (whose messages then count as unknown).
+- Pause and cancel take effect at the next group: after the API answers, at most the group in
+  flight reaches the provider. A batch stops starting groups at its run's deadline and gives back
+  what it did not send, so its duration fits the task's time limit; a soft time limit that strikes
+  anyway waits for the group in flight, records it, and hands over to a continuation.
+- Transient errors are retried with exponential backoff up to BROADCAST_MAX_RETRIES; permanent
+  errors fail at once. After 50 consecutive failures the broadcast pauses itself with a reason.
+- One dispatcher per broadcast at a time: a lease on the broadcast row, renewed by every group's
+  handed mark. A dispatcher that stops early hands the lease to its own continuation by token, so
+  beat's safety net (tasks.tick) restarts a broadcast only when its dispatcher really died.
+- Money: each group captures the cost of the messages that left; messages that fail without
+  leaving are released; the rest of the reservation is released at completion or cancel.
 """
 
 from __future__ import annotations
@@ -23,33 +32,25 @@ import math
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import structlog
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
 from . import billing
-from .claims import Claimed, claim_batch, claim_tests, mark_handed, unclaim, urn_path
-from .connectors import REGISTRY, OutboundMessage, SendResult, build_connector
+from .claims import Claimed, claim_batch, claim_tests, give_back, unclaim
+from .connectors import REGISTRY, BaseConnector, SendResult, build_connector
 from .events import broadcast_completed_announce
-from .leases import (
-    LEASE_SECONDS,
-    keep_leases,
-    lease_acquire,
-    lease_handover,
-    lease_release,
-    lease_renew,
-    send_budget_seconds,
-)
+from .leases import lease_acquire, lease_handover, lease_release, lease_renew, lease_seconds
 from .lock_objects import broadcast_for_update
 from .models import Broadcast, Connector, Message
-from .pacing import paced
 from .recording import BatchOutcome, record_results
+from .sending import GroupSender, add_outcomes
 from .states import (
     ACTIVE_MESSAGE_STATUSES,
     DISPATCHABLE_BROADCAST,
@@ -84,12 +85,21 @@ def _pause_unreadable_connector(broadcast: Broadcast, claimed: list[Claimed], ex
         log.error("broadcast.paused_connector_unreadable", broadcast_id=str(broadcast.pk), connectors=names)
 
 
-def dispatch_batch(broadcast: Broadcast, *, token: str | None = None) -> tuple[BatchOutcome, int]:
-    """Claim and send one batch. Returns (outcome, number claimed)."""
-    claimed, deferred = claim_batch(broadcast, limit=settings.BROADCAST_BATCH_SIZE, now=timezone.now())
+def dispatch_batch(
+    broadcast: Broadcast, *, token: str | None = None, deadline: float | None = None
+) -> tuple[BatchOutcome, int]:
+    """Claim and send one batch. Returns (outcome, number claimed).
+
+    With `token` (a dispatcher holding the broadcast's lease) every group is fenced by that lease;
+    without one (a test driving a batch by hand) by the claim's own token only. No group starts
+    after `deadline` (time.monotonic()); what was claimed and not sent is given back."""
+    claim_token = token or uuid.uuid4().hex
+    claimed, deferred = claim_batch(
+        broadcast, limit=settings.BROADCAST_BATCH_SIZE, now=timezone.now(), token=claim_token
+    )
     if not claimed:
         return BatchOutcome(0, 0, 0, deferred), 0
-    outcome = send_claimed(broadcast, claimed, token=token)
+    outcome = send_claimed(broadcast, claimed, token=claim_token, leased=token is not None, deadline=deadline)
     log.info(
         "broadcast.batch",
         broadcast_id=str(broadcast.pk),
@@ -102,13 +112,14 @@ def dispatch_batch(broadcast: Broadcast, *, token: str | None = None) -> tuple[B
 
 
 def send_tests(*, broadcast_id: uuid.UUID | str, message_ids: list[int]) -> int:
-    """Send test messages through the same path as the broadcast's own (claim → send → record):
-    retried the same way, failed or released the same way, and never twice."""
-    claimed = claim_tests(message_ids=message_ids, now=timezone.now())
+    """Send test messages through the same path as the broadcast's own (claim → hand → send →
+    record): retried the same way, failed or released the same way, and never twice."""
+    token = uuid.uuid4().hex
+    claimed = claim_tests(message_ids=message_ids, now=timezone.now(), token=token)
     if not claimed:
         return 0
     broadcast = Broadcast.objects.get(pk=broadcast_id)
-    outcome = send_claimed(broadcast, claimed, token=None, is_test=True)
+    outcome = send_claimed(broadcast, claimed, token=token, leased=False, is_test=True)
     if broadcast.status in TERMINAL_BROADCAST:
         # The broadcast finished while these waited: what they held is released now that they are done.
         broadcast_finalize(broadcast_id=broadcast.pk)
@@ -120,10 +131,17 @@ def _unusable(message: Claimed, code: str, text: str) -> SendResult:
 
 
 def send_claimed(
-    broadcast: Broadcast, claimed: list[Claimed], *, token: str | None, is_test: bool = False
+    broadcast: Broadcast,
+    claimed: list[Claimed],
+    *,
+    token: str,
+    leased: bool,
+    is_test: bool = False,
+    deadline: float | None = None,
 ) -> BatchOutcome:
-    """Send claimed messages through their connectors, within each connector's tps, and record the
-    results (money, statuses, follow-ups) in one transaction."""
+    """Send claimed messages through their connectors in paced request groups, recording each
+    group as it is answered. Messages not sent (a pause, a cancel, a lost lease, the deadline) are
+    given back."""
     try:
         connectors = {c.name: c for c in Connector.objects.filter(name__in={m.connector for m in claimed})}
     except ValueError as exc:  # EncryptedJSONField: the config cannot be decrypted
@@ -132,84 +150,31 @@ def send_claimed(
             return BatchOutcome(0, 0, 0, 0)
         connectors = {}
     by_id = {m.id: m for m in claimed}
-    answered: set[int] = set()
-    results: list[SendResult] = []
+    unusable: list[SendResult] = []
     groups: dict[str, list[Claimed]] = defaultdict(list)
+    plugins: dict[str, BaseConnector] = {}
     for message in claimed:
         connector = connectors.get(message.connector)
         if connector is None or not connector.active or connector.backend not in REGISTRY:
             text = f"Connector '{message.connector}' is missing, inactive or unreadable."
-            results.append(_unusable(message, "connector_unavailable", text))
-        elif message.recovering and not build_connector(connector).idempotent:
-            text = "The worker sending this message stopped; not resent."
-            results.append(_unusable(message, "delivery_unknown", text))
+            unusable.append(_unusable(message, "connector_unavailable", text))
+            continue
+        plugin = plugins.get(message.connector) or plugins.setdefault(message.connector, build_connector(connector))
+        if message.recovering and not plugin.idempotent:
+            text = "Handed to the provider before, with no answer recorded; not resent."
+            unusable.append(_unusable(message, "delivery_unknown", text))
         else:
             groups[message.connector].append(message)
+    total = BatchOutcome(0, 0, 0, 0)
+    if unusable:
+        total = record_results(broadcast, unusable, by_id, connectors, token=token, count_streak=False)
+    sender = GroupSender(broadcast, by_id, connectors, token=token, leased=leased, is_test=is_test)
     for name, messages in groups.items():
-        sent, replied = _send_group(broadcast, connectors[name], messages, token=token)
-        results.extend(sent)
-        answered.update(replied)
-    return record_results(broadcast, results, by_id, connectors, count_streak=not is_test, answered=answered)
-
-
-def _send_group(
-    broadcast: Broadcast, connector: Connector, messages: list[Claimed], *, token: str | None
-) -> tuple[list[SendResult], set[int]]:
-    """One connector's share of a batch, paced; returns (results, ids the provider answered for)."""
-    plugin = build_connector(connector)
-    status_url = f"{settings.PUBLIC_BASE_URL}/hooks/{connector.pk}/status/"
-    outbound = [
-        OutboundMessage(
-            id=m.id,
-            to=urn_path(m.urn),
-            channel=broadcast.channel,
-            sender=broadcast.sender,
-            text=m.text,
-            attachments=tuple(broadcast.attachments or ()),
-            status_url=status_url,
-            template=broadcast.template_name,
-            language=m.language,
-            parameters=m.parameters,
-        )
-        for m in messages
-    ]
-    # Every message stays leased until the batch is recorded (those already sent too), over the
-    # wait for each chunk's slot and the longest its sending can take.
-    in_flight = [m.id for m in outbound]
-    hand_after_wait: list[int] = []
-
-    def extend(wait: float, chunk: Sequence[OutboundMessage]) -> None:
-        # One UPDATE per chunk: the leases, and the handed mark of a chunk that goes at once. A
-        # chunk that must wait is marked only when its wait is over: a crash during the wait leaves
-        # it never handed over, so it is simply sent again.
-        ids = [m.id for m in chunk]
-        at_once = wait <= 0
-        keep_leases(
-            broadcast_id=broadcast.pk,
-            token=token,
-            message_ids=in_flight,
-            seconds=wait + send_budget_seconds(len(chunk)),
-            handed=ids if at_once else (),
-        )
-        hand_after_wait[:] = [] if at_once else ids
-
-    results: list[SendResult] = []
-    answered: set[int] = set()
-    for chunk in paced(outbound, connector_id=str(connector.pk), tps=connector.tps, on_slot=extend):
-        if hand_after_wait:
-            mark_handed(hand_after_wait)
-        try:
-            sent = plugin.send(chunk)
-        except Exception as exc:  # a plugin bug or outage: retry the chunk later, never lose it
-            log.exception("connector.send_failed", connector=connector.name, broadcast_id=str(broadcast.pk))
-            results.extend(
-                SendResult(m.id, False, transient=True, error_code="connector_error", error_message=type(exc).__name__)
-                for m in chunk
-            )
+        if sender.stopped:
+            give_back(message_ids=[m.id for m in messages], token=token)
             continue
-        results.extend(sent)
-        answered.update(r.message_id for r in sent)
-    return results, answered
+        total = add_outcomes(total, sender.send(connectors[name], plugins[name], messages, deadline=deadline))
+    return total
 
 
 def next_due_at(broadcast_id: uuid.UUID | str) -> datetime | None:
@@ -292,8 +257,10 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
                 broadcast_finalize(broadcast_id=broadcast_id)
                 lease_release(broadcast_id=broadcast_id, token=held)
                 return None
-            lease_renew(broadcast_id=broadcast_id, token=held, until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
-            _outcome, claimed = dispatch_batch(broadcast, token=held)
+            lease_renew(
+                broadcast_id=broadcast_id, token=held, until=timezone.now() + timedelta(seconds=lease_seconds())
+            )
+            _outcome, claimed = dispatch_batch(broadcast, token=held, deadline=deadline)
             if claimed:
                 if settings.BROADCAST_BATCH_DELAY > 0:
                     if time.monotonic() + settings.BROADCAST_BATCH_DELAY > deadline:
@@ -316,6 +283,10 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
                 time.sleep(max(wait, 0.01))
                 continue
             return _continue(broadcast_id, held, min(wait, MAX_CONTINUATION_DELAY))
+    except SoftTimeLimitExceeded:
+        # The batch recorded its group in flight and gave back the rest: a continuation goes on.
+        log.warning("broadcast.soft_time_limit", broadcast_id=broadcast_id)
+        return _continue(broadcast_id, held, 0)
     except BaseException:
         lease_release(broadcast_id=broadcast_id, token=held)
         raise

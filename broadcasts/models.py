@@ -224,10 +224,16 @@ class Message(models.Model):
         null=True, blank=True, help_text="While sending: when a stuck claim may be taken over; or the next retry."
     )
     is_test = models.BooleanField(default=False)
-    # Set just before the message's chunk goes to the provider, cleared by a claim: a sender that
-    # dies leaves `sending` messages with it (maybe delivered) and without it (never handed over,
-    # safe to send again whatever the connector).
+    # The write-ahead handed mark (docs/broadcasts.md, "A message's send"): set, under the claim's
+    # token, in the database before the message's request leaves; never cleared by a claim, only
+    # by recording a provider's answer that says it was not taken (or by a user's retry-failed). A
+    # message claimed again while it carries the mark has an unknown outcome: only an idempotent
+    # connector may send it again.
     handed_at = models.DateTimeField(null=True, blank=True)
+    # The token of the dispatcher (or test send) that claimed it last: every write of a send's
+    # outcome is conditional on it, so a dispatcher that lost its claim (a stall, a takeover)
+    # changes nothing.
+    claim_token = models.CharField(max_length=32, blank=True, db_default="")
     clicked = models.BooleanField(default=False)
     # Template sends (WhatsApp): the template version's language and its variables' values in the
     # order they first appear, which is how the provider fills the approved template.
@@ -327,3 +333,24 @@ class BroadcastCount(models.Model):
 
     def __str__(self) -> str:
         return f"counts of {self.broadcast_id}"
+
+
+class EarlyReport(models.Model):
+    """A delivery report for a provider id no message has recorded yet (SPEC §10: a provider may
+    report before Herald has written the answer of the request that sent it). Applied as soon as a
+    message records that id (recording.py, and beat's tick for one that raced the record), dropped
+    and logged after EARLY_REPORT_MINUTES."""
+
+    id = models.BigAutoField(primary_key=True)
+    connector = models.CharField(max_length=64)
+    provider_message_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=64, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["connector", "provider_message_id"], name="early_report_provider_id")]
+
+    def __str__(self) -> str:
+        return f"early {self.status} for {self.provider_message_id}"

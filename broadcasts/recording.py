@@ -1,10 +1,14 @@
-"""Recording what providers answered for a batch: statuses, money, the failure breaker, follow-ups.
+"""Recording what providers answered for a request group: statuses, money, the failure breaker,
+follow-ups.
 
-One transaction per batch: accepted messages become `sent` (captured from the reservation), those
-failed before leaving are released, transient errors wait for a retry with exponential backoff (or
-longer, when the provider asked with Retry-After), and every move is conditional on `sending`, so a
-result never overwrites what another actor decided meanwhile. Then the follow-ups a plugin asked
-for: delivered at once (Telegram), contacts opted out (Twilio 21610, Telegram 403).
+One short transaction per request group (≤ one second of the connector's tps, ≤ 100 messages), as
+soon as its answers are in: accepted messages become `sent` (captured from the reservation) and the
+delivery reports that arrived before their provider id was known are applied; those failed are
+released; transient errors wait for a retry with exponential backoff (or longer, when the provider
+asked with Retry-After). Every move is conditional on `sending` under the claim's token, so a result
+never overwrites what another actor decided meanwhile, and a dispatcher that lost its claim records
+nothing (nor captures anything). Then the follow-ups a plugin asked for: delivered at once
+(Telegram), contacts opted out (Twilio 21610, Telegram 403).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from .claims import Claimed
 from .connectors import SendResult, StatusUpdate, build_connector
 from .events import EVENT_COLUMNS, messages_announce
 from .models import Broadcast, Connector, Message
-from .status_updates import messages_apply_status
+from .status_updates import early_reports_apply, messages_apply_status
 from .transitions import broadcast_move
 
 log = structlog.get_logger(__name__)
@@ -69,10 +73,13 @@ def record_results(
     claimed: dict[int, Claimed],
     connectors: dict[str, Connector],
     *,
+    token: str,
     count_streak: bool = True,
     answered: set[int] | None = None,
 ) -> BatchOutcome:
-    """Write send results, settle money and the failure streak, in one transaction."""
+    """Write one request group's results under the claim's `token`, settle its money and the
+    failure streak, in one transaction. Safe to run twice for the same results (a time limit that
+    struck around the commit): the second finds nothing still `sending` under the token."""
     now = timezone.now()
     max_attempts = 1 + settings.BROADCAST_MAX_RETRIES
     sent_ids, sent_pids, failed, retry = [], [], [], []
@@ -106,10 +113,10 @@ def record_results(
                    SET status = %(sent)s, sent_at = %(now)s, provider_message_id = NULLIF(r.pid, ''),
                        lease_until = NULL, error_code = '', error_message = ''
                   FROM unnest(%(ids)s::bigint[], %(pids)s::text[]) AS r(id, pid)
-                 WHERE m.id = r.id AND m.status = %(sending)s
+                 WHERE m.id = r.id AND m.status = %(sending)s AND m.claim_token = %(token)s
              RETURNING {EVENT_COLUMNS}
                 """,  # noqa: S608 - EVENT_COLUMNS is a constant
-                {"now": now, "ids": sent_ids, "pids": sent_pids, "sent": M.SENT, "sending": M.SENDING},
+                {"now": now, "ids": sent_ids, "pids": sent_pids, "sent": M.SENT, "sending": M.SENDING, "token": token},
             )
             sent_rows = cursor.fetchall()
             left = [row[0] for row in sent_rows]
@@ -122,10 +129,11 @@ def record_results(
                    SET status = %(failed)s, failed_at = %(now)s, lease_until = NULL,
                        error_code = r.code, error_message = LEFT(r.message, 500)
                   FROM unnest(%(ids)s::bigint[], %(codes)s::text[], %(messages)s::text[]) AS r(id, code, message)
-                 WHERE m.id = r.id AND m.status = %(sending)s
+                 WHERE m.id = r.id AND m.status = %(sending)s AND m.claim_token = %(token)s
              RETURNING {EVENT_COLUMNS}
                 """,  # noqa: S608 - EVENT_COLUMNS is a constant
                 {
+                    "token": token,
                     "now": now,
                     "failed": M.FAILED,
                     "sending": M.SENDING,
@@ -141,12 +149,18 @@ def record_results(
             cursor.execute(
                 """
                 UPDATE broadcasts_message AS m
-                   SET lease_until = r.retry_at, error_code = r.code, error_message = LEFT(r.message, 500)
-                  FROM unnest(%(ids)s::bigint[], %(at)s::timestamptz[], %(codes)s::text[], %(messages)s::text[])
-                       AS r(id, retry_at, code, message)
-                 WHERE m.id = r.id AND m.status = %(sending)s
+                   SET lease_until = r.retry_at, error_code = r.code, error_message = LEFT(r.message, 500),
+                       -- An answer (or a request that never left) says the provider does not have it:
+                       -- the handed mark goes. An unknown outcome keeps it (idempotent resend only).
+                       handed_at = CASE WHEN r.unknown THEN m.handed_at END
+                  FROM unnest(%(ids)s::bigint[], %(at)s::timestamptz[], %(codes)s::text[], %(messages)s::text[],
+                              %(unknown)s::boolean[])
+                       AS r(id, retry_at, code, message, unknown)
+                 WHERE m.id = r.id AND m.status = %(sending)s AND m.claim_token = %(token)s
                 """,
                 {
+                    "token": token,
+                    "unknown": [r.unknown for r in retry],
                     "sending": M.SENDING,
                     "ids": [r.message_id for r in retry],
                     "at": [now + timedelta(seconds=retry_delay(r, attempts.get(r.message_id, 1))) for r in retry],
@@ -154,12 +168,18 @@ def record_results(
                     "messages": [r.error_message for r in retry],
                 },
             )
+        # Reports that raced ahead of this record (kept by status_updates) apply once the capture is
+        # written, in this transaction.
+        pids = dict(zip(sent_ids, sent_pids, strict=True))
+        early = [(claimed[i].connector, pids[i]) for i in left if pids[i]]
         capture = sum((claimed[i].cost for i in left), Decimal(0))
         release = sum((claimed[i].cost for i in failed_now), Decimal(0))
         if capture:
             billing.capture(broadcast_id=broadcast.pk, amount=capture)
         if release:
             billing.release(broadcast_id=broadcast.pk, amount=release)
+        if early:
+            early_reports_apply(recorded=early)
         if count_streak:
             # Only what providers answered: a crash (delivery_unknown) or a missing connector says
             # nothing about whether the broadcast's recipients can be reached.

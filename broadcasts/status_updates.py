@@ -3,8 +3,13 @@
 Reports are matched by provider message id. Each target status is one conditional UPDATE that only
 touches messages allowed to move there (states.message_sources), so a late or duplicated report
 never moves a message backwards. A message that fails after it was sent is refunded in the same
-transaction, and each move is announced (message.delivered, .read, .failed) in it too. Unknown
-provider ids are acknowledged and counted in the log, nothing else.
+transaction, and each move is announced (message.delivered, .read, .failed) in it too.
+
+A report for a provider id no message has recorded yet is kept (EarlyReport) for
+EARLY_REPORT_MINUTES: a provider may report before Herald has written the answer of the request that
+sent it. The dispatcher applies kept reports in the transaction that records their provider ids
+(`early_reports_apply`); beat's tick applies any that raced that record and drops, with a log line,
+those older than the window (`early_reports_sweep`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -23,10 +28,12 @@ from django.utils import timezone
 from . import billing
 from .connectors import StatusUpdate
 from .events import EVENT_COLUMNS, STATUS_EVENT, messages_announce
-from .models import Message
+from .models import EarlyReport, Message
 from .states import message_sources
 
 log = structlog.get_logger(__name__)
+
+EARLY_REPORT_MINUTES = 15
 
 _TIMESTAMP_COLUMN: dict[str, str] = {
     Message.Status.DELIVERED: "delivered_at",
@@ -61,10 +68,74 @@ def messages_apply_status(*, connector_name: str, updates: Sequence[StatusUpdate
                 )
                 known.update(row[0] for row in cursor.fetchall())
             applied += _apply(status=status, reports=reports, connector_name=connector_name, now=now)
+        early = [u for u in updates if u.status in _TIMESTAMP_COLUMN and u.provider_message_id not in known]
+        if early:
+            EarlyReport.objects.bulk_create(
+                EarlyReport(
+                    connector=connector_name,
+                    provider_message_id=u.provider_message_id[:128],
+                    status=u.status,
+                    error_code=(u.error_code or "")[:64],
+                    reported_at=u.at,
+                )
+                for u in early
+            )
     unknown = len({u.provider_message_id for u in updates} - known)
     if unknown:
-        log.info("delivery_report.unknown_ids", connector=connector_name, count=unknown)
+        log.info("delivery_report.kept_for_later", connector=connector_name, count=unknown)
     return AppliedReports(applied=applied, ignored=len(updates) - applied - unknown, unknown=unknown)
+
+
+def early_reports_apply(*, recorded: Sequence[tuple[str, str]]) -> int:
+    """Apply (and forget) the kept reports of these (connector, provider id) pairs, just recorded.
+    Runs in the recording's transaction; returns how many messages moved."""
+    if not recorded:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            DELETE FROM broadcasts_earlyreport e
+             USING unnest(%s::text[], %s::text[]) AS r(connector, provider_message_id)
+             WHERE e.connector = r.connector AND e.provider_message_id = r.provider_message_id
+         RETURNING e.connector, e.provider_message_id, e.status, e.error_code, e.reported_at
+            """,
+            [[c for c, _ in recorded], [p for _, p in recorded]],
+        )
+        rows = cursor.fetchall()
+    return _apply_kept(rows)
+
+
+def early_reports_sweep(*, now: datetime | None = None) -> tuple[int, int]:
+    """Beat: apply kept reports whose provider id a message has recorded meanwhile (one that raced
+    the record's transaction), and drop those older than the window. Returns (applied, dropped)."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            DELETE FROM broadcasts_earlyreport e
+             WHERE EXISTS (SELECT 1 FROM broadcasts_message m
+                            WHERE m.connector = e.connector AND m.provider_message_id = e.provider_message_id)
+         RETURNING e.connector, e.provider_message_id, e.status, e.error_code, e.reported_at
+            """
+        )
+        applied = _apply_kept(cursor.fetchall())
+        cursor.execute(
+            "DELETE FROM broadcasts_earlyreport WHERE received_at < %s RETURNING connector",
+            [now - timedelta(minutes=EARLY_REPORT_MINUTES)],
+        )
+        dropped: dict[str, int] = defaultdict(int)
+        for (connector,) in cursor.fetchall():
+            dropped[connector] += 1
+    for connector, count in dropped.items():
+        log.warning("delivery_report.dropped_unknown_ids", connector=connector, count=count)
+    return applied, sum(dropped.values())
+
+
+def _apply_kept(rows: Sequence[tuple[str, str, str, str, datetime | None]]) -> int:
+    by_connector: dict[str, list[StatusUpdate]] = defaultdict(list)
+    for connector, provider_message_id, status, error_code, at in rows:
+        by_connector[connector].append(StatusUpdate(provider_message_id, status, error_code, at))
+    return sum(messages_apply_status(connector_name=c, updates=u).applied for c, u in by_connector.items())
 
 
 def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str, now: datetime) -> int:

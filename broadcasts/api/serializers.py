@@ -257,6 +257,14 @@ class TestSendSerializer(serializers.Serializer[Any]):
     recipients = serializers.ListField(child=serializers.CharField(), max_length=10)
 
 
+class RetryFailedSerializer(serializers.Serializer[Any]):
+    include_unknown = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also resend messages whose outcome is unknown (`delivery_unknown`): they may arrive twice.",
+    )
+
+
 class TestSendResultSerializer(serializers.Serializer[Any]):
     results = MessageSerializer(many=True, help_text="One test message per recipient, outside the stats.")
 

@@ -35,6 +35,7 @@ from .serializers import (
     MessageSerializer,
     PrecheckSerializer,
     ReplySerializer,
+    RetryFailedSerializer,
     SimulatedBroadcastSerializer,
     TestSendResultSerializer,
     TestSendSerializer,
@@ -157,10 +158,15 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
     def resume(self, request: Request, pk: str | None = None) -> Response:
         return self._state_response(services.broadcast_resume(broadcast=self.get_object()))
 
-    @extend_schema(request=None, responses={200: BroadcastSerializer, **error_responses(402)})
+    @extend_schema(request=RetryFailedSerializer, responses={200: BroadcastSerializer, **error_responses(402)})
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request: Request, pk: str | None = None) -> Response:
-        return self._state_response(services.broadcast_retry_failed(broadcast=self.get_object()))
+        body = RetryFailedSerializer(data=request.data if isinstance(request.data, dict) else {})
+        body.is_valid(raise_exception=True)
+        include_unknown = bool(body.validated_data.get("include_unknown", False))
+        return self._state_response(
+            services.broadcast_retry_failed(broadcast=self.get_object(), include_unknown=include_unknown)
+        )
 
     @extend_schema(request=TestSendSerializer, responses={200: TestSendResultSerializer, **error_responses(402)})
     @action(detail=True, methods=["post"])

@@ -10,6 +10,7 @@ local server that speaks the provider's wire format.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -53,6 +54,10 @@ class SendResult:
     opt_out: bool = False
     # Accepted and as good as delivered: the provider reports nothing later (Telegram).
     delivered: bool = False
+    # The request was written but no complete answer came back (a read timeout, a reset after
+    # writing, a 2xx whose body could not be read): the provider may or may not have the message.
+    # Never sent again unless the connector is idempotent (SPEC §10, "Outcomes of one request").
+    unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,8 @@ class HookRejected(Exception):  # noqa: N818 - an answer, not a bug
 class BaseConnector:
     backend: ClassVar[str]
     # True when sending the same message id twice cannot reach the recipient twice (the provider
-    # dedupes on our id). Only then is a message stuck in `sending` after a crash sent again.
+    # dedupes on our id). Only then is a message whose outcome is unknown (a request that left
+    # without a complete answer, a sender that died after handing it over) sent again.
     idempotent: ClassVar[bool] = False
     # Config keys whose values are secrets: masked in the admin, the API and logs.
     secret_keys: ClassVar[frozenset[str]] = frozenset()
@@ -131,6 +137,17 @@ class BaseConnector:
 
     def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         raise NotImplementedError
+
+    def submit(self, batch: Sequence[OutboundMessage]) -> Future[list[SendResult]]:
+        """Start sending `batch`; its results come through the future. Here the batch is sent
+        before returning; the HTTP backends return at once, their requests running on their event
+        loop, so the dispatcher records one group while the next is in flight."""
+        future: Future[list[SendResult]] = Future()
+        try:
+            future.set_result(self.send(batch))
+        except Exception as exc:  # noqa: BLE001 - delivered through the future, as a pooled send's would be
+            future.set_exception(exc)
+        return future
 
     def after_send(self, accepted: Sequence[SendResult]) -> list[ReportLater]:
         """Follow-up work once the results are recorded: reports to ask this plugin for later (the

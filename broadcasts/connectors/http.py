@@ -1,11 +1,16 @@
-"""The shared engine of every HTTP provider: many requests in flight, keep-alive, timeouts.
+"""The shared engine of every HTTP provider: many requests in flight, keep-alive, one deadline.
 
 A backend describes one message as an `HttpCall` (`call_for`) and reads the provider's answer as a
 `SendResult` (`result_for`); `HttpConnector.send` runs a batch's calls concurrently with aiohttp on
 one event loop per worker process (a daemon thread), over one keep-alive connection pool per
-connector, with a connect timeout of 5 s and a read timeout of 30 s. A timeout or a connection
-error is transient (retried with backoff), and may have reached the provider: that is why only
-idempotent connectors are ever resent after a crash.
+connector. Each request has one total deadline, `PROVIDER_TIMEOUT` (connect + write + read).
+
+Every request ends in one of three outcomes (SPEC §10): *not sent* (it failed before its headers
+were written: DNS, refused, TLS, no free connection in time) is transient and always safe to send
+again; *answered* (a status code) is accepted, transient or permanent per the backend; *unknown*
+(written, but no complete answer: a read timeout, a reset, a 2xx whose body could not be read)
+is `unknown`, which the dispatcher never sends again unless the connector is idempotent. Whether
+the request was written is known exactly, from aiohttp's `on_request_headers_sent` trace signal.
 
 Why aiohttp and not httpx: measured side by side on this 2-core machine against the same local
 provider (docs/benchmarks.md), aiohttp posts ~9,000 requests/s from one process where httpx's
@@ -20,18 +25,19 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp
+from django.conf import settings
 
 from accounts.aio import LoopThread, close_sessions, loop_thread
 
 from .base import BaseConnector, OutboundMessage, SendResult
 
 CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 30.0
 # Requests in flight per connector and worker process (connections in its pool).
 MAX_IN_FLIGHT = 32
 
@@ -83,14 +89,38 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
 SEND_LOOP = "herald-send"
 
 
-def _session() -> aiohttp.ClientSession:
+def provider_timeout() -> float:
+    """The total deadline of one provider request, connect + write + read (SPEC §10)."""
+    return float(settings.PROVIDER_TIMEOUT)
+
+
+async def _on_headers_sent(_session: Any, context: Any, _params: Any) -> None:
+    sent = context.trace_request_ctx
+    if isinstance(sent, _Written):
+        sent.written = True
+
+
+class _Written:
+    """Set once a request's headers are on the wire: from then on its outcome can be unknown."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written = False
+
+
+def _session(total: float) -> aiohttp.ClientSession:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(_on_headers_sent)
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=MAX_IN_FLIGHT, limit_per_host=0, ttl_dns_cache=300),
-        # Waiting for a free connection is bounded by the requests ahead, not by one read.
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT),
+        # One deadline for the whole request. Time spent waiting for a free connection counts too;
+        # a request that runs out of it there was never written (not sent: safe to retry).
+        timeout=aiohttp.ClientTimeout(total=total, sock_connect=min(CONNECT_TIMEOUT, total)),
         # A provider's cookies must not follow one message to the next.
         cookie_jar=aiohttp.DummyCookieJar(),
         raise_for_status=False,
+        trace_configs=[trace],
     )
 
 
@@ -121,10 +151,15 @@ class HttpConnector(BaseConnector):
     def result_for(self, message: OutboundMessage, answer: HttpAnswer) -> SendResult:
         raise NotImplementedError
 
-    def error_result(self, message: OutboundMessage, exc: BaseException) -> SendResult:
-        """A timeout or connection error: transient; it may or may not have reached the provider."""
-        code = "timeout" if isinstance(exc, TimeoutError) else "connection_error"
-        return SendResult(message.id, False, transient=True, error_code=code, error_message=type(exc).__name__)
+    def error_result(self, message: OutboundMessage, exc: BaseException, *, written: bool) -> SendResult:
+        """No answer. Before the request was written: not sent, transient. After: unknown."""
+        name = type(exc).__name__
+        if not written:
+            code = "timeout" if isinstance(exc, TimeoutError) else "connection_error"
+            return SendResult(message.id, False, transient=True, error_code=code, error_message=f"Not sent: {name}")
+        return SendResult(
+            message.id, False, unknown=True, error_code="delivery_unknown", error_message=f"No complete answer: {name}"
+        )
 
     def refused(self, message: OutboundMessage, exc: Exception) -> SendResult:
         """`call_for` could not describe this message (a bad address, a missing template): it fails
@@ -140,6 +175,8 @@ class HttpConnector(BaseConnector):
         headers = call.headers
         if call.auth:
             headers = {**headers, "Authorization": aiohttp.encode_basic_auth(*call.auth)}
+        sent = _Written()
+        status: int | None = None
         try:
             async with session.request(
                 call.method,
@@ -148,12 +185,17 @@ class HttpConnector(BaseConnector):
                 json=call.json,
                 data=_form(call.data),
                 allow_redirects=False,
+                trace_request_ctx=sent,
             ) as response:
-                answer = HttpAnswer(response.status, response.headers, await response.read())
+                status, response_headers = response.status, response.headers
+                answer = HttpAnswer(status, response_headers, await response.read())
         except aiohttp.InvalidURL as exc:
             return self.refused(message, exc)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return self.error_result(message, exc)
+            if status is None or 200 <= status < 300:
+                return self.error_result(message, exc, written=sent.written)
+            # The status line said no: the answer is known even though its body was cut short.
+            answer = HttpAnswer(status, response_headers, b"")
         try:
             return self.result_for(message, answer)
         except Exception:  # noqa: BLE001 - a plugin bug must cost one message, never the batch
@@ -165,13 +207,17 @@ class HttpConnector(BaseConnector):
     async def _send_all(self, sender: LoopThread, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         # One pool per connector and process; the timeouts are part of the key, so a pool made with
         # other timeouts is never reused for these.
-        key = (self.connector_id, id(type(self)), CONNECT_TIMEOUT, READ_TIMEOUT)
-        session = sender.session(key, _session)
+        total = provider_timeout()
+        key = (self.connector_id, id(type(self)), CONNECT_TIMEOUT, total)
+        session = sender.session(key, lambda: _session(total))
         return list(await asyncio.gather(*(self._send_one(session, m) for m in batch)))
 
     def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        return self.submit(batch).result()
+
+    def submit(self, batch: Sequence[OutboundMessage]) -> Future[list[SendResult]]:
         sender = loop_thread(SEND_LOOP)
-        return sender.run(self._send_all(sender, batch))
+        return asyncio.run_coroutine_threadsafe(self._send_all(sender, batch), sender.loop)
 
 
 def utc_from_timestamp(value: Any) -> datetime | None:

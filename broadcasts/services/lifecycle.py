@@ -11,15 +11,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.exceptions import ConflictError
 from wallets.services import wallet_reserve
+from webhooks.events import MESSAGE_FAILED
 
 from .. import queue
 from ..dispatch import broadcast_finalize
+from ..events import EVENT_COLUMNS, messages_announce
 from ..lock_objects import broadcast_for_action, messages_for_update
 from ..models import Broadcast, Message
 from ..states import RETRY_FROM, message_sources
@@ -30,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 B = Broadcast.Status
 M = Message.Status
+UNKNOWN_OUTCOME = "delivery_unknown"  # SPEC §10: the request left and no complete answer came back
 
 
 def broadcast_cancel(*, broadcast: Broadcast) -> Broadcast:
@@ -49,10 +52,20 @@ def broadcast_cancel(*, broadcast: Broadcast) -> Broadcast:
         Message.objects.filter(broadcast=broadcast, is_test=False, status__in=message_sources(M.CANCELLED)).update(
             status=M.CANCELLED
         )
-        # Messages waiting for a retry are not in any provider's hands: they end here too.
-        Message.objects.filter(broadcast=broadcast, is_test=False, status=M.SENDING).exclude(error_code="").update(
-            status=M.FAILED, failed_at=now, error_code="cancelled", lease_until=None
-        )
+        # Messages waiting for a retry are not in any provider's hands: they end here too, failed
+        # (and announced as such, like every move to failed). Claimed messages without an error are
+        # a dispatcher's: it stops at its next group and gives back what it did not send.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE broadcasts_message m
+                   SET status = %(failed)s, failed_at = %(now)s, error_code = 'cancelled', lease_until = NULL
+                 WHERE m.broadcast_id = %(b)s AND NOT m.is_test AND m.status = %(sending)s AND m.error_code <> ''
+             RETURNING {EVENT_COLUMNS}
+                """,  # noqa: S608 - EVENT_COLUMNS is a constant
+                {"failed": M.FAILED, "now": now, "b": broadcast.pk, "sending": M.SENDING},
+            )
+            messages_announce(MESSAGE_FAILED, cursor.fetchall())
         # In the same transaction: a crash here must not leave the credit held with nothing to free it.
         broadcast = broadcast_finalize(broadcast_id=broadcast.pk)
     log.info("broadcast.cancelled", broadcast_id=str(broadcast.pk))
@@ -82,20 +95,23 @@ def broadcast_resume(*, broadcast: Broadcast) -> Broadcast:
     return broadcast
 
 
-def broadcast_retry_failed(*, broadcast: Broadcast) -> Broadcast:
-    """Send the failed messages again (never one that was delivered), reserving their cost anew."""
+def broadcast_retry_failed(*, broadcast: Broadcast, include_unknown: bool = False) -> Broadcast:
+    """Send the failed messages again (never one that was delivered), reserving their cost anew.
+
+    A message whose outcome is unknown (`delivery_unknown`: it may have reached its recipient) is
+    left alone unless `include_unknown`: then the caller accepts that it may arrive twice."""
     with transaction.atomic():
         locked = broadcast_for_action(broadcast, "retry")
         # The very messages reserved for are the ones requeued: locked and fixed by id, so a failure
         # report arriving meanwhile cannot add one that was not paid for.
-        rows = list(
-            messages_for_update(
-                Message.objects.filter(broadcast=locked, is_test=False, status__in=RETRY_FROM)
-            ).values_list("pk", "cost")
-        )
+        failed = Message.objects.filter(broadcast=locked, is_test=False, status__in=RETRY_FROM)
+        if not include_unknown:
+            failed = failed.exclude(error_code=UNKNOWN_OUTCOME)
+        rows = list(messages_for_update(failed).values_list("pk", "cost"))
         count = len(rows)
         if count == 0:
-            raise ConflictError("This broadcast has no failed messages to retry.", code="nothing_to_retry")
+            unknown = "" if include_unknown else ' (messages whose outcome is unknown need "include_unknown": true)'
+            raise ConflictError(f"This broadcast has no failed messages to retry{unknown}.", code="nothing_to_retry")
         cost = sum((c for _, c in rows), Decimal(0))
         if cost > 0:
             wallet_reserve(
@@ -119,6 +135,9 @@ def broadcast_retry_failed(*, broadcast: Broadcast) -> Broadcast:
             provider_message_id=None,
             lease_until=None,
             not_before=None,
+            # A new attempt the user asked for: the last one's handed mark no longer says anything.
+            handed_at=None,
+            claim_token="",
         )
         broadcast_transition(locked, "retry", B.QUEUED, completed_at=None, consecutive_failures=0, pause_reason="")
         queue.dispatch_on_commit(locked.pk)

@@ -10,11 +10,15 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from webhooks.events import MESSAGE_FAILED
+
 from .. import queue
 from ..counters import counts_fold
 from ..dispatch import broadcast_finalize
+from ..events import EVENT_COLUMNS, messages_announce
 from ..models import Broadcast, Message
 from ..states import DISPATCHABLE_BROADCAST
+from ..status_updates import early_reports_sweep
 from ..transitions import broadcast_move
 
 log = structlog.get_logger(__name__)
@@ -45,18 +49,35 @@ def broadcasts_tick() -> dict[str, int]:
         queue.dispatch(broadcast_id)
     settled = 0
     with connection.cursor() as cursor:
+        # Cancelled broadcasts with messages a dead (or stalled) dispatcher held: one never handed
+        # over is cancelled (it never left: moved as a give-back and a cancel would move it); one
+        # handed over has an unknown outcome: failed `delivery_unknown`, not charged, announced.
         cursor.execute(
             """
-            UPDATE broadcasts_message m
-               SET status = %(failed)s, failed_at = %(now)s, error_code = 'delivery_unknown', lease_until = NULL
+            UPDATE broadcasts_message m SET status = %(cancelled)s, lease_until = NULL
               FROM broadcasts_broadcast b
-             WHERE m.broadcast_id = b.id AND b.status = %(cancelled)s AND m.status = %(sending)s
-               AND m.lease_until < %(now)s
+             WHERE m.broadcast_id = b.id AND b.status = %(b_cancelled)s AND m.status = %(sending)s
+               AND m.lease_until < %(now)s AND m.handed_at IS NULL AND NOT m.is_test
          RETURNING m.broadcast_id
             """,
-            {"now": now, "failed": M.FAILED, "cancelled": B.CANCELLED, "sending": M.SENDING},
+            {"now": now, "cancelled": M.CANCELLED, "b_cancelled": B.CANCELLED, "sending": M.SENDING},
         )
         cancelled_ids = {row[0] for row in cursor.fetchall()}
+        cursor.execute(
+            f"""
+            UPDATE broadcasts_message m
+               SET status = %(failed)s, failed_at = %(now)s, error_code = 'delivery_unknown', lease_until = NULL,
+                   error_message = 'Handed to the provider by a dispatcher that stopped; outcome unknown.'
+              FROM broadcasts_broadcast b
+             WHERE m.broadcast_id = b.id AND b.status = %(b_cancelled)s AND m.status = %(sending)s
+               AND m.lease_until < %(now)s AND m.handed_at IS NOT NULL AND NOT m.is_test
+         RETURNING {EVENT_COLUMNS}
+            """,  # noqa: S608 - EVENT_COLUMNS is a constant
+            {"now": now, "failed": M.FAILED, "b_cancelled": B.CANCELLED, "sending": M.SENDING},
+        )
+        unknown = cursor.fetchall()
+        messages_announce(MESSAGE_FAILED, unknown)
+        cancelled_ids |= {row[2] for row in unknown}
     for broadcast_id in cancelled_ids:
         broadcast_finalize(broadcast_id=broadcast_id)
         settled += 1
@@ -79,6 +100,8 @@ def broadcasts_tick() -> dict[str, int]:
     preparing = Broadcast.objects.filter(preparing=True, status__in=[*DISPATCHABLE_BROADCAST, B.SCHEDULED])
     for broadcast_id in preparing.values_list("pk", flat=True):
         queue.prepare(broadcast_id)
+    # Delivery reports that raced ahead of their send's record and were not applied by it.
+    early_applied, early_dropped = early_reports_sweep(now=now)
     # The counters' delta rows, folded into one per broadcast, so a read stays a few rows.
     folded = counts_fold()
     return {
@@ -87,4 +110,6 @@ def broadcasts_tick() -> dict[str, int]:
         "settled": settled,
         "tests_requeued": len(by_broadcast),
         "counters_folded": folded,
+        "early_reports_applied": early_applied,
+        "early_reports_dropped": early_dropped,
     }

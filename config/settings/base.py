@@ -283,6 +283,9 @@ BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=500)
 BROADCAST_SYNC_LIMIT = env.int("BROADCAST_SYNC_LIMIT", default=10_000)
 BROADCAST_BATCH_DELAY = env.float("BROADCAST_BATCH_DELAY", default=0.0)
 BROADCAST_MAX_RETRIES = env.int("BROADCAST_MAX_RETRIES", default=3)
+# One provider request's total deadline, connect + write + read (SPEC §10). A dispatcher's leases
+# last at least four of these and are renewed while it works (broadcasts/leases.py).
+PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=15.0)
 SEND_RATE_LIMIT = env.str("SEND_RATE_LIMIT", default="10/15m")
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="3600/h")
 IDEMPOTENCY_TTL = timedelta(hours=24)

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from broadcasts.claims import claim_batch as _claim
-from broadcasts.claims import mark_handed
+from broadcasts.claims import hand
 from broadcasts.connectors import StatusUpdate
 from broadcasts.dispatch import dispatch_batch, dispatch_run
 from broadcasts.leases import lease_acquire
@@ -25,6 +25,7 @@ from tests.factories.wallets import RouteFactory
 from wallets.models import LedgerEntry
 from wallets.selectors import reservation_state
 
+DEAD = "a-worker-that-died"  # the claim token of a dispatcher that died holding its claim
 PHONES = [f"+2567720{i:05d}" for i in range(40)]
 
 
@@ -74,8 +75,10 @@ def test_only_one_dispatcher_holds_a_broadcast(shop, daytime):
 @pytest.mark.django_db
 def test_a_worker_dying_mid_batch_never_causes_a_duplicate(shop, daytime, recorder):
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
-    claimed, _ = _claim(broadcast, limit=10, now=timezone.now())
-    mark_handed([c.id for c in claimed])  # handed to the provider, then the worker died
+    claimed, _ = _claim(broadcast, limit=10, now=timezone.now(), token=DEAD)
+    hand(
+        message_ids=[c.id for c in claimed], token=DEAD, broadcast_id=None
+    )  # handed to the provider, then the worker died
     assert len(claimed) == 3
     assert run(broadcast).status == "sending"  # nothing to do until the claims' lease runs out
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
@@ -94,8 +97,8 @@ def test_messages_a_dead_worker_never_handed_over_are_simply_sent(shop, daytime,
     """Claimed, then the worker died before their chunk went out: nothing can have reached anyone,
     so even a non-idempotent provider gets them (once), instead of failing as delivery_unknown."""
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
-    claimed, _ = _claim(broadcast, limit=10, now=timezone.now())
-    mark_handed([claimed[0].id])  # the first chunk went out, then the worker died
+    claimed, _ = _claim(broadcast, limit=10, now=timezone.now(), token=DEAD)
+    hand(message_ids=[claimed[0].id], token=DEAD, broadcast_id=None)  # the first chunk went out, then the worker died
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         broadcast = run(broadcast)
     statuses = dict(Message.objects.filter(broadcast=broadcast).values_list("pk", "error_code"))
@@ -108,8 +111,8 @@ def test_messages_a_dead_worker_never_handed_over_are_simply_sent(shop, daytime,
 @pytest.mark.django_db
 def test_an_idempotent_connector_gets_stuck_messages_again(shop, daytime):
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
-    claimed, _ = _claim(broadcast, limit=10, now=timezone.now())
-    mark_handed([c.id for c in claimed])
+    claimed, _ = _claim(broadcast, limit=10, now=timezone.now(), token=DEAD)
+    hand(message_ids=[c.id for c in claimed], token=DEAD, broadcast_id=None)
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         broadcast = run(broadcast)
     assert broadcast.status == "sent"
@@ -307,9 +310,10 @@ def test_simulator_failures_are_repeatable_with_a_seed():
 
 @pytest.mark.django_db
 def test_each_chunk_is_marked_handed_when_it_goes_out_and_not_before(shop, daytime, recorder):
-    """A chunk that goes at once is marked handed in its lease UPDATE; one that waits for its pacing
-    slot is marked only after the wait, so a crash during the wait leaves it simply sendable."""
-    Connector.objects.filter(name="recorder").update(tps=5)  # one message a chunk, 0.2 s apart
+    """Each request group is marked handed, write-ahead, when its slot has come and not before, in
+    one statement per group (the fence: claims.hand), so a crash while a group waits for its pacing
+    slot leaves it simply sendable."""
+    Connector.objects.filter(name="recorder").update(tps=5)  # one message a group, 0.2 s apart
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
     ids = sorted(Message.objects.filter(broadcast=broadcast).values_list("id", flat=True))
     seen: list[list[bool]] = []
@@ -322,8 +326,6 @@ def test_each_chunk_is_marked_handed_when_it_goes_out_and_not_before(shop, dayti
     with CaptureQueriesContext(connection) as queries:
         dispatch_batch(broadcast)
     assert seen == [[True, False, False], [True, True, False], [True, True, True]]
-    # The first chunk's mark rode on its lease UPDATE; only the two that waited had one of their own.
-    marks = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "handed_at" in q["sql"]]
-    own_marks = [sql for sql in marks if "lease_until" not in sql]
-    assert len(own_marks) == 2
+    marks = [q["sql"] for q in queries.captured_queries if "SET handed_at" in q["sql"]]
+    assert len(marks) == 3
     assert sorted(recorder.sent) == ids

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from broadcasts import dispatch
 from broadcasts.claims import claim_batch as _claim
-from broadcasts.claims import mark_handed
+from broadcasts.claims import hand
 from broadcasts.connectors import StatusUpdate
 from broadcasts.dispatch import dispatch_batch, dispatch_run
 from broadcasts.models import Broadcast, Connector, Message
@@ -24,6 +24,7 @@ from wallets.selectors import reservation_state
 
 pytestmark = pytest.mark.django_db
 
+DEAD = "a-worker-that-died"  # the claim token of a dispatcher that died holding its claim
 PHONES = [f"+2567721{i:05d}" for i in range(80)]
 
 
@@ -83,8 +84,8 @@ def test_a_worker_dying_during_a_retry_is_not_resent(shop, daytime, recorder):
     assert (message.status, message.error_code) == ("sending", "provider_busy")
     recorder.mode = "ok"
     daytime.shift(timedelta(minutes=10))  # the retry is due
-    claimed, _ = _claim(broadcast, limit=10, now=timezone.now())  # claimed for the retry…
-    mark_handed([message.pk])  # …handed over, then the worker died
+    claimed, _ = _claim(broadcast, limit=10, now=timezone.now(), token=DEAD)  # claimed for the retry…
+    hand(message_ids=[message.pk], token=DEAD, broadcast_id=None)  # …handed over, then the worker died
     assert [c.id for c in claimed] == [message.pk]
     daytime.shift(timedelta(minutes=10))  # its lease runs out
     run(broadcast)
@@ -156,8 +157,8 @@ def test_an_unreadable_connector_pauses_the_broadcast_with_a_reason(shop, daytim
 def test_crash_recovery_does_not_trip_the_failure_breaker(shop, daytime, recorder):
     """(h) 60 messages failed as delivery_unknown by one crash are not 60 provider failures."""
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:60]))
-    claimed, _ = _claim(broadcast, limit=500, now=timezone.now())
-    mark_handed([c.id for c in claimed])  # handed over, then the worker died
+    claimed, _ = _claim(broadcast, limit=500, now=timezone.now(), token=DEAD)
+    hand(message_ids=[c.id for c in claimed], token=DEAD, broadcast_id=None)  # handed over, then the worker died
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         broadcast = run(broadcast)
     assert Message.objects.filter(broadcast=broadcast, error_code="delivery_unknown").count() == 60

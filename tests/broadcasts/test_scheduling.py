@@ -12,11 +12,12 @@ from django.db import connection
 from django.utils import timezone
 
 from broadcasts.claims import claim_batch as _claim
-from broadcasts.claims import mark_handed
+from broadcasts.claims import hand
 from broadcasts.dispatch import dispatch_batch
 from broadcasts.models import Broadcast, Message
 from broadcasts.services import broadcasts_tick
 
+DEAD = "a-worker-that-died"  # the claim token of a dispatcher that died holding its claim
 PHONES = [f"+2567720{i:05d}" for i in range(10)]
 
 
@@ -74,8 +75,10 @@ def test_dispatch_survives_a_restart_of_workers_and_beat(shop, daytime, recorder
     Broadcast.objects.filter(pk=broadcast.pk).update(
         status="sending", dispatch_lease_until=timezone.now() + timedelta(seconds=60), dispatch_token="dead"
     )
-    claimed, _ = _claim(broadcast, limit=1, now=timezone.now())
-    mark_handed([c.id for c in claimed])  # the worker died holding one message, handed over
+    claimed, _ = _claim(broadcast, limit=1, now=timezone.now(), token=DEAD)
+    hand(
+        message_ids=[c.id for c in claimed], token=DEAD, broadcast_id=None
+    )  # the worker died holding one message, handed over
     assert broadcasts_tick()["restarted"] == 0  # its lease still runs
     with time_machine.travel(timezone.now() + timedelta(minutes=5), tick=False):
         assert broadcasts_tick()["restarted"] == 1

@@ -43,6 +43,9 @@ def test_a_transient_error_is_retried_and_the_credit_settles(
 
 
 def test_a_plugin_exception_does_not_leave_it_stuck(shop, daytime, recorder, django_capture_on_commit_callbacks):
+    """A plugin that raises once the message was handed to it may or may not have sent it: an
+    unknown outcome (SPEC §10). Not stuck, not charged, and never resent through a connector
+    without idempotency, not even by the tick."""
     broadcast = shop.broadcast(shop.create(recipients=[KE], status="draft"))
 
     def broken(batch):
@@ -51,12 +54,13 @@ def test_a_plugin_exception_does_not_leave_it_stuck(shop, daytime, recorder, dja
     recorder.during_send = broken
     (message,) = send_test(shop, broadcast, django_capture_on_commit_callbacks)
     message.refresh_from_db()
-    assert (message.status, message.error_code) == ("sending", "connector_error")
+    assert (message.status, message.error_code) == ("failed", "delivery_unknown")
+    assert reservation_state(broadcast_id=broadcast.pk).outstanding == 0
     recorder.during_send = None
     daytime.shift(timedelta(minutes=10))
     broadcasts_tick()
     message.refresh_from_db()
-    assert message.status == "sent"
+    assert (message.status, recorder.sent) == ("failed", [])  # the tick did not send it again
 
 
 def test_a_missing_connector_fails_it_and_releases(

@@ -1,6 +1,8 @@
 """Fake provider servers that speak each backend's wire format, for the connector tests."""
 
+import contextlib
 import json
+import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,3 +34,20 @@ def reply(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict
         handler.wfile.write(payload)
     except (BrokenPipeError, ConnectionResetError):
         pass
+
+
+def cut_short(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    """Answer the status line and headers, then half the body, then close: a reset mid-answer."""
+    payload = json.dumps(body).encode()
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload[: len(payload) // 2])
+        handler.wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.shutdown(socket.SHUT_RDWR)

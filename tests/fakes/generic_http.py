@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes import FakeServer, reply
+from tests.fakes import FakeServer, cut_short, reply
 
 
 @dataclass
@@ -35,6 +35,9 @@ class Answer:
     body: Any = None  # None: {"id": "prov-<the request's id>"}; bytes/str sent as is; else JSON
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Send the status line, the headers and half the body, then close the connection: the client
+    # knows the status but can never read the whole answer (a reset mid-body).
+    cut: bool = False
 
 
 class FakeHttpProvider:
@@ -69,9 +72,17 @@ class FakeHttpProvider:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}/v1/messages"
 
-    def answer_next(self, status: int = 200, body: Any = None, headers: dict[str, str] | None = None, delay: float = 0):
+    def answer_next(
+        self,
+        status: int = 200,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        delay: float = 0,
+        *,
+        cut: bool = False,
+    ):
         with self._lock:
-            self._queue.append(Answer(status, body, headers or {}, delay))
+            self._queue.append(Answer(status, body, headers or {}, delay, cut))
 
     def answer_always(
         self, status: int = 200, body: Any = None, headers: dict[str, str] | None = None, delay: float = 0
@@ -106,7 +117,10 @@ class FakeHttpProvider:
             if payload is None:
                 our_id = body.get("id") if isinstance(body, dict) else None
                 payload = {"id": f"prov-{our_id}", "status": "queued"}
-            reply(handler, answer.status, payload, answer.headers)
+            if answer.cut:
+                cut_short(handler, answer.status, payload)
+            else:
+                reply(handler, answer.status, payload, answer.headers)
         finally:
             with self._lock:
                 self.in_flight -= 1

@@ -86,6 +86,15 @@ class CountingProvider:
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self.policy: Policy = accept()
+        # Misbehaviours on top of the policy, per (message id, nth request), both off by default:
+        # `cut`: an accepted answer's status line and headers go out, then half its body, then the
+        # connection closes (the provider has the message; the client can never read its id);
+        # `report_first`: before answering, POST this delivery report status ("failed", say) for
+        # the message to the request's status_url, with the request's own bearer token, and wait
+        # for Herald's answer: a report that arrives before Herald has written the send's answer.
+        self.cut: Callable[[int, int], bool] = lambda _id, _nth: False
+        self.report_first: Callable[[int, int], str | None] = lambda _id, _nth: None
+        self.reports_sent: list[tuple[int, str, int]] = []  # (message id, status, Herald's answer)
         self._seen: Counter[tuple[str, int]] = Counter()
         self._in_flight: Counter[int] = Counter()  # client port -> requests being answered
         self._lock = threading.Lock()
@@ -137,15 +146,44 @@ class CountingProvider:
             self.hits.append(Hit(handler.path, message_id, to, key, nth, status, port, time.monotonic()))
             self._in_flight[port] += 1
         try:
+            ok = 200 <= status < 300
+            report = self.report_first(message_id, nth) if ok else None
+            if report:
+                self._report(body, handler.headers.get("Authorization", ""), message_id, report)
             if delay:
                 time.sleep(delay)
-            ok = 200 <= status < 300
+            if ok and self.cut(message_id, nth):
+                self._cut(handler, {"id": f"prov-{message_id}"})
+                return
             self._answer(handler, status, {"id": f"prov-{message_id}"} if ok else {"error": f"answered {status}"})
         finally:
             with self._lock:
                 self._in_flight[port] -= 1
                 if self._in_flight[port] <= 0:
                     del self._in_flight[port]
+
+    def _report(self, body: dict[str, Any], authorization: str, message_id: int, status: str) -> None:
+        answer = requests.post(
+            str(body["status_url"]),
+            json={"id": f"prov-{message_id}", "status": status, "error_code": "early_failure"},
+            headers={"Authorization": authorization},
+            timeout=30,
+        )
+        with self._lock:
+            self.reports_sent.append((message_id, status, answer.status_code))
+
+    @staticmethod
+    def _cut(handler: BaseHTTPRequestHandler, body: Any) -> None:
+        payload = json.dumps(body).encode()
+        with contextlib.suppress(OSError):
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload[: len(payload) // 2])
+            handler.wfile.flush()
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
 
     @staticmethod
     def _answer(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
@@ -285,8 +323,11 @@ class PrivateStack:
 
 
 @contextlib.contextmanager
-def private_stack(shared: LiveStack, tmp: Path, tag: str) -> Iterator[PrivateStack]:
-    """scripts/run.py on a database, a redis-server and ports of its own, with the shared stack's settings."""
+def private_stack(
+    shared: LiveStack, tmp: Path, tag: str, extra_env: dict[str, str] | None = None
+) -> Iterator[PrivateStack]:
+    """scripts/run.py on a database, a redis-server and ports of its own, with the shared stack's
+    settings (and `extra_env` on top: a lowered time limit, say)."""
     previous = os.environ.get("HERALD_TEST_TAG")
     os.environ["HERALD_TEST_TAG"] = f"{previous or 'main'}_{tag}"  # names its database
     try:
@@ -308,6 +349,7 @@ def private_stack(shared: LiveStack, tmp: Path, tag: str) -> Iterator[PrivateSta
         "HERALD_VAR_DIR": str(tmp / "var"),
         "MEDIA_ROOT": str(tmp / "media"),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **(extra_env or {}),
     }
     log_path = tmp / "stack.log"
     stack = LiveStack(

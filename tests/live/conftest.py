@@ -225,6 +225,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             # The webhook receivers of these tests listen on loopback (the rule itself has its tests).
             "WEBHOOKS_ALLOW_PRIVATE": "1",
             "LOG_LEVEL": "INFO",
+            # A provider request's deadline (SPEC §10): short, so a provider that answers too late
+            # shows in seconds (the leases stay a minute: four deadlines, never under 60 s).
+            "PROVIDER_TIMEOUT": "3",
         }
     )
     log_path = tmp / "stack.log"

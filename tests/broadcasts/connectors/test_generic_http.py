@@ -288,18 +288,47 @@ def test_error_message_bounded(fake: FakeHttpProvider) -> None:
     assert len(result.error_message) == 200
 
 
-def test_timeout_is_transient(fake: FakeHttpProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_timeout_after_the_request_left_is_an_unknown_outcome(fake: FakeHttpProvider, settings: Any) -> None:
     http_engine.close_clients()
-    monkeypatch.setattr(http_engine, "READ_TIMEOUT", 0.3)  # read when the connector's pool is made
+    settings.PROVIDER_TIMEOUT = 0.3  # read when the connector's pool is made
     fake.answer_next(200, delay=1.5)
     started = time.monotonic()
     [result] = connector(fake.url, connector_id=str(uuid.uuid4())).send([message()])
     assert time.monotonic() - started < 1.4
-    assert not result.accepted
-    assert result.transient
-    assert result.error_code == "timeout"
+    assert (result.accepted, result.transient, result.unknown, result.error_code) == (
+        False,
+        False,
+        True,
+        "delivery_unknown",
+    )
     assert len(fake.requests) == 1  # it did reach the provider: why only idempotent connectors resend
     http_engine.close_clients()  # no later test may inherit the short timeout
+
+
+def test_a_2xx_whose_body_is_cut_short_is_an_unknown_outcome(fake: FakeHttpProvider) -> None:
+    """200, then the connection drops before the body ends: the provider took the message, or not."""
+    fake.answer_next(200, cut=True)
+    [result] = connector(fake.url).send([message()])
+    assert (result.accepted, result.transient, result.unknown, result.error_code) == (
+        False,
+        False,
+        True,
+        "delivery_unknown",
+    )
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(("status", "transient"), [(503, True), (400, False)])
+def test_a_refusal_whose_body_is_cut_short_is_still_an_answer(fake: FakeHttpProvider, status, transient) -> None:
+    """The status line said no: the outcome is known even though the body never arrived whole."""
+    fake.answer_next(status, {"error": "no"}, cut=True)
+    [result] = connector(fake.url).send([message()])
+    assert (result.accepted, result.transient, result.unknown, result.error_code) == (
+        False,
+        transient,
+        False,
+        f"http_{status}",
+    )
 
 
 def test_connection_refused_is_transient() -> None:

@@ -210,8 +210,9 @@ def test_a_2xx_that_is_not_telegrams_answer_is_permanent_never_retried(fake: Fak
     assert (result.accepted, result.transient, result.error_code) == (False, False, "telegram_invalid_response")
 
 
-def test_timeout_is_transient(fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_engine, "READ_TIMEOUT", 0.3)  # read when the connector's client is made
+def test_a_timeout_after_the_request_left_is_an_unknown_outcome(fake: FakeTelegram, settings: Any) -> None:
+    """SPEC §10: written, no answer in time: the bot may have sent it; never retried (no idempotency)."""
+    settings.PROVIDER_TIMEOUT = 0.3  # read when the connector's client is made
     fake.answer_next(200, {"ok": True, "result": {"message_id": 1}}, delay=1.5)
 
     try:
@@ -219,7 +220,12 @@ def test_timeout_is_transient(fake: FakeTelegram, monkeypatch: pytest.MonkeyPatc
     finally:
         http_engine.close_clients()
 
-    assert (result.accepted, result.transient, result.error_code) == (False, True, "timeout")
+    assert (result.accepted, result.transient, result.unknown, result.error_code) == (
+        False,
+        False,
+        True,
+        "delivery_unknown",
+    )
     assert BOT_TOKEN not in result.error_message
 
 

@@ -271,15 +271,21 @@ def test_real_auth_and_path_errors_from_the_fake_are_permanent(
     assert (result.accepted, result.transient, result.error_code) == (False, False, error_code)
 
 
-def test_a_timeout_is_transient(fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_engine, "READ_TIMEOUT", 0.3)
+def test_a_timeout_after_the_request_left_is_an_unknown_outcome(fake_twilio: FakeTwilio, settings: Any) -> None:
+    """Twilio has no idempotency: a request that left without an answer is never resent."""
+    settings.PROVIDER_TIMEOUT = 0.3
     fake_twilio.answer_next(Answer(delay=2.0))
 
     started = time.monotonic()
     [result] = make_connector(fake_twilio.base_url).send([outbound()])
 
     assert time.monotonic() - started < 1.5
-    assert (result.accepted, result.transient, result.error_code) == (False, True, "timeout")
+    assert (result.accepted, result.transient, result.unknown, result.error_code) == (
+        False,
+        False,
+        True,
+        "delivery_unknown",
+    )
 
 
 def test_connection_refused_is_transient() -> None:

@@ -287,10 +287,8 @@ def test_accepted_without_an_id_is_still_accepted(fake: FakeWhatsApp, connector:
     assert (result.accepted, result.provider_message_id) == (True, None)
 
 
-def test_a_provider_slower_than_the_read_timeout_is_transient(
-    fake: FakeWhatsApp, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(http_engine, "READ_TIMEOUT", 0.3)
+def test_a_provider_slower_than_the_deadline_is_an_unknown_outcome(fake: FakeWhatsApp, settings: Any) -> None:
+    settings.PROVIDER_TIMEOUT = 0.3
     connector = make_connector(base_url=fake.base_url)  # its client is made now, with the short timeout
     fake.answer(delay=1.5)
 
@@ -298,7 +296,12 @@ def test_a_provider_slower_than_the_read_timeout_is_transient(
     [result] = connector.send([message()])
 
     assert time.monotonic() - started < 1.2
-    assert (result.accepted, result.transient, result.error_code) == (False, True, "timeout")
+    assert (result.accepted, result.transient, result.unknown, result.error_code) == (
+        False,
+        False,
+        True,
+        "delivery_unknown",
+    )
     http_engine.close_clients()
 
 

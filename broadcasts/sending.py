@@ -1,0 +1,162 @@
+"""Sending one claimed batch through one connector: paced request groups, each handed (the fence),
+sent, and recorded as soon as it is answered, one group behind the next so a group's record overlaps
+the next group's requests. dispatch.py claims, decides what goes where, and runs the batches; the
+state machine of a message's send is in docs/broadcasts.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from concurrent.futures import Future
+
+import structlog
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from .claims import Claimed, give_back, hand, urn_path
+from .connectors import BaseConnector, OutboundMessage, SendResult
+from .connectors.http import provider_timeout
+from .models import Broadcast, Connector
+from .pacing import TICK, reserve_slots
+from .recording import BatchOutcome, record_results
+
+log = structlog.get_logger(__name__)
+
+GROUP_MAX = 100  # messages in one request group (and at most one second of the connector's tps)
+
+
+def add_outcomes(a: BatchOutcome, b: BatchOutcome) -> BatchOutcome:
+    return BatchOutcome(a.sent + b.sent, a.failed + b.failed, a.retrying + b.retrying, a.deferred + b.deferred)
+
+
+def group_size(tps: int) -> int:
+    """A request group: at most one second of the connector's tps (a pacing tick's share), and 100."""
+    return max(1, min(GROUP_MAX, int(tps * TICK)))
+
+
+class GroupSender:
+    """One batch's sending: groups handed (fenced), sent, and recorded one behind, so a group's
+    record overlaps the next group's requests."""
+
+    def __init__(
+        self,
+        broadcast: Broadcast,
+        claimed: dict[int, Claimed],
+        connectors: dict[str, Connector],
+        *,
+        token: str,
+        leased: bool,
+        is_test: bool,
+    ) -> None:
+        self.broadcast = broadcast
+        self.claimed = claimed
+        self.connectors = connectors
+        self.token = token
+        self.fence = broadcast.pk if leased else None
+        self.is_test = is_test
+        self.stopped = False  # a group was refused its handed mark: the lease or the broadcast moved
+
+    def send(
+        self, connector: Connector, plugin: BaseConnector, messages: list[Claimed], *, deadline: float | None
+    ) -> BatchOutcome:
+        outbound = _outbound(self.broadcast, connector, messages)
+        size = group_size(connector.tps)
+        total = BatchOutcome(0, 0, 0, 0)
+        # Groups handed and sent but not yet recorded, oldest first: at most two (the one being
+        # recorded and the one in flight).
+        unrecorded: list[tuple[Future[list[SendResult]], list[OutboundMessage]]] = []
+        start = 0
+        try:
+            while start < len(outbound):
+                if start and deadline is not None and time.monotonic() >= deadline:
+                    break  # past the run's deadline (the first group always goes: progress)
+                chunk = outbound[start : start + size]
+                wait = reserve_slots(connector_id=str(connector.pk), count=len(chunk), tps=connector.tps)
+                if wait > 0:
+                    time.sleep(wait)
+                handed = set(hand(message_ids=[m.id for m in chunk], token=self.token, broadcast_id=self.fence))
+                if not handed:
+                    self.stopped = True  # paused, cancelled or taken over: nothing more goes
+                    break
+                start += len(chunk)
+                # A message of the chunk not handed was claimed again by another (its lease ran out
+                # while this one waited): it is theirs now.
+                going = [m for m in chunk if m.id in handed]
+                # HTTP backends return at once; the requests run on their loop while the previous
+                # group is recorded here.
+                unrecorded.append((plugin.submit(going), going))
+                while len(unrecorded) > 1:
+                    total = add_outcomes(total, self._finish(plugin, *unrecorded[0]))
+                    unrecorded.pop(0)
+            while unrecorded:
+                total = add_outcomes(total, self._finish(plugin, *unrecorded[0]))
+                unrecorded.pop(0)
+        except SoftTimeLimitExceeded:
+            # The task's soft time limit struck mid-batch: the groups sent are already in the
+            # provider's hands; wait for their answers (one deadline at most), record them (again,
+            # if the limit struck around a commit: recording twice changes nothing), give back the
+            # rest, and let the run hand over to a continuation.
+            for future, going in unrecorded:
+                self._finish(plugin, future, going, timeout=provider_timeout() + 5)
+            self.stopped = True
+            raise
+        finally:
+            give_back(message_ids=[m.id for m in outbound[start:]], token=self.token)
+        return total
+
+    def _finish(
+        self,
+        plugin: BaseConnector,
+        future: Future[list[SendResult]],
+        going: list[OutboundMessage],
+        timeout: float | None = None,
+    ) -> BatchOutcome:
+        try:
+            results = future.result(timeout=timeout)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:
+            log.exception("connector.send_failed", connector=plugin.name, broadcast_id=str(self.broadcast.pk))
+            results = [
+                SendResult(m.id, False, unknown=True, error_code="delivery_unknown", error_message=type(exc).__name__)
+                for m in going
+            ]
+        outcomes = [_settled(r, idempotent=plugin.idempotent) for r in results]
+        answered = {r.message_id for r in results if not r.unknown}
+        return record_results(
+            self.broadcast,
+            outcomes,
+            self.claimed,
+            self.connectors,
+            token=self.token,
+            count_streak=not self.is_test,
+            answered=answered,
+        )
+
+
+def _settled(result: SendResult, *, idempotent: bool) -> SendResult:
+    """An unknown outcome: resent later under the same key by an idempotent connector (the handed
+    mark stays), otherwise failed as `delivery_unknown` and not charged."""
+    if not result.unknown:
+        return result
+    return dataclasses.replace(result, transient=idempotent, error_code="delivery_unknown")
+
+
+def _outbound(broadcast: Broadcast, connector: Connector, messages: list[Claimed]) -> list[OutboundMessage]:
+    status_url = f"{settings.PUBLIC_BASE_URL}/hooks/{connector.pk}/status/"
+    return [
+        OutboundMessage(
+            id=m.id,
+            to=urn_path(m.urn),
+            channel=broadcast.channel,
+            sender=broadcast.sender,
+            text=m.text,
+            attachments=tuple(broadcast.attachments or ()),
+            status_url=status_url,
+            template=broadcast.template_name,
+            language=m.language,
+            parameters=m.parameters,
+        )
+        for m in messages
+    ]

@@ -1,0 +1,387 @@
+"""Issue 19: the send loop's rules (SPEC §10 "Dispatch" and "Delivery reports and replies") on real
+PostgreSQL: request groups recorded as they are answered, the write-ahead handed mark that no claim
+clears, fencing by the claim's token and the broadcast's lease, pause and cancel at the next group,
+reports that arrive before their send is recorded, unknown outcomes, and a soft time limit.
+
+The live layer drives the same rules with real worker processes and a misbehaving provider
+(tests/live/test_chaos_providers.py); these pin each rule on its own, fast.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from celery.exceptions import SoftTimeLimitExceeded
+from django.utils import timezone
+
+from broadcasts import dispatch, queue
+from broadcasts.claims import claim_batch, hand
+from broadcasts.connectors import StatusUpdate
+from broadcasts.connectors import http as http_engine
+from broadcasts.dispatch import dispatch_batch, dispatch_run
+from broadcasts.leases import lease_acquire
+from broadcasts.models import Broadcast, Connector, EarlyReport, Message
+from broadcasts.services import broadcast_cancel, broadcast_pause, broadcast_retry_failed, broadcasts_tick
+from broadcasts.status_updates import messages_apply_status
+from tests.fakes.generic_http import FakeHttpProvider, running_fake
+from wallets.selectors import reservation_state
+from webhooks.models import WebhookEvent
+from webhooks.services import webhook_endpoint_create
+
+PHONES = [f"+2567724{i:05d}" for i in range(60)]
+
+
+def run(broadcast):
+    while dispatch_run(broadcast_id=str(broadcast.pk)) is not None:
+        pass
+    broadcast.refresh_from_db()
+    return broadcast
+
+
+@pytest.fixture
+def endpoint(shop, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    return webhook_endpoint_create(client=shop.client, url="http://127.0.0.1:9/hooks", events=["*"])
+
+
+def events(event_type):
+    return [e.data for e in WebhookEvent.objects.filter(type=event_type).order_by("created_at", "id")]
+
+
+def statuses(broadcast):
+    return Counter(Message.objects.filter(broadcast=broadcast, is_test=False).values_list("status", flat=True))
+
+
+# --- reports before the record ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_failure_report_that_arrives_before_the_send_is_recorded_fails_and_refunds_it(
+    shop, daytime, recorder, endpoint
+):
+    """The provider reports `failed` for a message before Herald has written its answer: the report
+    is kept, then applied when the group is recorded: failed, refunded exactly, announced once."""
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
+    first = Message.objects.filter(broadcast=broadcast).order_by("pk").first()
+
+    def report_first(batch):
+        if any(m.id == first.pk for m in batch):
+            applied = messages_apply_status(
+                connector_name="recorder", updates=[StatusUpdate(f"rec-{first.pk}", "failed", "30008")]
+            )
+            assert (applied.applied, applied.unknown) == (0, 1)  # acknowledged, not applicable yet
+            assert EarlyReport.objects.filter(provider_message_id=f"rec-{first.pk}").count() == 1
+
+    recorder.during_send = report_first
+    broadcast = run(broadcast)
+    first.refresh_from_db()
+    assert (first.status, first.error_code) == ("failed", "30008")
+    assert not EarlyReport.objects.exists()
+    state = reservation_state(broadcast_id=broadcast.pk)
+    assert state.refunded == first.cost
+    assert state.charged == broadcast.estimated_cost - first.cost
+    assert [e["message_id"] for e in events("message.failed")] == [first.pk]
+    assert shop.refresh().reserved == 0
+
+
+@pytest.mark.django_db
+def test_beat_applies_a_kept_report_that_raced_the_record_and_drops_old_ones(shop, daytime, recorder):
+    broadcast = run(shop.broadcast(shop.create(recipients=PHONES[:1])))
+    message = Message.objects.get(broadcast=broadcast)
+    # Kept while the record was in flight (the report's transaction did not see it yet).
+    EarlyReport.objects.create(connector="recorder", provider_message_id=f"rec-{message.pk}", status="delivered")
+    EarlyReport.objects.create(connector="recorder", provider_message_id="never-recorded", status="failed")
+    tick = broadcasts_tick()
+    assert (tick["early_reports_applied"], tick["early_reports_dropped"]) == (1, 0)
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    with time_machine.travel(timezone.now() + timedelta(minutes=16)):
+        assert broadcasts_tick()["early_reports_dropped"] == 1
+    assert not EarlyReport.objects.exists()
+
+
+# --- the handed mark and fencing -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_claim_never_clears_the_handed_mark(shop, daytime, recorder):
+    """Issue 19 (3): A hands X and dies; B claims X and dies before recording; C must not send X."""
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:1]))
+    now = timezone.now()
+    [a] = claim_batch(broadcast, limit=10, now=now, token="worker-a")[0]
+    assert hand(message_ids=[a.id], token="worker-a", broadcast_id=None) == [a.id]  # then A dies
+    later = now + timedelta(minutes=5)
+    with time_machine.travel(later):
+        [b] = claim_batch(broadcast, limit=10, now=later, token="worker-b")[0]  # then B dies
+    assert b.recovering
+    assert Message.objects.get(pk=a.id).handed_at is not None
+    with time_machine.travel(later + timedelta(minutes=5)):
+        broadcast = run(broadcast)
+    assert recorder.sent == []
+    assert (Message.objects.get(pk=a.id).status, Message.objects.get(pk=a.id).error_code) == (
+        "failed",
+        "delivery_unknown",
+    )
+    assert shop.refresh().reserved == 0
+
+
+@pytest.mark.django_db
+def test_a_dispatcher_whose_claim_was_taken_over_sends_and_records_nothing_more(shop, daytime, recorder):
+    """Issue 19 (6): a stalled dispatcher wakes after another has claimed its messages: its next
+    group is not handed (so not sent), and its late results change nothing."""
+    Connector.objects.filter(name="recorder").update(tps=5)  # one message a group
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
+    ids = sorted(Message.objects.filter(broadcast=broadcast).values_list("pk", flat=True))
+
+    def taken_over(batch):
+        recorder.during_send = None
+        # Meanwhile (its leases ran out while it stalled) another dispatcher claimed everything.
+        Message.objects.filter(pk__in=ids).update(claim_token="worker-b")
+
+    recorder.during_send = taken_over
+    dispatch_batch(broadcast)
+    assert recorder.sent == ids[:1]  # the group in flight when it stalled, nothing after
+    # Its answer for that group is not recorded: the message is worker B's now.
+    assert set(Message.objects.filter(pk__in=ids).values_list("status", "claim_token")) == {("sending", "worker-b")}
+    assert reservation_state(broadcast_id=broadcast.pk).captured == 0
+
+
+@pytest.mark.django_db
+def test_a_dispatcher_that_lost_the_broadcast_lease_stops_at_its_next_group(shop, daytime, recorder):
+    Connector.objects.filter(name="recorder").update(tps=5)
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
+    token = lease_acquire(broadcast_id=broadcast.pk, token=None)
+
+    def lease_lost(batch):
+        recorder.during_send = None
+        Broadcast.objects.filter(pk=broadcast.pk).update(dispatch_token="another-dispatcher")
+
+    recorder.during_send = lease_lost
+    dispatch_batch(broadcast, token=token)
+    assert len(recorder.sent) == 1
+    assert statuses(broadcast) == Counter({"sent": 1, "queued": 2})  # given back, not lost
+
+
+# --- pause, cancel, deadlines ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["pause", "cancel"])
+def test_pause_and_cancel_take_effect_at_the_next_group(shop, daytime, recorder, endpoint, action):
+    """Issue 19 (8): after the action, at most the group in flight reaches the provider."""
+    Connector.objects.filter(name="recorder").update(tps=10)  # two messages a group
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:20]))
+
+    def act(batch):
+        recorder.during_send = None
+        current = Broadcast.objects.get(pk=broadcast.pk)
+        (broadcast_pause if action == "pause" else broadcast_cancel)(broadcast=current)
+
+    recorder.during_send = act
+    broadcast = run(broadcast)
+    assert len(recorder.sent) == 2
+    if action == "pause":
+        assert (broadcast.status, statuses(broadcast)) == ("paused", Counter({"sent": 2, "queued": 18}))
+    else:
+        assert (broadcast.status, statuses(broadcast)) == ("cancelled", Counter({"sent": 2, "cancelled": 18}))
+        assert shop.refresh().reserved == 0
+        state = reservation_state(broadcast_id=broadcast.pk)
+        assert state.outstanding == 0
+
+
+@pytest.mark.django_db
+def test_a_batch_stops_starting_groups_at_its_deadline_and_gives_back_the_rest(
+    shop, daytime, recorder, settings, monkeypatch
+):
+    """Issue 19 (5): a slow connector never holds a batch past its run: the rest goes back to the
+    queue (never handed, so sent later whatever the connector) and the run hands over."""
+    Connector.objects.filter(name="recorder").update(tps=5)
+    monkeypatch.setattr(dispatch, "RUN_SECONDS", 0.3)
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:10]))
+    continuation = dispatch_run(broadcast_id=str(broadcast.pk))
+    assert continuation is not None
+    sent = len(recorder.sent)
+    assert 1 <= sent < 10
+    assert statuses(broadcast) == Counter({"sent": sent, "queued": 10 - sent})
+    assert not Message.objects.filter(broadcast=broadcast, status="queued", handed_at__isnull=False).exists()
+    while continuation is not None:  # the continuation (it holds the lease) goes on
+        continuation = dispatch_run(broadcast_id=str(broadcast.pk), token=continuation[0])
+    assert sorted(Counter(recorder.sent).values()) == [1] * 10
+
+
+# --- unknown outcomes -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway(settings):
+    fake = running_fake()
+    provider: FakeHttpProvider = next(fake)
+    try:
+        yield provider
+    finally:
+        next(fake, None)
+        http_engine.close_clients()
+
+
+@pytest.fixture
+def driven(monkeypatch):
+    """The test drives dispatch itself: a create's eager on-commit dispatch (transaction=True) is off."""
+    monkeypatch.setattr(queue, "dispatch", lambda *args, **kwargs: None)
+
+
+def http_route(shop, url, *, idempotent):
+    connector = Connector.objects.create(
+        name="gateway",
+        channel="sms",
+        backend="http",
+        tps=1000,
+        config={"url": url, "token": "t0ken-of-the-gateway", "idempotent": idempotent},
+    )
+    from wallets.models import Route
+
+    Route.objects.update(connector=connector.name)
+    return connector
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_an_answer_that_never_comes_is_never_resent_without_idempotency(
+    shop, daytime, gateway, settings, driven, idempotent
+):
+    """Issue 19 (2): the provider answers after the deadline. Without idempotency the message is
+    failed `delivery_unknown`, not charged, and the provider saw it once; with it, it is sent again
+    under the same Idempotency-Key until answered."""
+    settings.PROVIDER_TIMEOUT = 0.4
+    http_route(shop, gateway.url, idempotent=idempotent)
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:1]))
+    message = Message.objects.get(broadcast=broadcast)
+    gateway.answer_next(200, delay=1.0)  # too late; the next answer (a retry's) is on time
+    dispatch_batch(broadcast)
+    message.refresh_from_db()
+    if not idempotent:
+        assert (message.status, message.error_code) == ("failed", "delivery_unknown")
+        assert reservation_state(broadcast_id=broadcast.pk).captured == 0
+        with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+            broadcast = run(broadcast)
+        assert len(gateway.requests) == 1
+        assert broadcast.status == "failed"
+        assert shop.refresh().reserved == 0
+        # retry-failed leaves it alone unless asked for it by name.
+        with pytest.raises(Exception, match="include_unknown"):
+            broadcast_retry_failed(broadcast=broadcast)
+        broadcast_retry_failed(broadcast=broadcast, include_unknown=True)
+        assert Message.objects.get(pk=message.pk).status == "queued"
+    else:
+        assert (message.status, message.error_code, message.handed_at is not None) == (
+            "sending",
+            "delivery_unknown",
+            True,
+        )
+        with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+            broadcast = run(broadcast)
+        message.refresh_from_db()
+        assert message.status in ("sent", "delivered")
+        keys = [r.headers["idempotency-key"] for r in gateway.requests]
+        assert keys == [str(message.pk)] * 2
+        assert reservation_state(broadcast_id=broadcast.pk).captured == message.cost
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_soft_time_limit_records_the_group_in_flight_and_hands_over(shop, daytime, gateway, settings, driven):
+    """Issue 19 (5): Celery's soft limit strikes while a group is at the provider: the group is
+    recorded (sent and captured) when its answers come, the rest given back, none sent twice."""
+    Connector.objects.filter(name="simulator").update(tps=10)
+    connector = http_route(shop, gateway.url, idempotent=False)
+    Connector.objects.filter(pk=connector.pk).update(tps=10)  # two messages a group
+    gateway.answer_always(200, delay=0.3)
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:10]))
+
+    def strike(_signum, _frame):
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, strike)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)  # mid-batch, as billiard's SIGUSR1 would
+    try:
+        continuation = dispatch_run(broadcast_id=str(broadcast.pk))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert continuation is not None  # handed over, not crashed
+    reached = Counter(r.body["id"] for r in gateway.requests)
+    first_part = statuses(broadcast)
+    assert first_part["sent"] == len(reached) > 0
+    assert first_part["sent"] + first_part["queued"] == 10
+    assert reservation_state(broadcast_id=broadcast.pk).captured == sum(
+        Message.objects.filter(broadcast=broadcast, status="sent").values_list("cost", flat=True), Decimal(0)
+    )
+    while continuation is not None:  # the continuation (it holds the lease) goes on
+        continuation = dispatch_run(broadcast_id=str(broadcast.pk), token=continuation[0])
+    reached = Counter(r.body["id"] for r in gateway.requests)
+    assert (len(reached), max(reached.values())) == (10, 1)
+    assert statuses(broadcast) == Counter({"sent": 10})
+
+
+# --- who else moves a message to failed -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_every_move_to_failed_is_announced_and_never_handed_messages_are_cancelled(shop, daytime, recorder, endpoint):
+    """Issue 19 (10): a cancel fails the messages waiting for a retry with message.failed; beat's
+    tick settles a dead dispatcher's messages on a cancelled broadcast: never handed → cancelled,
+    handed → failed delivery_unknown, announced."""
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
+    first, second, third = Message.objects.filter(broadcast=broadcast).order_by("pk")
+    recorder.outcomes = {first.pk: "transient"}
+    # First: the first message gets a transient answer (waits for a retry).
+    claimed, _ = claim_batch(broadcast, limit=1, now=timezone.now(), token="w1")
+    assert [c.id for c in claimed] == [first.pk]
+    dispatch.send_claimed(broadcast, claimed, token="w1", leased=False)
+    assert Message.objects.get(pk=first.pk).error_code == "provider_busy"
+    # A worker claims the other two, hands the second over and dies.
+    claimed, _ = claim_batch(broadcast, limit=2, now=timezone.now(), token="w2")
+    assert hand(message_ids=[second.pk], token="w2", broadcast_id=None) == [second.pk]
+    broadcast_cancel(broadcast=Broadcast.objects.get(pk=broadcast.pk))
+    assert Message.objects.get(pk=first.pk).status == "failed"
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        broadcasts_tick()
+    assert {m.pk: (m.status, m.error_code) for m in Message.objects.filter(broadcast=broadcast)} == {
+        first.pk: ("failed", "cancelled"),
+        second.pk: ("failed", "delivery_unknown"),
+        third.pk: ("cancelled", ""),
+    }
+    assert sorted(e["message_id"] for e in events("message.failed")) == [first.pk, second.pk]
+    assert shop.refresh().reserved == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_dispatch_with_groups_never_sends_twice(shop, daytime, settings, recorder):
+    """Four dispatchers at once over small groups: each message sent and recorded exactly once."""
+    settings.BROADCAST_BATCH_SIZE = 7
+    Connector.objects.filter(name="recorder").update(tps=15)  # three messages a group
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:40]))
+    barrier = threading.Barrier(4)
+
+    def worker():
+        from django.db import connection
+
+        try:
+            barrier.wait()
+            while dispatch_batch(Broadcast.objects.get(pk=broadcast.pk))[1]:
+                pass
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(Counter(recorder.sent).values()) == [1] * 40
+    assert statuses(broadcast) == Counter({"sent": 40})
+    assert reservation_state(broadcast_id=broadcast.pk).captured == broadcast.estimated_cost
