@@ -120,8 +120,9 @@ def send_tests(*, broadcast_id: uuid.UUID | str, message_ids: list[int]) -> int:
         return 0
     broadcast = Broadcast.objects.get(pk=broadcast_id)
     outcome = send_claimed(broadcast, claimed, token=token, leased=False, is_test=True)
-    if broadcast.status in TERMINAL_BROADCAST:
-        # The broadcast finished while these waited: what they held is released now that they are done.
+    # Read again: the broadcast may have finished (or been cancelled) while these were at the
+    # provider; its finalize left their share held, which is released now that they are done.
+    if Broadcast.objects.filter(pk=broadcast.pk, status__in=TERMINAL_BROADCAST).exists():
         broadcast_finalize(broadcast_id=broadcast.pk)
     return outcome.sent
 

@@ -252,13 +252,18 @@ def wallet_capture(
 
 
 def wallet_release(
-    *, wallet: Wallet, broadcast_id: uuid.UUID | str, amount: Decimal | str | None = None, note: str = ""
+    *,
+    wallet: Wallet,
+    broadcast_id: uuid.UUID | str,
+    amount: Decimal | str | None = None,
+    keep: Decimal = Decimal(0),
+    note: str = "",
 ) -> LedgerEntry | None:
     """Give back held credit: `amount` of it (messages that never left), or everything left when None
-    (cancel, completion).
+    (cancel, completion) but `keep` (what messages still on their way hold: an edit racing a test send).
 
     With an amount: ConflictError (`release_exceeds_reservation`) when the reservation holds less.
-    With None: idempotent — returns None and writes nothing when nothing is held (or nothing was reserved).
+    With None: idempotent — returns None and writes nothing when nothing (beyond `keep`) is held.
     """
     value = None if amount is None else parse_positive_amount(amount)
     bid = _broadcast_uuid(broadcast_id)
@@ -266,9 +271,9 @@ def wallet_release(
         locked = _lock_wallet(wallet)
         if value is None:
             reservation = _lock_reservation(locked, bid)
-            if reservation is None or reservation.outstanding == 0:
+            if reservation is None or reservation.outstanding <= keep:
                 return None
-            value = reservation.outstanding
+            value = reservation.outstanding - keep
         else:
             reservation = _require_reservation(locked, bid)
             if reservation.outstanding < value:

@@ -3,11 +3,13 @@ sending a draft, deleting one."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import structlog
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.exceptions import ConflictError
@@ -25,6 +27,7 @@ from .request import request_data
 log = structlog.get_logger(__name__)
 
 B = Broadcast.Status
+M = Message.Status
 
 
 EDITABLE = frozenset(
@@ -72,7 +75,14 @@ def broadcast_update(*, broadcast: Broadcast, patch: Any) -> Accepted:
             locked.save()
         else:
             Message.objects.filter(broadcast=locked, is_test=False).delete()
-            wallet_release(wallet=context.wallet, broadcast_id=locked.pk, note="Broadcast edited")
+            # The old plan's credit goes back; a test send still on its way keeps its share, which
+            # its own record captures or releases (issue 19: a PATCH racing a test send).
+            # Read before the wallet's lock: a test recorded meanwhile is kept too, and released
+            # with the rest at completion (keeping more than needed is safe, releasing it is not).
+            tests_held = Message.objects.filter(
+                broadcast=locked, is_test=True, status__in=[M.QUEUED, M.SENDING]
+            ).aggregate(total=Sum("cost"))["total"] or Decimal(0)
+            wallet_release(wallet=context.wallet, broadcast_id=locked.pk, keep=tests_held, note="Broadcast edited")
             context.wallet.refresh_from_db()
             accept(broadcast=locked, context=context, status=start_status(request), keep_list=False)
             enqueue_dispatch(locked)

@@ -27,7 +27,14 @@ from broadcasts.connectors import http as http_engine
 from broadcasts.dispatch import dispatch_batch, dispatch_run
 from broadcasts.leases import lease_acquire
 from broadcasts.models import Broadcast, Connector, EarlyReport, Message
-from broadcasts.services import broadcast_cancel, broadcast_pause, broadcast_retry_failed, broadcasts_tick
+from broadcasts.services import (
+    broadcast_cancel,
+    broadcast_pause,
+    broadcast_retry_failed,
+    broadcast_test,
+    broadcast_update,
+    broadcasts_tick,
+)
 from broadcasts.status_updates import messages_apply_status
 from tests.fakes.generic_http import FakeHttpProvider, running_fake
 from wallets.selectors import reservation_state
@@ -385,3 +392,47 @@ def test_concurrent_dispatch_with_groups_never_sends_twice(shop, daytime, settin
     assert sorted(Counter(recorder.sent).values()) == [1] * 40
     assert statuses(broadcast) == Counter({"sent": 40})
     assert reservation_state(broadcast_id=broadcast.pk).captured == broadcast.estimated_cost
+
+
+# --- test sends racing an edit and a cancel -------------------------------------------------------
+
+
+def _scheduled(shop, count=3):
+    at = (timezone.now() + timedelta(hours=2)).isoformat()
+    return shop.broadcast(shop.create(recipients=PHONES[:count], schedule_mode="scheduled", scheduled_at=at))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("race", ["edit", "cancel", "edit then cancel"])
+def test_a_test_send_racing_an_edit_and_a_cancel_leaves_no_credit_held(
+    shop, daytime, recorder, django_capture_on_commit_callbacks, race
+):
+    """Issue 19 (4, 7): while a test send is at the provider, the scheduled broadcast is edited
+    (planned and reserved again) and/or cancelled. The test send is captured from what it held,
+    the edit keeps that share, and once everything is done the wallet holds nothing."""
+    broadcast = _scheduled(shop)
+
+    def meanwhile(batch):
+        recorder.during_send = None
+        current = Broadcast.objects.get(pk=broadcast.pk)
+        if race.startswith("edit"):
+            broadcast_update(broadcast=current, patch={"text": "Hello again {{first_name|there}}"})
+            current = Broadcast.objects.get(pk=broadcast.pk)
+        if race.endswith("cancel"):
+            broadcast_cancel(broadcast=current)
+
+    recorder.during_send = meanwhile
+    with django_capture_on_commit_callbacks(execute=True):
+        [test] = broadcast_test(broadcast=broadcast, recipients=[PHONES[50]])
+    test.refresh_from_db()
+    assert test.status == "sent"
+    broadcast.refresh_from_db()
+    state = reservation_state(broadcast_id=broadcast.pk)
+    if race == "edit":
+        assert broadcast.status == "scheduled"
+        # Exactly the new plan is held: the test's share was captured, nothing else lingers.
+        assert state.outstanding == broadcast.estimated_cost
+        broadcast_cancel(broadcast=broadcast)
+    assert reservation_state(broadcast_id=broadcast.pk).outstanding == 0
+    assert shop.refresh().reserved == 0
+    assert reservation_state(broadcast_id=broadcast.pk).captured == test.cost
