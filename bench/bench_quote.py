@@ -2,28 +2,32 @@
 
     .venv/bin/python bench/bench_quote.py           # pure quote engine, in-memory routes
     .venv/bin/python bench/bench_quote.py --db      # also through quote_for_wallet on a fresh database
+    .venv/bin/python bench/bench_quote.py --quick   # CI: 2,000 numbers a country, the budget not enforced
 
 Numbers: 20,000 valid mobile numbers each for UG, KE, NG, FR and US (valid per phonenumbers), 1–3
 SMS parts each, priced on the demo routes plus a few prefix routes. The quote is timed with a cold
 number cache (as for a first precheck) and warm (the send after its precheck). The baseline is what
-any per-number use of phonenumbers would cost: `phonenumbers.parse` of each number.
+any per-number use of phonenumbers would cost: `phonenumbers.parse` of each number. The bench exits
+non-zero when the quote misses a number, when no time was measured, and in a full run over budget.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import sys
 from decimal import Decimal
 
-from common import bench_database, report, timed
+from common import Verdict, bench_database, quick_option, report, require, timed
 
 COUNTRIES = ("UG", "KE", "NG", "FR", "US")
 PER_COUNTRY = 20_000
+QUICK_PER_COUNTRY = 2_000
 BUDGET_SECONDS = 1.0
 
 
-def make_numbers(rnd: random.Random) -> list[str]:
+def make_numbers(rnd: random.Random, per_country: int = PER_COUNTRY) -> list[str]:
     import phonenumbers
     from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
@@ -33,7 +37,7 @@ def make_numbers(rnd: random.Random) -> list[str]:
         e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
         keep = len(e164) - 6
         made: set[str] = set()
-        while len(made) < PER_COUNTRY:
+        while len(made) < per_country:
             if region == "US":
                 candidate = f"+1{rnd.randint(201, 989)}{rnd.randint(200, 999)}{rnd.randint(0, 9999):04d}"
             else:
@@ -76,6 +80,11 @@ def in_memory_routes() -> tuple[list, dict]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", action="store_true", help="also through quote_for_wallet on a fresh database")
+    quick_option(parser)
+    args = parser.parse_args()
+    verdict = Verdict("quote", quick=args.quick)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     import django
 
@@ -86,7 +95,7 @@ def main() -> int:
     from wallets.pricing import quote_messages
 
     rnd = random.Random(42)
-    numbers = make_numbers(rnd)
+    numbers = make_numbers(rnd, QUICK_PER_COUNTRY if args.quick else PER_COUNTRY)
     recipients = [(number, rnd.randint(1, 3)) for number in numbers]
     routes, rates = in_memory_routes()
 
@@ -104,9 +113,16 @@ def main() -> int:
     cold, quote = timed(quote_cold, repeat=3)
     warm, _ = timed(quote_warm, repeat=3)
     baseline, _ = timed(parse_all, repeat=1)
-    assert quote.total_contacts == len(numbers), quote.unroutable_reasons
+    require(
+        quote.total_contacts == len(numbers),
+        f"quoted {quote.total_contacts} of {len(numbers)}: {quote.unroutable_reasons}",
+    )
+    cold = verdict.seconds(cold, "the cold quote")
+    verdict.seconds(baseline, "phonenumbers' parse")
+    verdict.target(cold <= BUDGET_SECONDS, f"the cold quote took {cold:.3f} s > {BUDGET_SECONDS} s")
     report(
         "quote_100k_5_countries",
+        mode=verdict.mode,
         recipients=len(numbers),
         countries=quote.countries,
         segments=quote.total_segments,
@@ -119,7 +135,7 @@ def main() -> int:
         within_budget="yes" if cold <= BUDGET_SECONDS else "NO",
     )
 
-    if "--db" in sys.argv:
+    if args.db:
         with bench_database():
             from tests.factories.wallets import make_wallet
             from wallets.demo import seed_demo_routes
@@ -133,8 +149,9 @@ def main() -> int:
                 return quote_for_wallet(wallet=wallet, recipients=recipients, channel="sms")
 
             db_time, db_quote = timed(quote_db, repeat=3)
-            assert db_quote.total_contacts == len(numbers)
+            require(db_quote.total_contacts == len(numbers), f"quoted {db_quote.total_contacts} of {len(numbers)}")
             report("quote_for_wallet_100k_db", quote_s=f"{db_time:.3f}", ratio_vs_parse=f"{db_time / baseline:.2f}")
+    verdict.done()
     return 0
 
 

@@ -15,7 +15,11 @@ posting N requests of the same size and headers with as many in flight as the tw
 checks that the receiver saw every event exactly once and that every attempt succeeded.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/bench_webhooks.py
-    .venv/bin/python bench/bench_webhooks.py --events 5000      # a quick run (or BENCH_WEBHOOK_EVENTS)
+    .venv/bin/python bench/bench_webhooks.py --events 5000      # another size (or BENCH_WEBHOOK_EVENTS)
+    .venv/bin/python bench/bench_webhooks.py --quick            # CI: 2,000 events, the target not enforced
+
+The bench exits non-zero when an event was not delivered exactly once or an attempt did not succeed,
+when no time was measured, and in a full run below the target.
 """
 
 from __future__ import annotations
@@ -29,8 +33,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench_dispatch import BIN, PYTHON, Stack, free_port, port_answers, serve_provider, wait_until
-from common import report
+from bench_dispatch import BIN, PYTHON, Stack, free_port, serve_provider, wait_until
+from common import Verdict, fail, quick_option, report, require
+
+FULL_EVENTS = 20_000
+QUICK_EVENTS = 2_000
+TARGET_PER_S = 1_000
 
 
 def serve_receiver(port: int) -> None:
@@ -97,21 +105,23 @@ def raw_client(url: str, secret: str, count: int, concurrency: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_WEBHOOK_EVENTS", 20_000)))
+    parser.add_argument("--events", type=int, help="20,000 (or BENCH_WEBHOOK_EVENTS); quick 2,000")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
     parser.add_argument("--serve-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    quick_option(parser)
     args = parser.parse_args()
     if args.serve_receiver:
         serve_receiver(args.serve_receiver)
         return
 
-    n = args.events
+    n = args.events or (QUICK_EVENTS if args.quick else int(os.environ.get("BENCH_WEBHOOK_EVENTS", FULL_EVENTS)))
+    verdict = Verdict("webhooks", quick=args.quick)
     with Stack("webhooks") as stack:
         stack.env["WEBHOOKS_ALLOW_PRIVATE"] = "1"
         port = free_port()
         stack.start("receiver", [PYTHON, str(Path(__file__).resolve()), "--serve-receiver", str(port)])
-        wait_until(lambda: port_answers(port), 20, "the receiver")
+        stack.wait_serving("receiver", port, 20)
         url = f"http://127.0.0.1:{port}/hooks/herald"
         stack.django()
 
@@ -142,7 +152,7 @@ def main() -> None:
         with transaction.atomic():
             recorded = events_record(client_id=client.pk, type=MESSAGE_DELIVERED, items=items)
         committed = time.perf_counter()
-        assert recorded == n, recorded
+        require(recorded == n, f"{recorded} events recorded of {n}")
 
         def waiting() -> int:
             with connection.cursor() as cursor:
@@ -154,7 +164,7 @@ def main() -> None:
             now = time.perf_counter()
             if now - committed > args.timeout:
                 print(stack.log_tail("worker0"), file=sys.stderr)
-                raise SystemExit(f"delivery did not finish in {args.timeout:.0f} s: {left} attempts waiting")
+                fail(f"delivery did not finish in {args.timeout:.0f} s: {left} attempts waiting")
             if now - last_print > 5:
                 print(f"  … {n - left:,} delivered in {now - committed:.0f} s", file=sys.stderr)
                 last_print = now
@@ -165,22 +175,27 @@ def main() -> None:
             cursor.execute("SELECT status, count(*) FROM webhooks_webhookdelivery GROUP BY status")
             outcomes = dict(cursor.fetchall())
         stats = receiver_stats(port)
-        assert outcomes == {"succeeded": n}, outcomes
-        assert stats == {"posts": n, "distinct": n}, stats
+        require(outcomes == {"succeeded": n}, f"attempts by status {outcomes}, not {n} succeeded")
+        require(stats == {"posts": n, "distinct": n}, f"the receiver saw {stats}, not {n} distinct POSTs")
 
-        deliver_s = finished - committed
+        deliver_s = verdict.seconds(finished - committed, "the delivery")
+        rate = n / deliver_s
+        verdict.target(rate >= TARGET_PER_S, f"{rate:,.0f} deliveries/s < {TARGET_PER_S:,}")
         report(
             "webhooks",
+            mode=verdict.mode,
             events=n,
             workers=args.workers,
             record_s=f"{committed - started:.2f}",
             deliver_s=f"{deliver_s:.2f}",
-            deliveries_per_s=f"{n / deliver_s:,.0f}",
+            deliveries_per_s=f"{rate:,.0f}",
+            target=f">={TARGET_PER_S}",
             raw_aiohttp_per_s=f"{n / raw_s:,.0f}",
             ratio_to_raw=f"{raw_s / deliver_s:.2f}",
             batch=settings.WEBHOOKS_BATCH_SIZE,
             in_flight_per_worker=settings.WEBHOOKS_MAX_IN_FLIGHT,
         )
+    verdict.done()
 
 
 if __name__ == "__main__":
