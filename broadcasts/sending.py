@@ -123,15 +123,11 @@ class GroupSender:
                 for m in going
             ]
         outcomes = [_settled(r, idempotent=plugin.idempotent) for r in results]
-        answered = {r.message_id for r in results if not r.unknown}
+        # Every outcome of a request counts towards the failure breaker, unknown ones too: a
+        # provider that takes connections and never answers pauses the broadcast after 50, instead
+        # of failing all of it as `delivery_unknown`.
         return record_results(
-            self.broadcast,
-            outcomes,
-            self.claimed,
-            self.connectors,
-            token=self.token,
-            count_streak=not self.is_test,
-            answered=answered,
+            self.broadcast, outcomes, self.claimed, self.connectors, token=self.token, count_streak=not self.is_test
         )
 
 

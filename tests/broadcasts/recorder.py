@@ -17,7 +17,8 @@ class RecorderConnector(BaseConnector):
     backend = "recorder"
     idempotent = False
     sent: ClassVar[list[int]] = []
-    # "ok", "transient" (429/5xx-like) or "permanent" (4xx-like), for every message…
+    # "ok", "transient" (429/5xx-like), "permanent" (4xx-like) or "unknown" (no answer after the
+    # request left), for every message…
     mode: ClassVar[str] = "ok"
     # …except these message ids, which get their own outcome.
     outcomes: ClassVar[dict[int, str]] = {}
@@ -37,6 +38,8 @@ class RecorderConnector(BaseConnector):
                 results.append(SendResult(message.id, True, provider_message_id=f"rec-{message.id}"))
             elif outcome == "transient":
                 results.append(SendResult(message.id, False, transient=True, error_code="provider_busy"))
+            elif outcome == "unknown":  # the request left, no complete answer came back
+                results.append(SendResult(message.id, False, unknown=True, error_code="delivery_unknown"))
             else:
                 results.append(SendResult(message.id, False, error_code="rejected", error_message="Number barred"))
         return results

@@ -436,3 +436,17 @@ def test_a_test_send_racing_an_edit_and_a_cancel_leaves_no_credit_held(
     assert reservation_state(broadcast_id=broadcast.pk).outstanding == 0
     assert shop.refresh().reserved == 0
     assert reservation_state(broadcast_id=broadcast.pk).captured == test.cost
+
+
+@pytest.mark.django_db
+def test_a_provider_that_never_answers_pauses_the_broadcast_after_fifty_unknowns(shop, daytime, settings, recorder):
+    """Unknown outcomes count towards the failure breaker: 50 in a row pause the broadcast instead of
+    failing every recipient as `delivery_unknown`."""
+    recorder.mode = "unknown"
+    broadcast = run(shop.broadcast(shop.create(recipients=PHONES[:60])))
+    assert broadcast.status == "paused"
+    assert "50 consecutive failures" in broadcast.pause_reason
+    counts = statuses(broadcast)
+    assert counts["failed"] >= 50
+    assert counts["failed"] + counts["queued"] == 60
+    assert set(Message.objects.filter(status="failed").values_list("error_code", flat=True)) == {"delivery_unknown"}
