@@ -17,14 +17,15 @@ def broadcast_wallet(broadcast_id: uuid.UUID | str) -> Wallet:
     return Wallet.objects.get(client__broadcasts=uuid.UUID(str(broadcast_id)))
 
 
-def capture(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
-    """A batch left: charge its cost out of the reservation."""
-    wallet_capture(wallet=broadcast_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
+def capture(*, broadcast_id: uuid.UUID | str, amount: Decimal, wallet: Wallet | None = None) -> None:
+    """A group left: charge its cost out of the reservation (`wallet`: the broadcast's, when the
+    caller has it already)."""
+    wallet_capture(wallet=wallet or broadcast_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
 
 
-def release(*, broadcast_id: uuid.UUID | str, amount: Decimal) -> None:
+def release(*, broadcast_id: uuid.UUID | str, amount: Decimal, wallet: Wallet | None = None) -> None:
     """Messages failed before leaving: give their reserved cost back."""
-    wallet_release(wallet=broadcast_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
+    wallet_release(wallet=wallet or broadcast_wallet(broadcast_id), amount=amount, broadcast_id=broadcast_id)
 
 
 def release_rest(*, broadcast_id: uuid.UUID | str) -> None:

@@ -149,7 +149,8 @@ def hand(*, message_ids: Sequence[int], token: str, broadcast_id: uuid.UUID | st
 
     Marks only messages still `sending` under `token`; for a broadcast's dispatcher (broadcast_id
     given) only while it holds the broadcast's lease under the same token and the broadcast is still
-    sending — the lease is renewed in the same statement. Returns the ids marked: send those only.
+    sending — the lease is renewed in the same statement once half of it has run out. Returns the
+    ids marked: send those only.
     One statement, so the check and the mark cannot be told apart by a concurrent pause or takeover.
     """
     if not message_ids:
@@ -159,12 +160,17 @@ def hand(*, message_ids: Sequence[int], token: str, broadcast_id: uuid.UUID | st
         cursor.execute(
             """
             WITH holder AS (
-                UPDATE broadcasts_broadcast
-                   SET dispatch_lease_until = GREATEST(
-                           dispatch_lease_until, %(now)s + make_interval(secs => %(lease)s))
+                -- A read: it never waits on the broadcast's row lock (a preparer's chunk holds it).
+                SELECT id, dispatch_lease_until FROM broadcasts_broadcast
                  WHERE id = %(broadcast)s AND dispatch_token = %(token)s AND status = ANY(%(dispatchable)s)
                    AND dispatch_lease_until > %(now)s
-             RETURNING id
+            ), renewed AS (
+                -- Renewed only once half of it has run out: a row write every ~30 s, not per group.
+                UPDATE broadcasts_broadcast b
+                   SET dispatch_lease_until = %(now)s + make_interval(secs => %(lease)s)
+                  FROM holder h
+                 WHERE b.id = h.id AND b.dispatch_token = %(token)s
+                   AND h.dispatch_lease_until < %(now)s + make_interval(secs => %(lease)s / 2)
             )
             UPDATE broadcasts_message
                SET handed_at = %(now)s, lease_until = %(now)s + make_interval(secs => %(message_lease)s)

@@ -46,7 +46,7 @@ from . import billing
 from .claims import Claimed, claim_batch, claim_tests, give_back, unclaim
 from .connectors import REGISTRY, BaseConnector, SendResult, build_connector
 from .events import broadcast_completed_announce
-from .leases import lease_acquire, lease_handover, lease_release, lease_renew, lease_seconds
+from .leases import lease_acquire, lease_handover, lease_release
 from .lock_objects import broadcast_for_update
 from .models import Broadcast, Connector, Message
 from .recording import BatchOutcome, record_results
@@ -258,9 +258,6 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
                 broadcast_finalize(broadcast_id=broadcast_id)
                 lease_release(broadcast_id=broadcast_id, token=held)
                 return None
-            lease_renew(
-                broadcast_id=broadcast_id, token=held, until=timezone.now() + timedelta(seconds=lease_seconds())
-            )
             _outcome, claimed = dispatch_batch(broadcast, token=held, deadline=deadline)
             if claimed:
                 if settings.BROADCAST_BATCH_DELAY > 0:

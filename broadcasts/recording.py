@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from contacts.models import OptOutSource
 from contacts.services import contacts_opt_out_by_ids
+from wallets.models import Wallet
 from webhooks.events import MESSAGE_FAILED, MESSAGE_SENT
 
 from . import billing, queue
@@ -76,6 +77,7 @@ def record_results(
     token: str,
     count_streak: bool = True,
     answered: set[int] | None = None,
+    wallet: Wallet | None = None,
 ) -> BatchOutcome:
     """Write one request group's results under the claim's `token`, settle its money and the
     failure streak, in one transaction. Safe to run twice for the same results (a time limit that
@@ -106,6 +108,7 @@ def record_results(
             )
     with transaction.atomic(), connection.cursor() as cursor:
         left: list[int] = []
+        reported: set[int] = set()
         if sent_ids:
             cursor.execute(
                 f"""
@@ -114,11 +117,17 @@ def record_results(
                        lease_until = NULL, error_code = '', error_message = ''
                   FROM unnest(%(ids)s::bigint[], %(pids)s::text[]) AS r(id, pid)
                  WHERE m.id = r.id AND m.status = %(sending)s AND m.claim_token = %(token)s
-             RETURNING {EVENT_COLUMNS}
+             RETURNING {EVENT_COLUMNS}, EXISTS (
+                           SELECT 1 FROM broadcasts_earlyreport e
+                            WHERE e.connector = m.connector AND e.provider_message_id = m.provider_message_id)
                 """,  # noqa: S608 - EVENT_COLUMNS is a constant
                 {"now": now, "ids": sent_ids, "pids": sent_pids, "sent": M.SENT, "sending": M.SENDING, "token": token},
             )
-            sent_rows = cursor.fetchall()
+            rows = cursor.fetchall()
+            sent_rows = [row[:-1] for row in rows]
+            # A report kept for one of these provider ids (it raced ahead of this record) applies
+            # below; most groups have none, and pay no statement for looking.
+            reported = {row[0] for row in rows if row[-1]}
             left = [row[0] for row in sent_rows]
             messages_announce(MESSAGE_SENT, sent_rows)
         failed_now: list[int] = []
@@ -171,13 +180,13 @@ def record_results(
         # Reports that raced ahead of this record (kept by status_updates) apply once the capture is
         # written, in this transaction.
         pids = dict(zip(sent_ids, sent_pids, strict=True))
-        early = [(claimed[i].connector, pids[i]) for i in left if pids[i]]
+        early = [(claimed[i].connector, pids[i]) for i in left if i in reported and pids[i]]
         capture = sum((claimed[i].cost for i in left), Decimal(0))
         release = sum((claimed[i].cost for i in failed_now), Decimal(0))
         if capture:
-            billing.capture(broadcast_id=broadcast.pk, amount=capture)
+            billing.capture(broadcast_id=broadcast.pk, amount=capture, wallet=wallet)
         if release:
-            billing.release(broadcast_id=broadcast.pk, amount=release)
+            billing.release(broadcast_id=broadcast.pk, amount=release, wallet=wallet)
         if early:
             early_reports_apply(recorded=early)
         if count_streak:

@@ -14,6 +14,7 @@ import structlog
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from .billing import broadcast_wallet
 from .claims import Claimed, give_back, hand, urn_path
 from .connectors import BaseConnector, OutboundMessage, SendResult
 from .connectors.http import provider_timeout
@@ -56,6 +57,7 @@ class GroupSender:
         self.fence = broadcast.pk if leased else None
         self.is_test = is_test
         self.stopped = False  # a group was refused its handed mark: the lease or the broadcast moved
+        self.wallet = broadcast_wallet(broadcast.pk)  # captured from group after group: looked up once
 
     def send(
         self, connector: Connector, plugin: BaseConnector, messages: list[Claimed], *, deadline: float | None
@@ -127,7 +129,13 @@ class GroupSender:
         # provider that takes connections and never answers pauses the broadcast after 50, instead
         # of failing all of it as `delivery_unknown`.
         return record_results(
-            self.broadcast, outcomes, self.claimed, self.connectors, token=self.token, count_streak=not self.is_test
+            self.broadcast,
+            outcomes,
+            self.claimed,
+            self.connectors,
+            token=self.token,
+            count_streak=not self.is_test,
+            wallet=self.wallet,
         )
 
 
