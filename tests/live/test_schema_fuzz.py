@@ -208,10 +208,20 @@ def run_fuzz(base_url: str, key: str, workdir: Path) -> tuple[int, str, float]:
     return result.returncode, result.stdout + result.stderr, time.monotonic() - started
 
 
+# CPython 3.11.7's ast module raised this SystemError once (its recursion-depth bookkeeping) while
+# Hypothesis described a schemathesis filter lambda: a crash of the fuzzer in this interpreter, not
+# a finding about Herald. Seen once in ten fresh-clone runs of the live layer (issue 18).
+INTERPRETER_BUG = "AST constructor recursion depth mismatch"
+
+
 def test_schema_fuzz_finds_no_server_error_and_no_schema_violation(live, tmp_path):
     # A tenant of its own (every scope, high rate limits): the fuzzer creates, edits and deletes a lot.
     tenant = live.new_tenant("Schema fuzz")
     code, output, elapsed = run_fuzz(live.base_url, tenant.key, tmp_path)
+    if code != 0 and INTERPRETER_BUG in output:
+        # The same seed again: the cases are the same, so nothing the first run found is skipped.
+        print(f"\nschemathesis crashed on the interpreter bug ({INTERPRETER_BUG}); running it once more")
+        code, output, elapsed = run_fuzz(live.base_url, tenant.key, tmp_path)
     start = output.rfind(" SUMMARY ")
     summary = output[output.rfind("\n", 0, start) + 1 :] if start >= 0 else output[-4000:]
     print(f"\nschemathesis (seed {SEED}, at most {MAX_EXAMPLES} examples) in {elapsed:.0f} s:\n{summary}")
