@@ -37,8 +37,10 @@ def run(broadcast):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_dispatchers_never_send_a_message_twice(shop, daytime, settings, recorder):
+@pytest.mark.parametrize("tps", [10_000, 15])  # one request group a batch; groups of three (issue 19)
+def test_concurrent_dispatchers_never_send_a_message_twice(shop, daytime, settings, recorder, tps):
     settings.BROADCAST_BATCH_SIZE = 5
+    Connector.objects.filter(name="recorder").update(tps=tps)
     broadcast = shop.broadcast(shop.create(recipients=PHONES))
     barrier = threading.Barrier(4)
 
@@ -57,6 +59,7 @@ def test_concurrent_dispatchers_never_send_a_message_twice(shop, daytime, settin
         thread.join()
     assert sorted(recorder.sent) == sorted(Message.objects.filter(broadcast=broadcast).values_list("id", flat=True))
     assert len(recorder.sent) == 40
+    assert set(Message.objects.filter(broadcast=broadcast).values_list("status", flat=True)) == {"sent"}
     assert reservation_state(broadcast_id=broadcast.pk).captured == broadcast.estimated_cost
 
 

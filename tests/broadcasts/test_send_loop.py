@@ -10,7 +10,6 @@ The live layer drives the same rules with real worker processes and a misbehavin
 from __future__ import annotations
 
 import signal
-import threading
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
@@ -364,34 +363,6 @@ def test_every_move_to_failed_is_announced_and_never_handed_messages_are_cancell
     }
     assert sorted(e["message_id"] for e in events("message.failed")) == [first.pk, second.pk]
     assert shop.refresh().reserved == 0
-
-
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_dispatch_with_groups_never_sends_twice(shop, daytime, settings, recorder):
-    """Four dispatchers at once over small groups: each message sent and recorded exactly once."""
-    settings.BROADCAST_BATCH_SIZE = 7
-    Connector.objects.filter(name="recorder").update(tps=15)  # three messages a group
-    broadcast = shop.broadcast(shop.create(recipients=PHONES[:40]))
-    barrier = threading.Barrier(4)
-
-    def worker():
-        from django.db import connection
-
-        try:
-            barrier.wait()
-            while dispatch_batch(Broadcast.objects.get(pk=broadcast.pk))[1]:
-                pass
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(Counter(recorder.sent).values()) == [1] * 40
-    assert statuses(broadcast) == Counter({"sent": 40})
-    assert reservation_state(broadcast_id=broadcast.pk).captured == broadcast.estimated_cost
 
 
 # --- test sends racing an edit and a cancel -------------------------------------------------------
