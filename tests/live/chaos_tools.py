@@ -1,6 +1,7 @@
 """Tools for the chaos tests: a provider that counts deliveries, and hands on the stack's processes.
 
-`CountingProvider` is a real HTTP server on 127.0.0.1 speaking the `http` backend's wire format. It
+`CountingProvider` is a real HTTP server on 127.0.0.1 speaking the `http` backend's wire format (and
+Twilio's, for a `twilio` connector whose `base_url` points at it: see `twilio_message_id`). It
 decides every answer when the request arrives (status and delay, from a policy of the message id and
 of how many times that id was seen) and records it: a 2xx is a delivery, whether or not the answer
 ever reaches the worker (a worker killed mid-request still delivered the message). It also knows
@@ -15,10 +16,12 @@ purpose, so that nothing it does can reach the session's shared one.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import psutil
 import requests
@@ -40,6 +43,9 @@ from tests.live.conftest import BASE_DIR, PYTHON, LiveStack, _database, _redis, 
 
 # (message id, nth request for that id, 1-based) -> (HTTP status, seconds to wait before answering)
 Policy = Callable[[int, int], tuple[int, float]]
+
+# Twilio's Messages resource: `{base_url}/2010-04-01/Accounts/{AccountSid}/Messages.json`.
+TWILIO_MESSAGES = re.compile(r"/2010-04-01/Accounts/(AC[0-9A-Za-z]+)/Messages\.json$")
 
 
 def fraction(seed: int, *parts: object) -> float:
@@ -62,7 +68,7 @@ class Hit:
     path: str  # which connector (each has a URL of its own)
     message_id: int
     to: str
-    key: str  # the Idempotency-Key header
+    key: str  # the Idempotency-Key header ("" when none: Twilio's format has none)
     nth: int
     status: int
     client_port: int
@@ -95,6 +101,10 @@ class CountingProvider:
         self.cut: Callable[[int, int], bool] = lambda _id, _nth: False
         self.report_first: Callable[[int, int], str | None] = lambda _id, _nth: None
         self.reports_sent: list[tuple[int, str, int]] = []  # (message id, status, Herald's answer)
+        # Twilio's wire format names no message id (a form post of To, From, Body, StatusCallback):
+        # a test sending through a `twilio` connector says which message a (path, To) is, or None.
+        # Only the `http` format has `report_first`.
+        self.twilio_message_id: Callable[[str, str], int | None] = lambda _path, _to: None
         self._seen: Counter[tuple[str, int]] = Counter()
         self._in_flight: Counter[int] = Counter()  # client port -> requests being answered
         self._lock = threading.Lock()
@@ -130,10 +140,23 @@ class CountingProvider:
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
+        twilio = TWILIO_MESSAGES.search(handler.path)
+        body: Any
         try:
-            body = json.loads(raw)
-            message_id = int(body["id"])
-            to = str(body["to"])
+            if twilio:
+                if not self._twilio_authorized(handler, twilio.group(1)):
+                    self._answer(handler, 401, {"code": 20003, "message": "Authenticate", "status": 401})
+                    return
+                body = {name: values[0] for name, values in parse_qs(raw.decode(), strict_parsing=True).items()}
+                to = str(body["To"])
+                found = self.twilio_message_id(handler.path, to)
+                if found is None:
+                    raise KeyError(to)
+                message_id = found
+            else:
+                body = json.loads(raw)
+                message_id = int(body["id"])
+                to = str(body["to"])
         except (ValueError, KeyError, TypeError):
             self._answer(handler, 400, {"error": "not a message"})
             return
@@ -142,25 +165,41 @@ class CountingProvider:
             self._seen[(handler.path, message_id)] += 1
             nth = self._seen[(handler.path, message_id)]
             status, delay = self.policy(message_id, nth)
+            if twilio and status == 200:
+                status = 201  # Twilio answers a message created with 201 Created
             key = handler.headers.get("Idempotency-Key", "")
             self.hits.append(Hit(handler.path, message_id, to, key, nth, status, port, time.monotonic()))
             self._in_flight[port] += 1
         try:
             ok = 200 <= status < 300
-            report = self.report_first(message_id, nth) if ok else None
+            report = self.report_first(message_id, nth) if ok and not twilio else None
             if report:
                 self._report(body, handler.headers.get("Authorization", ""), message_id, report)
             if delay:
                 time.sleep(delay)
+            if twilio:
+                accepted: Any = {"sid": f"SM{message_id:032x}", "status": "queued"}
+                refused: Any = {"code": 20000 + status, "message": f"answered {status}", "status": status}
+            else:
+                accepted, refused = {"id": f"prov-{message_id}"}, {"error": f"answered {status}"}
             if ok and self.cut(message_id, nth):
-                self._cut(handler, {"id": f"prov-{message_id}"})
+                self._cut(handler, accepted)
                 return
-            self._answer(handler, status, {"id": f"prov-{message_id}"} if ok else {"error": f"answered {status}"})
+            self._answer(handler, status, accepted if ok else refused)
         finally:
             with self._lock:
                 self._in_flight[port] -= 1
                 if self._in_flight[port] <= 0:
                     del self._in_flight[port]
+
+    @staticmethod
+    def _twilio_authorized(handler: BaseHTTPRequestHandler, account_sid: str) -> bool:
+        """HTTP basic auth as the account in the path (any auth token)."""
+        scheme, _, credentials = handler.headers.get("Authorization", "").partition(" ")
+        with contextlib.suppress(ValueError):
+            user = base64.b64decode(credentials, validate=True).decode().partition(":")[0]
+            return scheme.lower() == "basic" and user == account_sid
+        return False
 
     def _report(self, body: dict[str, Any], authorization: str, message_id: int, status: str) -> None:
         answer = requests.post(
