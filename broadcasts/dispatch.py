@@ -120,11 +120,22 @@ def send_tests(*, broadcast_id: uuid.UUID | str, message_ids: list[int]) -> int:
         return 0
     broadcast = Broadcast.objects.get(pk=broadcast_id)
     outcome = send_claimed(broadcast, claimed, token=token, leased=False, is_test=True)
-    # Read again: the broadcast may have finished (or been cancelled) while these were at the
-    # provider; its finalize left their share held, which is released now that they are done.
-    if Broadcast.objects.filter(pk=broadcast.pk, status__in=TERMINAL_BROADCAST).exists():
-        broadcast_finalize(broadcast_id=broadcast.pk)
+    tests_settle(broadcast_id=broadcast.pk)
     return outcome.sent
+
+
+def tests_settle(*, broadcast_id: uuid.UUID | str) -> None:
+    """Test sends just recorded: if the broadcast finished (or was cancelled) while they were at the
+    provider, its finalize left their share held, which is released now that they are done.
+
+    The status is read under the broadcast's row lock. Unlocked, a cancel whose finalize still saw
+    these `sending` (so kept their share) but had not committed yet would read as the old status
+    here, and neither side would release the rest: the reservation held for good. Locked, this waits
+    for that cancel's commit and sees it; a cancel that locks after this sees them recorded."""
+    with transaction.atomic():
+        terminal = broadcast_for_update(broadcast_id).status in TERMINAL_BROADCAST
+    if terminal:
+        broadcast_finalize(broadcast_id=broadcast_id)
 
 
 def _unusable(message: Claimed, code: str, text: str) -> SendResult:
