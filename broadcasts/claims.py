@@ -28,8 +28,6 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.db import relax_commit
-
 from .leases import lease_seconds, message_lease_seconds
 from .models import Broadcast, Message
 from .quiet_hours import next_allowed, number_zones
@@ -87,9 +85,6 @@ def claim_batch(broadcast: Broadcast, *, limit: int, now: datetime, token: str) 
     quiet hours)."""
     marketing = broadcast.purpose == Broadcast.Purpose.MARKETING
     with transaction.atomic(), connection.cursor() as cursor:
-        # Nothing leaves before the group's handed mark, whose commit flushes this claim with it: a
-        # crash before then loses only a claim of messages nobody sent.
-        relax_commit(cursor)
         cursor.execute(
             f"""
             SELECT {COLUMNS}
@@ -204,9 +199,6 @@ def give_back(*, message_ids: Sequence[int], token: str) -> list[int]:
     if not message_ids:
         return []
     with transaction.atomic(), connection.cursor() as cursor:
-        # Lost in a crash, these stay claimed until their lease runs out, then are claimed again:
-        # never handed, they are sent like any queued message.
-        relax_commit(cursor)
         cursor.execute(
             """
             UPDATE broadcasts_message

@@ -21,22 +21,17 @@ TICK = 0.2
 
 
 def reserve_slots(*, connector_id: str, count: int, tps: int) -> float:
-    """Reserve `count` sends; returns seconds to wait before the first of them.
-
-    Every dispatcher of the connector takes this row's lock, until its commit: on its own (autocommit)
-    the commit does not wait for its WAL flush (`set_config`, this statement's transaction only), so
-    the lock is held for microseconds, not a disk flush. A reservation a database crash loses lets
-    at most one tick's worth through early."""
+    """Reserve `count` sends; returns seconds to wait before the first of them."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE broadcasts_connector
                SET pacing_next_at = GREATEST(COALESCE(pacing_next_at, clock_timestamp()), clock_timestamp())
                                     + make_interval(secs => %s::float8 / %s)
-             WHERE id = %s AND (%s OR set_config('synchronous_commit', 'off', true) = 'off')
+             WHERE id = %s
          RETURNING EXTRACT(EPOCH FROM (pacing_next_at - make_interval(secs => %s::float8 / %s) - clock_timestamp()))
             """,
-            [count, tps, connector_id, connection.in_atomic_block, count, tps],
+            [count, tps, connector_id, count, tps],
         )
         row = cursor.fetchone()
     return max(0.0, float(row[0])) if row else 0.0

@@ -18,17 +18,16 @@ from decimal import Decimal
 import pytest
 import time_machine
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
-from broadcasts import dispatch, queue, sending
+from broadcasts import dispatch, queue
 from broadcasts.claims import claim_batch, claim_tests, hand
 from broadcasts.connectors import SendResult, StatusUpdate
 from broadcasts.connectors import http as http_engine
 from broadcasts.dispatch import dispatch_batch, dispatch_run
 from broadcasts.leases import lease_acquire
 from broadcasts.models import Broadcast, Connector, EarlyReport, Message
-from broadcasts.pacing import reserve_slots
 from broadcasts.recording import record_results
 from broadcasts.services import (
     broadcast_cancel,
@@ -40,7 +39,6 @@ from broadcasts.services import (
     lifecycle,
 )
 from broadcasts.status_updates import messages_apply_status
-from config.db import relax_commit
 from tests.fakes.generic_http import FakeHttpProvider, running_fake
 from wallets.selectors import reservation_state
 from webhooks.models import WebhookEvent
@@ -486,83 +484,3 @@ def test_a_provider_that_never_answers_pauses_the_broadcast_after_fifty_unknowns
     assert counts["failed"] >= 50
     assert counts["failed"] + counts["queued"] == 60
     assert set(Message.objects.filter(status="failed").values_list("error_code", flat=True)) == {"delivery_unknown"}
-
-
-# --- the recorder thread, and commits that need not wait for a flush -----------------------------
-
-
-def synchronous_commit() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        return str(cursor.fetchone()[0])
-
-
-def backends_of_this_process() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-        return int(cursor.fetchone()[0])
-
-
-@pytest.mark.django_db(transaction=True)
-def test_groups_are_recorded_on_the_recorder_thread_whose_connection_goes_with_the_batch(
-    shop, daytime, gateway, driven, monkeypatch
-):
-    connector = http_route(shop, gateway.url, idempotent=False)
-    Connector.objects.filter(pk=connector.pk).update(tps=20)  # groups of four
-    gateway.answer_always(200)
-    broadcast = shop.broadcast(shop.create(recipients=PHONES[:7]))
-    threads: list[str] = []
-    record = sending.record_results
-
-    def watched(*args, **kwargs):
-        threads.append(threading.current_thread().name)
-        return record(*args, **kwargs)
-
-    monkeypatch.setattr(sending, "record_results", watched)
-    before = backends_of_this_process()
-    main = connection.connection
-    dispatch_batch(broadcast)
-    assert len(threads) == 2, threads
-    assert all(name.startswith("herald-record") for name in threads), threads
-    assert set(Message.objects.filter(broadcast=broadcast).values_list("status", flat=True)) == {"sent"}
-    assert backends_of_this_process() == before  # the recorder's connection was closed with it
-    assert connection.connection is main  # and the dispatching thread's kept
-
-
-@pytest.mark.django_db
-def test_inside_a_callers_transaction_groups_are_recorded_inline(shop, daytime, gateway, driven, monkeypatch):
-    http_route(shop, gateway.url, idempotent=False)
-    gateway.answer_always(200)
-    broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
-    threads: list[str] = []
-    record = sending.record_results
-    monkeypatch.setattr(
-        sending, "record_results", lambda *a, **k: threads.append(threading.current_thread().name) or record(*a, **k)
-    )
-    dispatch_batch(broadcast)
-    assert threads == [threading.current_thread().name]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_relaxed_commit_covers_its_own_transaction_only():
-    assert synchronous_commit() == "on"
-    with transaction.atomic(), connection.cursor() as cursor:
-        assert relax_commit(cursor)
-        assert synchronous_commit() == "off"
-        with transaction.atomic(), connection.cursor() as inner:
-            assert not relax_commit(inner)  # a savepoint: the outer transaction decides
-    assert synchronous_commit() == "on"
-    with transaction.atomic(), transaction.atomic(), connection.cursor() as cursor:
-        assert not relax_commit(cursor)  # inside a caller's transaction: left alone
-        assert synchronous_commit() == "on"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_pacing_reservation_relaxes_its_own_commit_only(shop):
-    connector = Connector.objects.first()
-    assert connector is not None
-    assert reserve_slots(connector_id=str(connector.pk), count=1, tps=1000) == 0.0
-    assert synchronous_commit() == "on"
-    with transaction.atomic():
-        reserve_slots(connector_id=str(connector.pk), count=1, tps=1000)
-        assert synchronous_commit() == "on"  # a caller's transaction keeps its flush
