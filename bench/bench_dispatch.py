@@ -543,8 +543,8 @@ def provider_stats(port: int, reset: bool = False) -> dict[str, int]:
 
 # What a sample of the dispatching thread is doing: the first frame under `dispatch_run` that is not
 # one of these containers names its phase, so that the summary follows the code as it changes
-# (broadcasts/dispatch.py: dispatch_batch → send_claimed → _GroupSender.send, which hands each
-# request group (claims.hand), submits it to the send loop and records the one before (_finish)).
+# (broadcasts/dispatch.py: dispatch_batch → send_claimed → sending.GroupSender.send, which hands
+# each request group (claims.hand), submits it to the send loop and records the one before (_finish)).
 CONTAINERS = {"dispatch_batch", "send_claimed", "send", "_finish"}
 CLAIM = "claim: SELECT … FOR UPDATE SKIP LOCKED + UPDATE to sending (claims.claim_batch)"
 PHASE_NAMES = {
@@ -569,12 +569,12 @@ PHASE_NAMES = {
 # A sample whose deepest frame is a container itself is that container's own time (time.sleep and
 # friends are C, not frames): named here.
 LEAF_NAMES = {
-    "send": "pacing: sleeping until the group's slots (time.sleep in _GroupSender.send)",
+    "send": "pacing: sleeping until the group's slots (time.sleep in GroupSender.send)",
     "dispatch_run": "dispatch_run itself (sleeps between batches, inline waits)",
 }
 # Where each phase's function lives, so that a renamed one is noticed rather than counted as "other".
-PHASE_MODULES = ("broadcasts.dispatch", "broadcasts.claims", "broadcasts.recording", "broadcasts.leases",
-                 "broadcasts.pacing", "broadcasts.transitions")  # fmt: skip
+PHASE_MODULES = ("broadcasts.dispatch", "broadcasts.sending", "broadcasts.claims", "broadcasts.recording",
+                 "broadcasts.leases", "broadcasts.pacing", "broadcasts.transitions")  # fmt: skip
 
 
 def stale_phase_names() -> list[str]:

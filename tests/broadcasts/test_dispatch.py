@@ -199,6 +199,19 @@ def test_a_success_resets_the_failure_streak(shop, daytime, settings, recorder):
     assert run(broadcast).status == "partially_sent"
 
 
+@pytest.mark.django_db
+def test_a_group_answered_all_accepted_ends_the_streak(shop, daytime, settings, recorder):
+    """30 failures, a group of 10 accepted, 30 failures: never 50 in a row, so no pause (the reset
+    is written by the sent UPDATE itself when a group's last answer was accepted)."""
+    Connector.objects.filter(name="recorder").update(tps=50)  # request groups of 10
+    broadcast = shop.broadcast(shop.create(recipients=[f"+2567721{i:05d}" for i in range(70)]))
+    ids = list(Message.objects.filter(broadcast=broadcast).order_by("id").values_list("id", flat=True))
+    recorder.mode = "permanent"
+    recorder.outcomes = dict.fromkeys(ids[30:40], "ok")
+    assert run(broadcast).status == "partially_sent"
+    assert Broadcast.objects.get(pk=broadcast.pk).consecutive_failures == 30
+
+
 @pytest.mark.django_db(transaction=True)
 def test_tps_is_shared_by_every_worker(shop):
     connector = shop.connector
