@@ -52,10 +52,21 @@ def database_config() -> dict[str, Any]:
     # host does not answer at all): a request then fails fast and clearly, /r/ with its 503
     # (docs/tracking.md). DATABASE_URL's ?connect_timeout= overrides it.
     config["OPTIONS"].setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    # A session left idle inside a transaction (its process stalled: stopped, swapping, a slow disk)
+    # is ended by the server after this long, so the row locks it holds (a wallet, a request
+    # group's messages) do not hold up the dispatcher that took its work over, nor a cancel. The
+    # stalled process's transaction rolls back (what it did not commit is an unknown outcome, as a
+    # crash's). No transaction of Herald's waits that long between two of its statements. A
+    # DATABASE_URL with ?options= of its own keeps them.
+    idle = env.int("DB_IDLE_IN_TRANSACTION_TIMEOUT", default=IDLE_IN_TRANSACTION_TIMEOUT_S)
+    if idle > 0:
+        config["OPTIONS"].setdefault("options", f"-c idle_in_transaction_session_timeout={idle * 1000}")
     return config
 
 
 CONNECT_TIMEOUT_S = 5
+# The shortest dispatch lease (leases.py): a dispatcher stalled longer has lost its work anyway.
+IDLE_IN_TRANSACTION_TIMEOUT_S = 60
 APPLICATION_NAME = "herald"
 
 
