@@ -33,6 +33,12 @@ faster than plain sockets, the sends inside the measured window).
     .venv/bin/python bench/bench_dispatch.py --members 20000           # another size (or BENCH_DISPATCH_MESSAGES)
     .venv/bin/python bench/bench_dispatch.py --raw-requests 30000      # the raw clients on fewer requests
     .venv/bin/python bench/bench_dispatch.py --profile                 # + py-spy on the workers (if on PATH)
+    .venv/bin/python bench/bench_dispatch.py --broadcasts 2            # the list split over 2 broadcasts at once
+
+`--broadcasts K` splits the list over K broadcasts created at once and measures them together: K
+dispatchers (one per broadcast, on the workers) sending side by side, which is what K dispatchers
+sharing one broadcast could reach at best. Its figure is not held to the targets (they are one
+broadcast's).
 
 `--profile` samples the dispatching worker with py-spy (`pip install py-spy`, or PY_SPY=/path) and
 prints where its time goes: per phase of the send loop (claim, hand, send, record, pacing, give
@@ -57,6 +63,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlparse, urlunparse
@@ -355,9 +362,12 @@ def manage(*args: str) -> str:
     return out.getvalue().strip().splitlines()[-1]
 
 
-def seed_tenant(*, recipients: int, connector_config: dict[str, Any], tps: int, tmp: Path) -> tuple[str, str]:
-    """A client with credit, a UG route through the http connector, a sender, and a list of
-    `recipients` contacts, through the project's management commands. Returns (client id, list id)."""
+def seed_tenant(
+    *, recipients: int, connector_config: dict[str, Any], tps: int, tmp: Path, lists: int = 1
+) -> tuple[str, list[str]]:
+    """A client with credit, a UG route through the http connector, a sender, and `recipients`
+    contacts split evenly over `lists` lists, through the project's management commands. Returns
+    (client id, list ids)."""
     import uuid
 
     from django.db import connection
@@ -378,7 +388,7 @@ def seed_tenant(*, recipients: int, connector_config: dict[str, Any], tps: int, 
         "--tps", str(tps),
     )  # fmt: skip
     manage("createsender", client_id, "Herald")
-    list_id = str(uuid.uuid4())
+    list_ids = [str(uuid.uuid4()) for _ in range(lists)]
     # Uganda has no quiet hours: the messages go out whatever the time of day.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -390,19 +400,26 @@ def seed_tenant(*, recipients: int, connector_config: dict[str, Any], tps: int, 
             """,
             [client_id, recipients],
         )
-        cursor.execute(
-            "INSERT INTO contacts_contactlist (id, client_id, name, contact_count, created_at, updated_at)"
-            " VALUES (%s, %s, 'Everyone', %s, now(), now())",
-            [list_id, client_id, recipients],
-        )
-        cursor.execute(
-            "INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id)"
-            " SELECT %s, id FROM contacts_contact WHERE client_id = %s",
-            [list_id, client_id],
-        )
+        for k, list_id in enumerate(list_ids):
+            # Contact i (its number ends in i) belongs to list i mod `lists`.
+            cursor.execute(
+                "INSERT INTO contacts_contactlist (id, client_id, name, contact_count, created_at, updated_at)"
+                " VALUES (%s, %s, %s, 0, now(), now())",
+                [list_id, client_id, f"Everyone {k}"],
+            )
+            cursor.execute(
+                "INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id)"
+                " SELECT %s, id FROM contacts_contact WHERE client_id = %s AND right(phone, 7)::int %% %s = %s",
+                [list_id, client_id, lists, k],
+            )
+            cursor.execute(
+                "UPDATE contacts_contactlist SET contact_count ="
+                " (SELECT count(*) FROM contacts_contactlistmembership WHERE contact_list_id = %s) WHERE id = %s",
+                [list_id, list_id],
+            )
         cursor.execute("ANALYZE contacts_contact")
         cursor.execute("ANALYZE contacts_contactlistmembership")
-    return client_id, list_id
+    return client_id, list_ids
 
 
 # --- the raw client and the send engine alone ---------------------------------------------------
@@ -709,6 +726,13 @@ def main() -> None:
     )
     parser.add_argument("--raw-requests", type=int, help="requests for the raw clients (default: --members)")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument(
+        "--broadcasts",
+        type=int,
+        default=1,
+        help="split the list over this many broadcasts created at once (what that many dispatchers would send; "
+        "targets not enforced unless 1)",
+    )
     parser.add_argument("--tps", type=int, default=100_000, help="the connector's tps")
     parser.add_argument("--timeout", type=float, help="give up on dispatch after this many seconds (420; 120 quick)")
     parser.add_argument("--profile", action="store_true", help="py-spy the workers while they dispatch")
@@ -742,15 +766,16 @@ def main() -> None:
         from config.celery import app
         from wallets.selectors import reservation_state
 
-        client_id, list_id = seed_tenant(
+        client_id, list_ids = seed_tenant(
             recipients=n,
             connector_config={"url": provider_url, "token": TOKEN, "idempotent": True},
             tps=args.tps,
             tmp=stack.tmp,
+            lists=args.broadcasts,
         )
         connector = Connector.objects.get(name=CONNECTOR)
         status_url = f"{settings.PUBLIC_BASE_URL}/hooks/{connector.pk}/status/"
-        background = n > settings.BROADCAST_SYNC_LIMIT
+        background = n // args.broadcasts > settings.BROADCAST_SYNC_LIMIT
 
         # `scripts/run.py`'s worker command, as two worker processes of one pool process each.
         command = [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "1"]
@@ -783,16 +808,18 @@ def main() -> None:
         client = Client.objects.get(pk=client_id)
         requested_at = timezone.now()
         started = time.perf_counter()
-        accepted = broadcast_create(
-            client=client, data={"name": "Bench", "contact_lists": [list_id], "text": TEXT, "sender": "Herald"}
-        )
+        broadcast_ids = []
+        for list_id in list_ids:
+            accepted = broadcast_create(
+                client=client, data={"name": "Bench", "contact_lists": [list_id], "text": TEXT, "sender": "Herald"}
+            )
+            broadcast_ids.append(accepted.broadcast.pk)
+            require(
+                accepted.broadcast.preparing == background,
+                f"a list of {n // args.broadcasts:,} (BROADCAST_SYNC_LIMIT {settings.BROADCAST_SYNC_LIMIT:,}) "
+                f"answered preparing={accepted.broadcast.preparing}",
+            )
         created = time.perf_counter()
-        broadcast_id = accepted.broadcast.pk
-        require(
-            accepted.broadcast.preparing == background,
-            f"a list of {n:,} (BROADCAST_SYNC_LIMIT {settings.BROADCAST_SYNC_LIMIT:,}) answered "
-            f"preparing={accepted.broadcast.preparing}",
-        )
 
         pools = [pool_pids(worker) for worker in workers]
         cpu_before = [
@@ -813,15 +840,15 @@ def main() -> None:
             with connection.cursor() as cursor:
                 cursor.execute(
                     """
-                    SELECT b.preparing, b.status,
-                           (SELECT count(*) FROM broadcasts_message m WHERE m.broadcast_id = b.id AND NOT m.is_test),
+                    SELECT bool_or(b.preparing), string_agg(DISTINCT b.status, ','),
+                           (SELECT count(*) FROM broadcasts_message m WHERE m.broadcast_id = ANY(%s) AND NOT m.is_test),
                            (SELECT count(*) FROM broadcasts_message m
-                             WHERE m.broadcast_id = b.id AND NOT m.is_test AND m.status = ANY(%s)),
+                             WHERE m.broadcast_id = ANY(%s) AND NOT m.is_test AND m.status = ANY(%s)),
                            (SELECT count(*) FROM broadcasts_message m
-                             WHERE m.broadcast_id = b.id AND NOT m.is_test AND m.status = 'sent')
-                      FROM broadcasts_broadcast b WHERE b.id = %s
+                             WHERE m.broadcast_id = ANY(%s) AND NOT m.is_test AND m.status = 'sent')
+                      FROM broadcasts_broadcast b WHERE b.id = ANY(%s)
                     """,
-                    [list(ACTIVE), broadcast_id],
+                    [broadcast_ids, broadcast_ids, list(ACTIVE), broadcast_ids, broadcast_ids],
                 )
                 return Progress(*cursor.fetchone())
 
@@ -860,30 +887,32 @@ def main() -> None:
         status = wait_until(finalized, 60, "the broadcast to complete", 0.2)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT status, count(*), sum(cost) FROM broadcasts_message WHERE broadcast_id = %s GROUP BY status",
-                [broadcast_id],
+                "SELECT status, count(*), sum(cost) FROM broadcasts_message"
+                " WHERE broadcast_id = ANY(%s) GROUP BY status",
+                [broadcast_ids],
             )
             by_status = {status: (count, cost) for status, count, cost in cursor.fetchall()}
             cursor.execute(
                 "SELECT min(sent_at), max(sent_at), sum(attempts - 1), count(*) FILTER (WHERE sent_at < %s)"
-                "  FROM broadcasts_message WHERE broadcast_id = %s",
-                [requested_at, broadcast_id],
+                "  FROM broadcasts_message WHERE broadcast_id = ANY(%s)",
+                [requested_at, broadcast_ids],
             )
             first_sent, last_sent, retried, sent_before_create = cursor.fetchone()
         seen = provider_stats(provider_port)
-        state = reservation_state(broadcast_id=broadcast_id)
-        require(status == "sent", f"the broadcast ended {status}, not sent")
+        states = [reservation_state(broadcast_id=broadcast_id) for broadcast_id in broadcast_ids]
+        require(status == "sent", f"the broadcast(s) ended {status}, not sent")
         require(set(by_status) == {"sent"}, f"messages by status: {by_status}")
         # Every message reached the provider; one sent again after a transient error (dispatch retries
         # them, and this connector is idempotent) shows in `posts` and `retried`.
         require(seen["distinct"] == n, f"the provider saw {seen['distinct']:,} distinct messages, not {n:,}")
         require(n <= seen["posts"] <= n + retried, f"the provider saw {seen['posts']:,} POSTs ({retried} retried)")
         require(sent_before_create == 0, f"{sent_before_create} messages were sent before the create call")
-        require(state is not None, "the broadcast has no reservation")
+        require(all(state is not None for state in states), "a broadcast has no reservation")
+        captured = sum((state.captured for state in states if state), Decimal(0))
+        outstanding = sum((state.outstanding for state in states if state), Decimal(0))
         require(
-            (state.captured, state.outstanding) == (by_status["sent"][1], 0),
-            f"money: captured {state.captured} for messages costing {by_status['sent'][1]}, "
-            f"{state.outstanding} still reserved",
+            (captured, outstanding) == (by_status["sent"][1], 0),
+            f"money: captured {captured} for messages costing {by_status['sent'][1]}, {outstanding} still reserved",
         )
         if spies:
             for spy in spies:
@@ -913,12 +942,14 @@ def main() -> None:
         verdict.possible(
             rate <= socket_rate, f"{rate:,.0f} messages/s end to end beats plain sockets ({socket_rate:,.0f}/s)"
         )
-        verdict.target(rate >= TARGET_RATE, f"{rate:,.0f} messages/s end to end < {TARGET_RATE:,}")
-        verdict.target(ratio >= TARGET_RATIO, f"{ratio:.2f}x the raw aiohttp client < {TARGET_RATIO}x")
+        if args.broadcasts == 1:  # the targets are one broadcast's
+            verdict.target(rate >= TARGET_RATE, f"{rate:,.0f} messages/s end to end < {TARGET_RATE:,}")
+            verdict.target(ratio >= TARGET_RATIO, f"{ratio:.2f}x the raw aiohttp client < {TARGET_RATIO}x")
         report(
             "dispatch_http_end_to_end",
             mode=verdict.mode,
             messages=n,
+            broadcasts=args.broadcasts,
             preparing=background,
             workers=args.workers,
             batch=settings.BROADCAST_BATCH_SIZE,
