@@ -50,7 +50,7 @@ from .leases import lease_acquire, lease_handover, lease_release
 from .lock_objects import broadcast_for_update
 from .models import Broadcast, Connector, Message
 from .recording import BatchOutcome, record_results
-from .sending import GroupSender, add_outcomes
+from .sending import GroupSender, add_outcomes, reset_interrupted_connection
 from .states import (
     ACTIVE_MESSAGE_STATUSES,
     DISPATCHABLE_BROADCAST,
@@ -295,6 +295,7 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
     except SoftTimeLimitExceeded:
         # The batch recorded its group in flight and gave back the rest: a continuation goes on.
         log.warning("broadcast.soft_time_limit", broadcast_id=broadcast_id)
+        reset_interrupted_connection()  # it may have struck outside the batch, mid-statement
         return _continue(broadcast_id, held, 0)
     except BaseException:
         lease_release(broadcast_id=broadcast_id, token=held)

@@ -10,9 +10,11 @@ import dataclasses
 import time
 from concurrent.futures import Future
 
+import psycopg
 import structlog
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import connection
 
 from .billing import broadcast_wallet
 from .claims import Claimed, give_back, hand, urn_path
@@ -99,6 +101,7 @@ class GroupSender:
             # provider's hands; wait for their answers (one deadline at most), record them (again,
             # if the limit struck around a commit: recording twice changes nothing), give back the
             # rest, and let the run hand over to a continuation.
+            reset_interrupted_connection()
             for future, going in unrecorded:
                 self._finish(plugin, future, going, timeout=provider_timeout() + 5)
             self.stopped = True
@@ -137,6 +140,21 @@ class GroupSender:
             count_streak=not self.is_test,
             wallet=self.wallet,
         )
+
+
+def reset_interrupted_connection() -> None:
+    """After a soft time limit: it may have struck while psycopg waited for a statement's answer,
+    leaving the connection in the middle of that command, so that every later statement fails
+    ("another command is already in progress") and nothing in flight could be recorded. Such a
+    connection is closed (the next statement opens another): the interrupted statement, on its own
+    outside any transaction, either committed on the server or did not, as after a crash. A
+    caller's transaction (tests) is left alone."""
+    raw = connection.connection
+    if raw is None or connection.in_atomic_block:
+        return
+    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        log.warning("database.connection_reset_after_interrupt")
+        connection.close()
 
 
 def _settled(result: SendResult, *, idempotent: bool) -> SendResult:

@@ -21,7 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.utils import timezone
 
-from broadcasts import dispatch, queue
+from broadcasts import dispatch, queue, sending
 from broadcasts.claims import claim_batch, claim_tests, hand
 from broadcasts.connectors import SendResult, StatusUpdate
 from broadcasts.connectors import http as http_engine
@@ -335,6 +335,53 @@ def test_a_soft_time_limit_records_the_group_in_flight_and_hands_over(shop, dayt
     reached = Counter(r.body["id"] for r in gateway.requests)
     assert (len(reached), max(reached.values())) == (10, 1)
     assert statuses(broadcast) == Counter({"sent": 10})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_soft_time_limit_striking_mid_statement_still_records_and_hands_over(
+    shop, daytime, gateway, settings, driven, monkeypatch
+):
+    """The limit strikes while psycopg waits for a statement's answer (here the second group's
+    pacing reservation, made slow): the connection is left mid-command, and every later statement
+    failed ("another command is already in progress"), so the group in flight was never recorded
+    and the run crashed instead of handing over. The connection is replaced; the first group is
+    recorded sent and captured, the continuation sends the rest, nobody twice."""
+    connector = http_route(shop, gateway.url, idempotent=False)
+    Connector.objects.filter(pk=connector.pk).update(tps=10)  # two messages a group
+    gateway.answer_always(200, delay=0.3)
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:6]))
+    calls = []
+    real_reserve = sending.reserve_slots
+
+    def slow_second_reservation(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            signal.setitimer(signal.ITIMER_REAL, 0.3)  # strikes inside the statement below
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_sleep(2)")
+        return real_reserve(**kwargs)
+
+    def strike(_signum, _frame):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(sending, "reserve_slots", slow_second_reservation)
+    previous = signal.signal(signal.SIGALRM, strike)
+    try:
+        continuation = dispatch_run(broadcast_id=str(broadcast.pk))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert continuation is not None  # handed over, not crashed
+    first_part = statuses(broadcast)
+    assert first_part["sent"] == len(gateway.requests) == 2
+    assert reservation_state(broadcast_id=broadcast.pk).captured == sum(
+        Message.objects.filter(broadcast=broadcast, status="sent").values_list("cost", flat=True), Decimal(0)
+    )
+    while continuation is not None:
+        continuation = dispatch_run(broadcast_id=str(broadcast.pk), token=continuation[0])
+    reached = Counter(r.body["id"] for r in gateway.requests)
+    assert (len(reached), max(reached.values())) == (6, 1)
+    assert statuses(broadcast) == Counter({"sent": 6})
 
 
 # --- who else moves a message to failed -------------------------------------------------------------
