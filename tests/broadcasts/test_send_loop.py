@@ -9,9 +9,11 @@ The live layer drives the same rules with real worker processes and a misbehavin
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -302,6 +304,28 @@ def test_an_answer_that_never_comes_is_never_resent_without_idempotency(
         assert reservation_state(broadcast_id=broadcast.pk).captured == message.cost
 
 
+@contextlib.contextmanager
+def soft_limit_on_alarm(after: float | None = None) -> Iterator[None]:
+    """SIGALRM raises Celery's SoftTimeLimitExceeded, as billiard's SIGUSR1 would; armed `after`
+    seconds from now when given (else by the test itself)."""
+
+    def strike(_signum, _frame):
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, strike)
+    if after is not None:
+        signal.setitimer(signal.ITIMER_REAL, after)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def cost_of_sent(broadcast) -> Decimal:
+    return sum(Message.objects.filter(broadcast=broadcast, status="sent").values_list("cost", flat=True), Decimal(0))
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_soft_time_limit_records_the_group_in_flight_and_hands_over(shop, daytime, gateway, settings, driven):
     """Issue 19 (5): Celery's soft limit strikes while a group is at the provider: the group is
@@ -312,24 +336,14 @@ def test_a_soft_time_limit_records_the_group_in_flight_and_hands_over(shop, dayt
     gateway.answer_always(200, delay=0.3)
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:10]))
 
-    def strike(_signum, _frame):
-        raise SoftTimeLimitExceeded()
-
-    previous = signal.signal(signal.SIGALRM, strike)
-    signal.setitimer(signal.ITIMER_REAL, 0.5)  # mid-batch, as billiard's SIGUSR1 would
-    try:
+    with soft_limit_on_alarm(after=0.5):  # mid-batch
         continuation = dispatch_run(broadcast_id=str(broadcast.pk))
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
     assert continuation is not None  # handed over, not crashed
     reached = Counter(r.body["id"] for r in gateway.requests)
     first_part = statuses(broadcast)
     assert first_part["sent"] == len(reached) > 0
     assert first_part["sent"] + first_part["queued"] == 10
-    assert reservation_state(broadcast_id=broadcast.pk).captured == sum(
-        Message.objects.filter(broadcast=broadcast, status="sent").values_list("cost", flat=True), Decimal(0)
-    )
+    assert reservation_state(broadcast_id=broadcast.pk).captured == cost_of_sent(broadcast)
     while continuation is not None:  # the continuation (it holds the lease) goes on
         continuation = dispatch_run(broadcast_id=str(broadcast.pk), token=continuation[0])
     reached = Counter(r.body["id"] for r in gateway.requests)
@@ -361,22 +375,13 @@ def test_a_soft_time_limit_striking_mid_statement_still_records_and_hands_over(
                 cursor.execute("SELECT pg_sleep(2)")
         return real_reserve(**kwargs)
 
-    def strike(_signum, _frame):
-        raise SoftTimeLimitExceeded()
-
     monkeypatch.setattr(sending, "reserve_slots", slow_second_reservation)
-    previous = signal.signal(signal.SIGALRM, strike)
-    try:
+    with soft_limit_on_alarm():  # armed by the slow reservation
         continuation = dispatch_run(broadcast_id=str(broadcast.pk))
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
     assert continuation is not None  # handed over, not crashed
     first_part = statuses(broadcast)
     assert first_part["sent"] == len(gateway.requests) == 2
-    assert reservation_state(broadcast_id=broadcast.pk).captured == sum(
-        Message.objects.filter(broadcast=broadcast, status="sent").values_list("cost", flat=True), Decimal(0)
-    )
+    assert reservation_state(broadcast_id=broadcast.pk).captured == cost_of_sent(broadcast)
     while continuation is not None:
         continuation = dispatch_run(broadcast_id=str(broadcast.pk), token=continuation[0])
     reached = Counter(r.body["id"] for r in gateway.requests)
