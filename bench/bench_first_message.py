@@ -250,7 +250,7 @@ def main() -> None:
         if n <= settings.BROADCAST_SYNC_LIMIT:
             raise SystemExit(f"--members must exceed BROADCAST_SYNC_LIMIT ({settings.BROADCAST_SYNC_LIMIT})")
         seeding = time.perf_counter()
-        client_id, list_id = seed_tenant(
+        client_id, [list_id] = seed_tenant(
             recipients=n,
             connector_config={"url": f"http://127.0.0.1:{provider_port}/messages", "token": TOKEN, "idempotent": True},
             tps=100_000,

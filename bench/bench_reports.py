@@ -79,7 +79,7 @@ def main() -> None:
         from wallets.models import LedgerEntry, Wallet
         from wallets.selectors import ledger_mismatches, reservation_state, wallet_replay
 
-        client_id, list_id = seed_tenant(
+        client_id, [list_id] = seed_tenant(
             recipients=n,
             connector_config={"url": "http://127.0.0.1:9/unused", "token": TOKEN, "idempotent": True},
             tps=100_000,
