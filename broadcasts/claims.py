@@ -148,9 +148,9 @@ def hand(*, message_ids: Sequence[int], token: str, broadcast_id: uuid.UUID | st
     """Mark these messages handed, now, before their requests leave: the fence of every send.
 
     Marks only messages still `sending` under `token`; for a broadcast's dispatcher (broadcast_id
-    given) only while it holds the broadcast's lease under the same token and the broadcast is still
-    sending — the lease is renewed in the same statement once half of it has run out. Returns the
-    ids marked: send those only.
+    given) only while it holds the broadcast's lease (or a helper lane's) under the same token and
+    the broadcast is still sending — the lease is renewed in the same statement once half of it has
+    run out. Returns the ids marked: send those only.
     One statement, so the check and the mark cannot be told apart by a concurrent pause or takeover.
     """
     if not message_ids:
@@ -161,16 +161,28 @@ def hand(*, message_ids: Sequence[int], token: str, broadcast_id: uuid.UUID | st
             """
             WITH holder AS (
                 -- A read: it never waits on the broadcast's row lock (a preparer's chunk holds it).
-                SELECT id, dispatch_lease_until FROM broadcasts_broadcast
+                SELECT dispatch_lease_until AS until FROM broadcasts_broadcast
                  WHERE id = %(broadcast)s AND dispatch_token = %(token)s AND status = ANY(%(dispatchable)s)
                    AND dispatch_lease_until > %(now)s
+                 UNION ALL
+                -- A helper lane (leases.py, "Lanes"): its own lease row, the broadcast still sending.
+                SELECT l.lease_until FROM broadcasts_dispatchlane l
+                  JOIN broadcasts_broadcast b ON b.id = l.broadcast_id
+                 WHERE l.broadcast_id = %(broadcast)s AND l.token = %(token)s AND b.status = ANY(%(dispatchable)s)
+                   AND l.lease_until > %(now)s
             ), renewed AS (
                 -- Renewed only once half of it has run out: a row write every ~30 s, not per group.
                 UPDATE broadcasts_broadcast b
                    SET dispatch_lease_until = %(now)s + make_interval(secs => %(lease)s)
                   FROM holder h
-                 WHERE b.id = h.id AND b.dispatch_token = %(token)s
-                   AND h.dispatch_lease_until < %(now)s + make_interval(secs => %(lease)s / 2)
+                 WHERE b.id = %(broadcast)s AND b.dispatch_token = %(token)s
+                   AND h.until < %(now)s + make_interval(secs => %(lease)s / 2)
+            ), renewed_lane AS (
+                UPDATE broadcasts_dispatchlane l
+                   SET lease_until = %(now)s + make_interval(secs => %(lease)s)
+                  FROM holder h
+                 WHERE l.broadcast_id = %(broadcast)s AND l.token = %(token)s
+                   AND h.until < %(now)s + make_interval(secs => %(lease)s / 2)
             )
             UPDATE broadcasts_message
                SET handed_at = %(now)s, lease_until = %(now)s + make_interval(secs => %(message_lease)s)

@@ -42,13 +42,13 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from . import billing
+from . import billing, queue
 from .claims import Claimed, claim_batch, claim_tests, give_back, unclaim
 from .connectors import REGISTRY, BaseConnector, SendResult, build_connector
 from .events import broadcast_completed_announce
 from .leases import lease_acquire, lease_handover, lease_release
 from .lock_objects import broadcast_for_update
-from .models import Broadcast, Connector, Message
+from .models import Broadcast, Connector, DispatchLane, Message
 from .recording import BatchOutcome, record_results
 from .sending import GroupSender, add_outcomes, reset_interrupted_connection
 from .states import (
@@ -246,8 +246,11 @@ def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
         tests_waiting = Message.objects.filter(
             broadcast_id=broadcast_id, is_test=True, status__in=[M.QUEUED, M.SENDING]
         ).exists()
-        if broadcast.status in TERMINAL_BROADCAST and in_flight == 0 and not tests_waiting:
-            billing.release_rest(broadcast_id=broadcast.pk)
+        if broadcast.status in TERMINAL_BROADCAST:
+            # Helper lanes stop at their next group (claims.hand): their lease rows go now.
+            DispatchLane.objects.filter(broadcast_id=broadcast_id).delete()
+            if in_flight == 0 and not tests_waiting:
+                billing.release_rest(broadcast_id=broadcast.pk)
     broadcast.refresh_from_db()
     return broadcast
 
@@ -255,33 +258,45 @@ def broadcast_finalize(*, broadcast_id: uuid.UUID | str) -> Broadcast:
 # --- the run loop (the Celery task's body) -----------------------------------------------------
 
 
-def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, float] | None:
-    """Dispatch for up to RUN_SECONDS. Returns (continuation token, delay) when more work waits."""
-    held = lease_acquire(broadcast_id=broadcast_id, token=token)
+def dispatch_run(*, broadcast_id: str, token: str | None = None, lane: int = 0) -> tuple[str, float] | None:
+    """Dispatch for up to RUN_SECONDS. Returns (continuation token, delay) when more work waits.
+
+    Lane 0 is the broadcast's dispatcher: it starts the broadcast, waits for messages due later,
+    and completes it. While it claims full batches it starts helper lanes (leases.py, "Lanes"):
+    each sends what is due alongside it, then stops, finishing the broadcast if it sent the last."""
+    held = lease_acquire(broadcast_id=broadcast_id, token=token, lane=lane)
     if held is None:
         return None
     deadline = time.monotonic() + RUN_SECONDS
+    helpers_started = False
     try:
-        broadcast_move(broadcast_id, "dispatch", B.SENDING, started_at=timezone.now())
+        if not lane:
+            broadcast_move(broadcast_id, "dispatch", B.SENDING, started_at=timezone.now())
         while True:
             broadcast = Broadcast.objects.get(pk=broadcast_id)
             if broadcast.status not in DISPATCHABLE_BROADCAST:
                 broadcast_finalize(broadcast_id=broadcast_id)
-                lease_release(broadcast_id=broadcast_id, token=held)
+                lease_release(broadcast_id=broadcast_id, token=held, lane=lane)
                 return None
             _outcome, claimed = dispatch_batch(broadcast, token=held, deadline=deadline)
             if claimed:
+                if not lane and not helpers_started and claimed >= settings.BROADCAST_BATCH_SIZE:
+                    helpers_started = True  # once per run: a helper that died is started again
+                    start_helpers(broadcast_id)
                 if settings.BROADCAST_BATCH_DELAY > 0:
                     if time.monotonic() + settings.BROADCAST_BATCH_DELAY > deadline:
-                        return _continue(broadcast_id, held, settings.BROADCAST_BATCH_DELAY)
+                        return _continue(broadcast_id, held, settings.BROADCAST_BATCH_DELAY, lane)
                     time.sleep(settings.BROADCAST_BATCH_DELAY)
                 if time.monotonic() > deadline:
-                    return _continue(broadcast_id, held, 0)
+                    return _continue(broadcast_id, held, 0, lane)
                 continue
             due = next_due_at(broadcast_id)
-            if due is None and broadcast.preparing:
-                # Sent all there is so far: each prepared chunk enqueues this dispatcher again.
-                lease_release(broadcast_id=broadcast_id, token=held)
+            if lane or (due is None and broadcast.preparing):
+                # A helper leaves the waits (and what other lanes hold) to lane 0. Lane 0 sent all
+                # there is so far: each prepared chunk enqueues it again.
+                lease_release(broadcast_id=broadcast_id, token=held, lane=lane)
+                if due is None and not broadcast.preparing:
+                    broadcast_finalize(broadcast_id=broadcast_id)
                 return None
             if due is None:
                 broadcast_finalize(broadcast_id=broadcast_id)
@@ -294,17 +309,29 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None) -> tuple[str, f
             return _continue(broadcast_id, held, min(wait, MAX_CONTINUATION_DELAY))
     except SoftTimeLimitExceeded:
         # The batch recorded its group in flight and gave back the rest: a continuation goes on.
-        log.warning("broadcast.soft_time_limit", broadcast_id=broadcast_id)
+        log.warning("broadcast.soft_time_limit", broadcast_id=broadcast_id, lane=lane)
         reset_interrupted_connection()  # it may have struck outside the batch, mid-statement
-        return _continue(broadcast_id, held, 0)
+        return _continue(broadcast_id, held, 0, lane)
     except BaseException:
-        lease_release(broadcast_id=broadcast_id, token=held)
+        lease_release(broadcast_id=broadcast_id, token=held, lane=lane)
         raise
 
 
-def _continue(broadcast_id: str, token: str, delay: float) -> tuple[str, float] | None:
+def start_helpers(broadcast_id: str) -> int:
+    """Start the helper lanes that are not running (BROADCAST_DISPATCH_LANES in all). Each lane's
+    lease is taken here, for the queue's wait, and handed to its task by token. Returns how many."""
+    started = 0
+    for lane in range(1, settings.BROADCAST_DISPATCH_LANES):
+        lane_token = lease_acquire(broadcast_id=broadcast_id, token=None, lane=lane)
+        if lane_token is not None:
+            queue.dispatch(broadcast_id, lane_token, lane=lane)
+            started += 1
+    return started
+
+
+def _continue(broadcast_id: str, token: str, delay: float, lane: int = 0) -> tuple[str, float] | None:
     wake_at = timezone.now() + timedelta(seconds=delay)
-    next_token = lease_handover(broadcast_id=broadcast_id, token=token, wake_at=wake_at)
+    next_token = lease_handover(broadcast_id=broadcast_id, token=token, wake_at=wake_at, lane=lane)
     if next_token is None:
         # The lease was taken from us: a cancel (or pause) cleared it while this batch was in the
         # provider's hands, and its settlement had to leave those messages' credit held. They are

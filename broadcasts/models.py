@@ -354,3 +354,21 @@ class EarlyReport(models.Model):
 
     def __str__(self) -> str:
         return f"early {self.status} for {self.provider_message_id}"
+
+
+class DispatchLane(models.Model):
+    """A helper dispatcher of a large broadcast (lanes 1…BROADCAST_DISPATCH_LANES-1; lane 0 is the
+    broadcast's own lease, on its row). Each lane holds a lease like lane 0's: claims.hand fences
+    every group it sends by it. A lane sends due messages while there are any and never finishes
+    the broadcast's waits; the row goes when the lane stops (see dispatch.py, "Lanes")."""
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="+")
+    lane = models.PositiveSmallIntegerField()
+    token = models.CharField(max_length=32)
+    lease_until = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["broadcast", "lane"], name="dispatch_lane_unique")]
+
+    def __str__(self) -> str:
+        return f"lane {self.lane} of {self.broadcast_id}"

@@ -26,9 +26,14 @@ def _enqueue(name: str, *args: object, countdown: float | None = None) -> None:
         signature.apply_async(countdown=countdown)
 
 
-def dispatch(broadcast_id: uuid.UUID | str, token: str | None = None, *, countdown: float | None = None) -> None:
-    """Run (or continue, with the lease's token) a broadcast's dispatcher."""
-    _enqueue(DISPATCH, str(broadcast_id), token, countdown=countdown)
+def dispatch(
+    broadcast_id: uuid.UUID | str, token: str | None = None, *, lane: int = 0, countdown: float | None = None
+) -> None:
+    """Run (or continue, with the lease's token) a broadcast's dispatcher, or one of its helper lanes."""
+    if lane:
+        _enqueue(DISPATCH, str(broadcast_id), token, lane, countdown=countdown)
+    else:
+        _enqueue(DISPATCH, str(broadcast_id), token, countdown=countdown)
 
 
 def dispatch_on_commit(broadcast_id: uuid.UUID | str) -> None:

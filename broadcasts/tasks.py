@@ -21,16 +21,17 @@ log = structlog.get_logger(__name__)
 
 
 @shared_task(bind=True, name=queue.DISPATCH)
-def dispatch_broadcast(self: Task, broadcast_id: str, token: str | None = None) -> None:
-    """Send a broadcast's due messages for a while, then hand over to a continuation."""
-    continuation = dispatch_run(broadcast_id=broadcast_id, token=token)
+def dispatch_broadcast(self: Task, broadcast_id: str, token: str | None = None, lane: int = 0) -> None:
+    """Send a broadcast's due messages for a while, then hand over to a continuation (lane > 0: a
+    helper dispatcher of a large broadcast, dispatch.start_helpers)."""
+    continuation = dispatch_run(broadcast_id=broadcast_id, token=token, lane=lane)
     if continuation is None:
         return
     next_token, delay = continuation
     if self.request.is_eager and delay > 0:
         # Tests run tasks inline: a continuation that has to wait is driven by the test's clock.
         return
-    queue.dispatch(broadcast_id, next_token, countdown=delay)
+    queue.dispatch(broadcast_id, next_token, lane=lane, countdown=delay)
 
 
 @shared_task

@@ -279,6 +279,8 @@ TRACKING_PREPARED_STATEMENTS = env.bool("TRACKING_PREPARED_STATEMENTS", default=
 TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=500)
+# Dispatchers per large broadcast (lane 0 and its helpers): one process's CPU bounds one dispatcher.
+BROADCAST_DISPATCH_LANES = env.int("BROADCAST_DISPATCH_LANES", default=2)
 # Above this many recipients a create answers at once and prepares its messages in the background.
 BROADCAST_SYNC_LIMIT = env.int("BROADCAST_SYNC_LIMIT", default=10_000)
 BROADCAST_BATCH_DELAY = env.float("BROADCAST_BATCH_DELAY", default=0.0)

@@ -35,3 +35,8 @@ WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 configure_logging(level=LOG_LEVEL, fmt="console")
+
+# Tasks run inline here, so a helper lane would run inside its lane 0 instead of beside it: one
+# dispatcher per broadcast. tests/broadcasts/test_dispatch_lanes.py drives lanes by hand, and the
+# live layer (real workers, production settings) runs two.
+BROADCAST_DISPATCH_LANES = 1
