@@ -39,6 +39,17 @@ class Client(models.Model):
         validators=[validate_rate_limit],
         help_text="Overrides API_RATE_LIMIT for this client, e.g. 3600/h.",
     )
+    compat_send_rate_limit = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_rate_limit],
+        help_text="Overrides COMPAT_SEND_RATE_LIMIT (creates through the compatibility APIs, SPEC §14).",
+    )
+    language = models.CharField(
+        max_length=3,
+        default="eng",
+        help_text="ISO 639-3: the language of a text sent without one (RapidPro's primary language).",
+    )
     suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

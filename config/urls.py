@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include(api_v1)),
+    # SPEC §14: the seed systems' own APIs, in their own shapes (before Herald's /api/ 404).
+    path("api/v2/", include("compat.rapidpro.urls")),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
     path("hooks/<uuid:connector_id>/<str:kind>/", connector_hook, name="connector-hook"),

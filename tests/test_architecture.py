@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = [
     "accounts",
     "broadcasts",
+    "compat",
     "contacts",
     "control",
     "dashboard",

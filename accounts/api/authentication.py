@@ -16,9 +16,12 @@ from .principal import ROLE_SCOPES, Principal
 
 
 class ApiKeyAuthentication(BaseAuthentication):
+    # The Authorization schemes that carry a key (the compatibility APIs add RapidPro's `Token`).
+    schemes: tuple[bytes, ...] = (b"bearer",)
+
     def authenticate(self, request: Request) -> tuple[Principal, Any] | None:
         header = get_authorization_header(request).split()
-        if not header or header[0].lower() != b"bearer":
+        if not header or header[0].lower() not in self.schemes:
             return None
         if len(header) != 2:
             raise AuthenticationFailed(

@@ -1,8 +1,9 @@
-"""Per-client rate limits: SEND_RATE_LIMIT on broadcast create/send, API_RATE_LIMIT on the rest.
+"""Per-client rate limits: SEND_RATE_LIMIT on broadcast create/send, COMPAT_SEND_RATE_LIMIT on
+broadcast creates through the compatibility APIs (SPEC §14), API_RATE_LIMIT on the rest.
 
 What counts: a hit is taken before the view runs (so concurrent requests cannot overshoot) and
 given back after the response when the request turned out not to count: an idempotent replay
-(nothing ran) on either limit, and on SEND_RATE_LIMIT any refusal (4xx: a 400, 402, 404, 409; nothing
+(nothing ran) on any limit, and on the send limits any refusal (4xx: a 400, 402, 404, 409; nothing
 was sent). API_RATE_LIMIT keeps counting refusals: it is the guard against a client hammering the
 API, and a loop of bad requests is exactly what it is for. A 429 never took a hit.
 """
@@ -27,6 +28,10 @@ log = structlog.get_logger(__name__)
 
 SEND = "send"
 API = "api"
+COMPAT_SEND = "compat_send"  # broadcast creates through the compatibility APIs (SPEC §14)
+# Limits whose refusals (a 4xx: nothing was sent) are given back: they count sends, not requests.
+SEND_SCOPES = frozenset({SEND, COMPAT_SEND})
+_SETTINGS = {SEND: "SEND_RATE_LIMIT", API: "API_RATE_LIMIT", COMPAT_SEND: "COMPAT_SEND_RATE_LIMIT"}
 _HIT = "_herald_rate_hit"  # where an allowed request keeps its hit, on the DRF request
 
 
@@ -40,11 +45,9 @@ class _Hit:
 def client_rate(client: Client, scope: str) -> Rate:
     """The client's own limit, else the setting. A stored value that cannot be read (saved before the
     field was validated, or written by hand) counts as unset: the default applies, never no limit."""
-    own, default = (
-        (client.send_rate_limit, settings.SEND_RATE_LIMIT)
-        if scope == SEND
-        else (client.api_rate_limit, settings.API_RATE_LIMIT)
-    )
+    setting = _SETTINGS[scope]
+    own = {SEND: client.send_rate_limit, API: client.api_rate_limit, COMPAT_SEND: client.compat_send_rate_limit}[scope]
+    default = getattr(settings, setting)
     if own:
         try:
             return parse_rate(own)
@@ -53,7 +56,6 @@ def client_rate(client: Client, scope: str) -> Rate:
     try:
         return parse_rate(default)
     except ValueError as exc:
-        setting = "SEND_RATE_LIMIT" if scope == SEND else "API_RATE_LIMIT"
         raise ImproperlyConfigured(f"{setting}: {exc}") from None
 
 
@@ -90,7 +92,7 @@ def rate_limit_settle(request: Request, *, status_code: int, replayed: bool) -> 
     if hit is None:
         return
     refused = 400 <= status_code < 500 and status_code != 429
-    if not (replayed or (hit.scope == SEND and refused)):
+    if not (replayed or (hit.scope in SEND_SCOPES and refused)):
         return
     setattr(request, _HIT, None)
     try:

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "tracking",
     "webhooks",
     "dashboard",
+    "compat",
 ]
 
 MIDDLEWARE = [
@@ -290,6 +291,8 @@ BROADCAST_MAX_RETRIES = env.int("BROADCAST_MAX_RETRIES", default=3)
 PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=15.0)
 SEND_RATE_LIMIT = env.str("SEND_RATE_LIMIT", default="10/15m")
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="3600/h")
+# Broadcast creates through the compatibility APIs (SPEC §14): their users send many small ones.
+COMPAT_SEND_RATE_LIMIT = env.str("COMPAT_SEND_RATE_LIMIT", default="3600/h")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # An in-flight idempotency record older than this belongs to a request whose process died.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(minutes=5)
