@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from accounts.languages import validate_language_code
 from accounts.ratelimit import validate_rate_limit
 
 
@@ -48,6 +49,7 @@ class Client(models.Model):
     language = models.CharField(
         max_length=3,
         default="eng",
+        validators=[validate_language_code],
         help_text="ISO 639-3: the language of a text sent without one (RapidPro's primary language).",
     )
     suspended_at = models.DateTimeField(null=True, blank=True)

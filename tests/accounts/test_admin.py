@@ -75,7 +75,7 @@ def test_adding_a_key_shows_the_secret_once_and_never_again(staff):
     assert ApiKey.objects.count() == 1
 
 
-@pytest.mark.parametrize("field", ["send_rate_limit", "api_rate_limit"])
+@pytest.mark.parametrize("field", ["send_rate_limit", "api_rate_limit", "compat_send_rate_limit"])
 def test_a_malformed_rate_limit_is_refused_when_saved(staff, field):
     acme = ClientFactory(name="Acme", country="UG")
     form = {
@@ -84,6 +84,8 @@ def test_a_malformed_rate_limit_is_refused_when_saved(staff, field):
         "timezone": "UTC",
         "send_rate_limit": "",
         "api_rate_limit": "",
+        "compat_send_rate_limit": "",
+        "language": "eng",
         field: "lots",
         "memberships-TOTAL_FORMS": "0",
         "memberships-INITIAL_FORMS": "0",
@@ -97,3 +99,22 @@ def test_a_malformed_rate_limit_is_refused_when_saved(staff, field):
     assert staff.post(f"/admin/accounts/client/{acme.pk}/change/", form).status_code == 302
     acme.refresh_from_db()
     assert getattr(acme, field) == "120/15m"
+
+
+def test_a_client_language_that_is_not_iso_639_3_is_refused_when_saved(staff):
+    acme = ClientFactory(name="Acme", country="UG")
+    form = {
+        "name": "Acme",
+        "country": "UG",
+        "timezone": "UTC",
+        "language": "qqq",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    response = staff.post(f"/admin/accounts/client/{acme.pk}/change/", form)
+    assert response.status_code == 200
+    assert "is not an ISO 639-3 language code" in response.content.decode()
+    form["language"] = "swa"
+    assert staff.post(f"/admin/accounts/client/{acme.pk}/change/", form).status_code == 302
+    acme.refresh_from_db()
+    assert acme.language == "swa"
