@@ -228,6 +228,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             # A provider request's deadline (SPEC §10): short, so a provider that answers too late
             # shows in seconds (the leases stay a minute: four deadlines, never under 60 s).
             "PROVIDER_TIMEOUT": "3",
+            # Batches of 100: a broadcast of a few hundred claims full batches, so its dispatcher
+            # starts a helper lane (two lanes, the production default) as a 100,000-member list does
+            # with 500, and every dispatch chaos test here runs with two dispatchers per broadcast.
+            "BROADCAST_BATCH_SIZE": "100",
         }
     )
     log_path = tmp / "stack.log"
