@@ -7,10 +7,16 @@ from typing import Any
 
 from django.urls import URLPattern, re_path
 
-from . import org, stubs
+from . import broadcasts, contact_actions, contacts, fields, groups, messages, org, stubs
 from .base import not_found
 
 ENDPOINTS: dict[str, Any] = {
+    "broadcasts": broadcasts.BroadcastsView,
+    "messages": messages.MessagesView,
+    "contacts": contacts.ContactsView,
+    "groups": groups.GroupsView,
+    "contact_actions": contact_actions.ContactActionsView,
+    "fields": fields.FieldsView,
     "org": org.OrgView,
     "workspace": org.OrgView,
     "labels": stubs.EmptyListView,

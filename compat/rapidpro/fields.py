@@ -1,0 +1,9 @@
+"""RapidPro v2 `fields.json` (COMPAT.md §2.4): under construction."""
+
+from __future__ import annotations
+
+from .base import RapidProView
+
+
+class FieldsView(RapidProView):
+    pass
