@@ -18,6 +18,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@# The RapidPro client before 2.19 (integer ids), beside the current one: tests/live run both.
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/rapidpro-python-2.18 rapidpro-python==2.18.2
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
