@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -193,6 +194,7 @@ def json_object(data: Any) -> Mapping[str, Any]:
     return data
 
 
+@csrf_exempt  # API clients send no CSRF token: a POST to an unknown endpoint is a 404, not a 403
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Every other path under /api/v2/ (flows, runs, campaigns…): the client's TembaNoSuchObjectError."""
     return JsonResponse({"detail": "Not found."}, status=404)

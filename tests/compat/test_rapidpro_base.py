@@ -72,6 +72,10 @@ def test_what_herald_lacks_is_rapidpros_404(rapidpro, path):
     response = rapidpro.get(path)
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+    # A POST without a CSRF token (an API client never sends one) is the same 404, not a 403.
+    rapidpro.handler.enforce_csrf_checks = True
+    posted = rapidpro.post(path, {"a": 1}, format="json")
+    assert (posted.status_code, posted.json()) == (404, {"detail": "Not found."})
 
 
 @pytest.mark.django_db

@@ -195,7 +195,11 @@ def test_not_found_answers_the_envelope(live: LiveStack):
     envelope(live.get(f"/api/v1/broadcasts/{uuid.uuid4()}/"), 404, "not_found")
     envelope(live.get("/api/v1/no-such-thing/"), 404, "not_found")
     envelope(live.post("/api/v1/no-such-thing/", {"a": 1}), 404, "not_found")
-    envelope(live.post("/api/v2/broadcasts/", {"a": 1}, key=False), 404, "not_found")
+    envelope(live.post("/api/v3/broadcasts/", {"a": 1}, key=False), 404, "not_found")
+    # /api/v2/ is RapidPro's (SPEC §14): its own 404 shape, for a POST without a key too.
+    for method in ("GET", "POST"):
+        rapidpro = live.request(method, "/api/v2/flows.json", key=False)
+        assert (rapidpro.status_code, rapidpro.json()) == (404, {"detail": "Not found."})
     envelope(live.get("/api/v1/broadcasts/", key=False), 401, "authentication_error")
     page = live.get("/no-such-page/", key=False)
     assert page.status_code == 404
