@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 
-def validate_language_code(value: str) -> str:
+def validate_language_code(value: str) -> None:
     """An ISO 639-3 code (`eng`, `fra`, `swa`): a client's default language."""
     import pycountry
 
@@ -13,4 +13,3 @@ def validate_language_code(value: str) -> str:
         raise ValidationError(
             f"'{value}' is not an ISO 639-3 language code (e.g. eng, fra, swa).", code="invalid_language"
         )
-    return value

@@ -16,7 +16,7 @@ from accounts.models import Client
 from tracking.models import TrackedLink
 
 from .counters import counts_for
-from .models import Broadcast, Message, Reply
+from .models import Broadcast, Connector, Message, Reply
 from .states import DISPATCHABLE_BROADCAST
 
 
@@ -116,6 +116,12 @@ def message_list(*, client: Client) -> QuerySet[Message]:
 
 def reply_list(*, client: Client) -> QuerySet[Reply]:
     return Reply.objects.filter(client=client).select_related("connector")
+
+
+def connectors_by_name(*, names: Iterable[str]) -> dict[str, Connector]:
+    """The connectors a page of messages went out through (`Message.connector` holds the name)."""
+    wanted = {name for name in names if name}
+    return {c.name: c for c in Connector.objects.filter(name__in=wanted)} if wanted else {}
 
 
 @dataclass(frozen=True)

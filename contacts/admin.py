@@ -14,7 +14,15 @@ from django.utils.html import format_html, format_html_join
 from accounts.exceptions import ConflictError
 
 from .imports import contact_import_enqueue
-from .models import Contact, ContactImport, ContactList, ContactListMembership, OptOutSource
+from .models import (
+    Contact,
+    ContactField,
+    ContactImport,
+    ContactList,
+    ContactListMembership,
+    ContactTombstone,
+    OptOutSource,
+)
 from .selectors import contact_search
 from .services import (
     contact_clean,
@@ -100,6 +108,7 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
         "opted_out_source",
         "opt_out_changed_at",
         "opt_out_requested_at",
+        "urn_schemes",
         "list_names",
         "created_at",
         "updated_at",
@@ -256,6 +265,40 @@ class ContactImportAdmin(admin.ModelAdmin[ContactImport]):
             ((e.get("row") or "—", e.get("value") or "", e.get("reason") or "") for e in obj.errors),
         )
         return format_html("<table><tr><th>row</th><th>value</th><th>reason</th></tr>{}</table>", rows)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ContactField)
+class ContactFieldAdmin(admin.ModelAdmin[ContactField]):
+    """The clients' registered contact fields (RapidPro's fields.json), read-only: the API writes them."""
+
+    list_display = ["key", "name", "type", "client", "created_at"]
+    list_filter = ["type"]
+    search_fields = ["key", "name", "client__name"]
+    list_select_related = ["client"]
+    readonly_fields = ["client", "key", "name", "type", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ContactTombstone)
+class ContactTombstoneAdmin(admin.ModelAdmin[ContactTombstone]):
+    """Deleted contacts' ids and when they went (RapidPro's contacts.json?deleted=true)."""
+
+    list_display = ["contact_id", "client", "deleted_at"]
+    search_fields = ["=contact_id"]
+    list_select_related = ["client"]
+    readonly_fields = ["client", "contact_id", "contact_created_at", "deleted_at"]
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models.functions import Now
@@ -18,6 +19,13 @@ class OptOutSource(models.TextChoices):
     ADMIN = "admin", "Admin"
     DASHBOARD = "dashboard", "Dashboard"
     PROVIDER = "provider", "Provider (the recipient blocked or unsubscribed)"
+    # The client blocked the contact (RapidPro's `block`): an opt-out the RapidPro API shows as
+    # status `blocked` rather than `stopped`.
+    BLOCK = "block", "Blocked by the client"
+
+
+def _no_schemes() -> models.Value:
+    return models.Value([], output_field=ArrayField(models.CharField(max_length=16)))
 
 
 class Contact(models.Model):
@@ -45,6 +53,10 @@ class Contact(models.Model):
     # inbound keyword older than the latter never overrides it (SPEC §10; docs/contacts.md).
     opt_out_changed_at = models.DateTimeField(null=True, blank=True)
     opt_out_requested_at = models.DateTimeField(null=True, blank=True)
+    # The URN schemes the phone was given with (`tel`, `whatsapp`), so that a contact created from a
+    # `whatsapp:` URN reads back as one in the RapidPro API; empty (every other door) means `tel`.
+    # A Telegram chat id is its own address (telegram_chat_id).
+    urn_schemes = ArrayField(models.CharField(max_length=16), blank=True, default=list, db_default=_no_schemes())
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
@@ -70,6 +82,8 @@ class Contact(models.Model):
         indexes = [
             # The API's list: one client's contacts, newest first (cursor pagination).
             models.Index(fields=["client", "-created_at", "-id"], name="contact_client_created"),
+            # The RapidPro API's list: last modified first (contacts.json, and its sync by `after`).
+            models.Index(fields=["client", "-updated_at", "-id"], name="contact_client_updated"),
             # ?opted_out=true, and broadcasts counting who they skip.
             models.Index(
                 fields=["client", "-created_at"], condition=models.Q(opted_out=True), name="contact_opted_out"
@@ -83,6 +97,65 @@ class Contact(models.Model):
     @property
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def blocked(self) -> bool:
+        """Opted out because the client blocked the contact (not because the contact asked)."""
+        return self.opted_out and self.opted_out_source == OptOutSource.BLOCK
+
+
+class ContactFieldType(models.TextChoices):
+    """RapidPro's field types; informational in Herald, where every field value is a string."""
+
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATETIME = "datetime", "Date & time"
+    STATE = "state", "State"
+    DISTRICT = "district", "District"
+    WARD = "ward", "Ward"
+
+
+class ContactField(models.Model):
+    """A custom field a client has declared (RapidPro's `fields.json`); contacts keep their values
+    in Contact.fields under `key`."""
+
+    id = models.BigAutoField(primary_key=True)
+    # Served by the unique (client, key) index below.
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contact_fields", db_index=False)
+    key = models.CharField(max_length=36)
+    name = models.CharField(max_length=36)
+    type = models.CharField(max_length=16, choices=ContactFieldType.choices, default=ContactFieldType.TEXT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "key"], name="contact_field_unique_client_key"),
+            models.CheckConstraint(
+                condition=models.Q(type__in=ContactFieldType.values), name="contact_field_type_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ContactTombstone(models.Model):
+    """What is left of a deleted contact: its id and when it went, so that a sync can learn of the
+    deletion (RapidPro's `contacts.json?deleted=true`). Written by contact_delete, whatever the door."""
+
+    id = models.BigAutoField(primary_key=True)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contact_tombstones", db_index=False)
+    contact_id = models.UUIDField(unique=True)
+    contact_created_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-deleted_at", "-id"]
+        indexes = [models.Index(fields=["client", "-deleted_at", "-id"], name="contact_tombstone_client")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} (deleted)"
 
 
 class ContactList(models.Model):

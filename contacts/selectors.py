@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Iterable
@@ -13,7 +14,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from accounts.exceptions import NotFoundError
 from accounts.models import Client
 
-from .models import Contact, ContactImport, ContactList, ContactListMembership
+from .models import Contact, ContactField, ContactImport, ContactList, ContactListMembership, ContactTombstone
 from .validation import field_error
 
 MAX_IDS_SHOWN = 20
@@ -162,8 +163,36 @@ def contact_list_queryset(*, client: Client) -> QuerySet[ContactList]:
     return ContactList.objects.filter(client=client)
 
 
-def contact_list_name_taken(*, client: Client, name: str) -> bool:
-    return ContactList.objects.filter(client=client, name=name.strip()).exists()
+def contact_list_name_taken(
+    *, client: Client, name: str, ignore_case: bool = False, exclude: UUID | None = None
+) -> bool:
+    lookup = "name__iexact" if ignore_case else "name"
+    queryset = ContactList.objects.filter(client=client, **{lookup: name.strip()})
+    if exclude is not None:
+        queryset = queryset.exclude(pk=exclude)
+    return queryset.exists()
+
+
+def contact_list_find(*, client: Client, ref: str, ignore_case: bool = True) -> ContactList | None:
+    """The client's list whose id or name is `ref` (the name case-insensitively unless told)."""
+    condition = Q(name__iexact=ref) if ignore_case else Q(name=ref)
+    with contextlib.suppress(ValueError):
+        condition |= Q(pk=uuid.UUID(ref))
+    return ContactList.objects.filter(client=client).filter(condition).order_by("created_at", "id").first()
+
+
+def contact_field_queryset(*, client: Client) -> QuerySet[ContactField]:
+    """The client's registered contact fields."""
+    return ContactField.objects.filter(client=client)
+
+
+def contact_field_keys(*, client: Client) -> list[str]:
+    return sorted(ContactField.objects.filter(client=client).values_list("key", flat=True))
+
+
+def contact_tombstone_queryset(*, client: Client) -> QuerySet[ContactTombstone]:
+    """What is left of the client's deleted contacts (ids and when they went)."""
+    return ContactTombstone.objects.filter(client=client)
 
 
 def contact_import_queryset(*, client: Client) -> QuerySet[ContactImport]:

@@ -11,6 +11,11 @@ from typing import Any, Final
 from django.core.exceptions import ValidationError
 
 FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,35}")
+# Keys a registered field may not take: words of RapidPro's query language and its system fields
+# (a RapidPro user's flows and scripts would read them as those).
+RESERVED_FIELD_KEYS: Final = frozenset({"has", "is", "fields", "urns", "created_on", "last_seen_on"})
+FIELD_NAME = re.compile(r"[A-Za-z0-9\- ]+")
+MAX_FIELD_NAME: Final = 36
 MAX_FIELDS: Final = 100
 MAX_FIELD_VALUE: Final = 640
 MAX_NAME: Final = 128
@@ -137,6 +142,17 @@ def normalize_field_key(header: str) -> str:
     if not text[0].isalpha():
         text = f"f_{text}"
     return text[:36].rstrip("_")
+
+
+def make_field_key(name: str) -> str:
+    """A registered field's key from its name, as RapidPro makes it: lower case, each run of other
+    characters than a-z and 0-9 one `_`, none at either end (`Nick name` → `nick_name`)."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def is_usable_field_key(key: str) -> bool:
+    """A key a contact field may be registered under: Herald's key pattern, not a reserved word."""
+    return bool(FIELD_KEY.fullmatch(key)) and key not in RESERVED_FIELD_KEYS
 
 
 def is_blank(value: Any) -> bool:

@@ -73,7 +73,7 @@ def rapidpro_error(exc: Exception) -> tuple[int, Any, dict[str, str]]:
         log.exception("compat.unhandled_exception", exc_type=type(exc).__name__)
         return 500, {"detail": "Server error."}, headers
     if isinstance(exc, exceptions.Throttled):
-        wait = max(1, math.ceil(exc.wait or 1))
+        wait = max(1, math.ceil(getattr(exc, "wait", None) or 1))
         headers["Retry-After"] = str(wait)
         return 429, {"detail": f"Request was throttled. Expected available in {wait} seconds."}, headers
     if isinstance(exc, exceptions.NotAuthenticated):
@@ -124,7 +124,7 @@ class RapidProView(HeraldViewMixin, APIView):
     def paginate(self, queryset: Any, serialize: Callable[[Any], dict[str, Any]]) -> Response:
         paginator = RapidProPagination()
         paginator.ordering = self.ordering
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        page: list[Any] | None = paginator.paginate_queryset(queryset, self.request, view=self)
         return paginator.get_paginated_response([serialize(item) for item in page or []])
 
 

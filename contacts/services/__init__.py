@@ -11,6 +11,7 @@ from .contacts import (
     contact_delete,
     contact_update,
 )
+from .fields import contact_field_clean, contact_field_create, contact_field_update, contact_fields_register
 from .lists import (
     contact_list_add_contacts,
     contact_list_create,
@@ -32,6 +33,10 @@ __all__ = [
     "contact_clean",
     "contact_create",
     "contact_delete",
+    "contact_field_clean",
+    "contact_field_create",
+    "contact_field_update",
+    "contact_fields_register",
     "contact_list_add_contacts",
     "contact_list_create",
     "contact_list_create_with_phones",

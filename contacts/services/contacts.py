@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 from uuid import UUID
 
@@ -14,15 +14,24 @@ from django.utils import timezone
 
 from accounts.exceptions import ConflictError
 from accounts.models import Client
-from contacts.models import Contact, ContactList, ContactListMembership
-from contacts.phones import TELEGRAM, AddressError, parse_phone, parse_telegram_chat_id, parse_urn
+from contacts.models import Contact, ContactList, ContactListMembership, ContactTombstone
+from contacts.phones import PHONE_SCHEMES, TEL, TELEGRAM, AddressError, parse_phone, parse_telegram_chat_id, parse_urn
 from contacts.selectors import contact_lists_by_ids, parse_ids
 from contacts.validation import is_blank, validate_fields, validate_language, validate_name
 
 log = structlog.get_logger(__name__)
 
 MEMBERSHIP_TABLE: Final = ContactListMembership._meta.db_table
-WRITABLE: Final = ("phone", "telegram_chat_id", "first_name", "last_name", "language", "fields", "lists")
+WRITABLE: Final = (
+    "phone",
+    "telegram_chat_id",
+    "first_name",
+    "last_name",
+    "language",
+    "fields",
+    "lists",
+    "urn_schemes",
+)
 
 
 # --- validation -------------------------------------------------------------------------------------
@@ -52,9 +61,18 @@ def clean_telegram_chat_id(value: object) -> str | None:
         raise ValidationError(exc.message, code=exc.code) from None
 
 
+def clean_urn_schemes(value: object) -> list[str]:
+    """The schemes a phone is reachable on, in the order given: `tel` and/or `whatsapp`."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v in PHONE_SCHEMES for v in value):
+        raise ValidationError(f"URN schemes of a phone are {TEL} and whatsapp.", code="invalid_urn_schemes")
+    return list(dict.fromkeys(value))
+
+
 def _validate(*, client: Client, data: Mapping[str, Any]) -> dict[str, Any]:
     """Clean every given value, raising one ValidationError that names every bad field."""
-    checks = {
+    checks: dict[str, Callable[[Any], Any]] = {
         "phone": lambda v: clean_phone(v, client=client),
         "telegram_chat_id": clean_telegram_chat_id,
         "first_name": lambda v: validate_name(v, "first name"),
@@ -62,6 +80,7 @@ def _validate(*, client: Client, data: Mapping[str, Any]) -> dict[str, Any]:
         "language": validate_language,
         "fields": lambda v: validate_fields(v, allow_null_values=True),
         "lists": lambda v: parse_ids(v or [], field="lists"),
+        "urn_schemes": clean_urn_schemes,
     }
     clean: dict[str, Any] = {}
     errors: dict[str, list[ValidationError]] = {}
@@ -146,8 +165,11 @@ def contact_create(
     language: str | None = None,
     fields: Mapping[str, Any] | None = None,
     lists: Iterable[UUID | str] = (),
+    urn_schemes: Iterable[str] = (),
 ) -> Contact:
-    """Create a contact. A phone already used by another of the client's contacts is a ConflictError."""
+    """Create a contact. A phone already used by another of the client's contacts is a ConflictError.
+
+    `urn_schemes`: the schemes the phone was given with (`tel`, `whatsapp`; none means `tel`)."""
     data = _validate(
         client=client,
         data={
@@ -158,6 +180,7 @@ def contact_create(
             "language": language,
             "fields": fields,
             "lists": list(lists),
+            "urn_schemes": list(urn_schemes),
         },
     )
     if data["phone"] is None and data["telegram_chat_id"] is None:
@@ -174,6 +197,7 @@ def contact_create(
                 last_name=data["last_name"],
                 language=data["language"],
                 fields={k: v for k, v in data["fields"].items() if v is not None},
+                urn_schemes=data["urn_schemes"],
             )
             _set_lists(contact=contact, list_ids=list_ids)
     except IntegrityError as exc:  # a concurrent create won the race
@@ -197,7 +221,7 @@ def contact_update(*, contact: Contact, data: Mapping[str, Any], replace_fields:
         with transaction.atomic():
             # Lock the row: two concurrent PATCHes of `fields` must both land.
             locked = Contact.objects.select_for_update().get(pk=contact.pk)
-            for name in ("phone", "telegram_chat_id", "first_name", "last_name", "language"):
+            for name in ("phone", "telegram_chat_id", "first_name", "last_name", "language", "urn_schemes"):
                 if name in clean:
                     setattr(locked, name, clean[name])
             if "fields" in clean:
@@ -224,10 +248,13 @@ def contact_update(*, contact: Contact, data: Mapping[str, Any], replace_fields:
 
 
 def contact_delete(*, contact: Contact) -> None:
-    """Delete the contact and its memberships, keeping every list's contact_count right."""
+    """Delete the contact and its memberships, keeping every list's contact_count right, and leave
+    a tombstone (its id and when it went) for the syncs that ask what was deleted."""
     with transaction.atomic():
-        if not Contact.objects.select_for_update().filter(pk=contact.pk).exists():
+        row = Contact.objects.select_for_update().filter(pk=contact.pk).values_list("client_id", "created_at").first()
+        if row is None:
             return
+        client_id, created_at = row
         with connection.cursor() as cursor:
             cursor.execute(
                 f"DELETE FROM {MEMBERSHIP_TABLE} WHERE contact_id = %s RETURNING contact_list_id",  # noqa: S608
@@ -236,6 +263,9 @@ def contact_delete(*, contact: Contact) -> None:
             left = [row[0] for row in cursor.fetchall()]
         _adjust_counts(left, -1)
         Contact.objects.filter(pk=contact.pk).delete()
+        ContactTombstone.objects.create(
+            client_id=client_id, contact_id=contact.pk, contact_created_at=created_at, deleted_at=timezone.now()
+        )
     log.info("contact.deleted", client_id=str(contact.client_id), contact_id=str(contact.pk))
 
 

@@ -1,0 +1,260 @@
+"""Contacts as RapidPro spells them (COMPAT.md §2.3): URNs in and out, names, statuses, finding a
+contact by uuid or URN, and the contact object of `contacts.json`. Translation only: the rules
+(addresses, opt-outs, the field registry, tombstones) are the contacts app's."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, NamedTuple
+
+from django.db.models import Max
+
+from accounts.models import Client
+from broadcasts.selectors import reply_list
+from contacts.models import Contact, ContactList, ContactTombstone
+from contacts.phones import PHONE_SCHEMES, TEL, TELEGRAM, WHATSAPP, AddressError, parse_urn
+from contacts.selectors import (
+    contact_by_telegram_chat_id,
+    contact_list_find,
+    contact_list_ids,
+    contact_list_queryset,
+    contact_queryset,
+    contacts_by_phones,
+)
+
+from .base import format_datetime
+
+SCHEMES: Final = (TEL, WHATSAPP, TELEGRAM)
+_SCHEME = re.compile(r"[a-z][a-z0-9-]*")
+ONE_PHONE: Final = "Herald stores one phone number per contact."
+ONE_TELEGRAM: Final = "Herald stores one Telegram chat id per contact."
+
+
+class RapidProUrnError(ValueError):
+    """A URN Herald cannot take; `message` is RapidPro's (or Herald's, for a scheme it lacks)."""
+
+    def __init__(self, message: str, *, unsupported: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.unsupported = unsupported
+
+
+class Address(NamedTuple):
+    scheme: str  # tel, whatsapp or telegram
+    path: str  # E.164 for tel/whatsapp, the chat id for telegram
+
+
+def parse_rapidpro_urn(value: object, *, client: Client) -> Address:
+    """`tel:+250788123123`, `tel:0788123123` (read with the client's country), `whatsapp:250788123123`
+    (RapidPro's digits without `+`, or Herald's `whatsapp:+…`), `telegram:123456789`."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str):
+        raise RapidProUrnError("Not a valid string.")
+    invalid = f"Invalid URN: {text}. Ensure phone numbers contain country codes."
+    scheme, sep, path = text.strip().partition(":")
+    scheme = scheme.strip().lower()
+    if not sep or not _SCHEME.fullmatch(scheme) or not path.strip():
+        raise RapidProUrnError(invalid)
+    if scheme not in SCHEMES:
+        raise RapidProUrnError(
+            f"Unsupported URN scheme: {scheme}. Herald sends to tel:, whatsapp: and telegram: URNs.", unsupported=True
+        )
+    path = path.strip()
+    if scheme == WHATSAPP and path.isdigit():
+        path = f"+{path}"  # RapidPro's WhatsApp URNs are international digits without the `+`
+    try:
+        urn = parse_urn(f"{scheme}:{path}", client.country)
+    except AddressError:
+        raise RapidProUrnError(invalid) from None
+    return Address(urn.scheme, urn.path)
+
+
+def render_urns(contact: Contact) -> list[str]:
+    """The contact's URNs as RapidPro writes them: `tel:+E164`, `whatsapp:<digits>`, `telegram:<id>`."""
+    urns: list[str] = []
+    if contact.phone:
+        schemes = [s for s in contact.urn_schemes if s in PHONE_SCHEMES] or [TEL]
+        for scheme in schemes:
+            urns.append(f"tel:{contact.phone}" if scheme == TEL else f"whatsapp:{contact.phone.lstrip('+')}")
+    if contact.telegram_chat_id:
+        urns.append(f"telegram:{contact.telegram_chat_id}")
+    return urns
+
+
+@dataclass
+class Addresses:
+    """The `urns` of a contacts.json write as Herald's address fields, with what was wrong."""
+
+    phone: str | None = None
+    telegram_chat_id: str | None = None
+    urn_schemes: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)  # which URN gave `phone` / `telegram_chat_id`
+    errors: dict[str, list[str]] = field(default_factory=dict)  # by URN index, as DRF keys them
+
+
+def parse_urn_list(urns: Sequence[object], *, client: Client) -> Addresses:
+    found = Addresses()
+    for i, raw in enumerate(urns):
+        try:
+            address = parse_rapidpro_urn(raw, client=client)
+        except RapidProUrnError as problem:
+            found.errors[str(i)] = [problem.message]
+            continue
+        if address.scheme == TELEGRAM:
+            if found.telegram_chat_id not in (None, address.path):
+                found.errors[str(i)] = [ONE_TELEGRAM]
+                continue
+            found.telegram_chat_id = address.path
+            found.index.setdefault("telegram_chat_id", i)
+        else:
+            if found.phone not in (None, address.path):
+                found.errors[str(i)] = [ONE_PHONE]
+                continue
+            found.phone = address.path
+            found.index.setdefault("phone", i)
+            if address.scheme not in found.urn_schemes:
+                found.urn_schemes.append(address.scheme)
+    return found
+
+
+def split_name(name: str | None) -> tuple[str, str]:
+    """RapidPro's one `name` as Herald's first and last names, split at the first run of
+    whitespace, so that `@contact.first_name` means the same in both (`Joe Blow` → Joe / Blow)."""
+    parts = (name or "").strip().split(maxsplit=1)
+    return (parts[0] if parts else "", parts[1] if len(parts) > 1 else "")
+
+
+def contact_status(contact: Contact) -> str:
+    if contact.blocked:
+        return "blocked"
+    return "stopped" if contact.opted_out else "active"
+
+
+# --- finding contacts by uuid or URN -------------------------------------------------------------
+
+
+def find_contact(*, client: Client, ref: object) -> Contact | None:
+    """The client's contact whose uuid is `ref`, or who has the URN `ref` (any phone scheme finds
+    the contact with that phone: Herald keeps one phone per contact)."""
+    return find_contacts(client=client, refs=[ref]).get(_key(ref))
+
+
+def _key(ref: object) -> str:
+    return str(ref)
+
+
+def find_contacts(*, client: Client, refs: Iterable[object]) -> dict[str, Contact]:
+    """The contacts found for each reference (uuid or URN), keyed by the reference as given
+    (str()); references that find nothing are absent. Three queries at most, whatever the count."""
+    by_id: dict[str, uuid.UUID] = {}
+    by_phone: dict[str, str] = {}
+    by_telegram: dict[str, str] = {}
+    for ref in refs:
+        key = _key(ref)
+        try:
+            by_id[key] = uuid.UUID(key)
+            continue
+        except ValueError:
+            pass
+        try:
+            address = parse_rapidpro_urn(ref, client=client)
+        except RapidProUrnError:
+            continue
+        (by_telegram if address.scheme == TELEGRAM else by_phone)[key] = address.path
+    found: dict[str, Contact] = {}
+    if by_id:
+        contacts = {c.pk: c for c in contact_queryset(client=client).filter(pk__in=set(by_id.values()))}
+        found.update({key: contacts[pk] for key, pk in by_id.items() if pk in contacts})
+    if by_phone:
+        phones = contacts_by_phones(client=client, phones=by_phone.values())
+        found.update({key: phones[phone] for key, phone in by_phone.items() if phone in phones})
+    for key, chat_id in by_telegram.items():
+        contact = contact_by_telegram_chat_id(client=client, telegram_chat_id=chat_id)
+        if contact is not None:
+            found[key] = contact
+    return found
+
+
+def find_group(*, client: Client, ref: object) -> ContactList | None:
+    """A group named by uuid or name (case-insensitively), as RapidPro's group references are."""
+    if not isinstance(ref, str) or not ref:
+        return None
+    return contact_list_find(client=client, ref=ref)
+
+
+# --- the contact object ----------------------------------------------------------------------------
+
+
+@dataclass
+class ContactRenderer:
+    """Renders a page of contacts with a fixed number of queries: the client's field keys, the
+    names of the page's groups and its contacts' newest replies are read once per page."""
+
+    client: Client
+    field_keys: list[str]
+
+    def render(self, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
+        list_ids = {list_id for contact in contacts for list_id in contact_list_ids(contact)}
+        names = dict(contact_list_queryset(client=self.client).filter(pk__in=list_ids).values_list("id", "name"))
+        seen: dict[uuid.UUID, datetime] = {}
+        if contacts:
+            rows = (
+                reply_list(client=self.client)
+                .filter(contact_id__in=[c.pk for c in contacts])
+                .order_by()
+                .values("contact_id")
+                .annotate(last=Max("received_at"))
+            )
+            seen = {row["contact_id"]: row["last"] for row in rows}
+        return [self._one(contact, names, seen.get(contact.pk)) for contact in contacts]
+
+    def _one(self, contact: Contact, names: Mapping[uuid.UUID, str], last_seen: datetime | None) -> dict[str, Any]:
+        values = contact.fields or {}
+        fields = {key: values.get(key) for key in self.field_keys}
+        # Keys set by other doors (the native API, imports) that were never registered: shown too.
+        fields.update({key: value for key, value in sorted(values.items()) if key not in fields})
+        status = contact_status(contact)
+        return {
+            "uuid": str(contact.pk),
+            "name": contact.name or None,
+            "status": status,
+            "language": contact.language or None,
+            "urns": render_urns(contact),
+            "groups": [
+                {"uuid": str(list_id), "name": names[list_id]}
+                for list_id in contact_list_ids(contact)
+                if list_id in names
+            ],
+            "notes": [],
+            "fields": fields,
+            "flow": None,
+            "created_on": format_datetime(contact.created_at),
+            "modified_on": format_datetime(contact.updated_at),
+            "last_seen_on": format_datetime(last_seen),
+            "blocked": status == "blocked",
+            "stopped": status == "stopped",
+        }
+
+
+def render_deleted(tombstone: ContactTombstone) -> dict[str, Any]:
+    """A deleted contact as RapidPro renders one: its uuid and times, nothing else."""
+    return {
+        "uuid": str(tombstone.contact_id),
+        "name": None,
+        "status": None,
+        "language": None,
+        "urns": [],
+        "groups": [],
+        "notes": [],
+        "fields": {},
+        "flow": None,
+        "created_on": format_datetime(tombstone.contact_created_at),
+        "modified_on": format_datetime(tombstone.deleted_at),
+        "last_seen_on": None,
+        "blocked": None,
+        "stopped": None,
+    }
