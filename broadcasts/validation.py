@@ -265,7 +265,9 @@ def _content(errors: _Errors, data: dict[str, Any], channel: str) -> tuple[str |
     return None, texts, base_language
 
 
-def _schedule(errors: _Errors, data: dict[str, Any], now: datetime) -> tuple[str, datetime | None, int | None]:
+def _schedule(
+    errors: _Errors, data: dict[str, Any], now: datetime, min_ahead: timedelta
+) -> tuple[str, datetime | None, int | None]:
     mode = _choice(errors, data, "schedule_mode", Broadcast.ScheduleMode.values, Broadcast.ScheduleMode.NOW)
     raw_at, raw_rate = data.get("scheduled_at"), data.get("drip_rate")
     scheduled_at: datetime | None = None
@@ -284,8 +286,9 @@ def _schedule(errors: _Errors, data: dict[str, Any], now: datetime) -> tuple[str
             errors.add("scheduled_at", "A scheduled broadcast needs scheduled_at.", "required")
         elif scheduled_at is not None:
             ahead = scheduled_at - now
-            if ahead < MIN_SCHEDULE_AHEAD:
-                errors.add("scheduled_at", "scheduled_at must be at least 10 minutes ahead.", "too_soon")
+            if ahead < min_ahead or ahead <= timedelta(0):
+                soon = f"at least {min_ahead // timedelta(minutes=1)} minutes ahead" if min_ahead else "in the future"
+                errors.add("scheduled_at", f"scheduled_at must be {soon}.", "too_soon")
             elif ahead > MAX_SCHEDULE_AHEAD:
                 errors.add("scheduled_at", "scheduled_at must be at most 90 days ahead.", "too_far")
     elif raw_at not in (None, ""):
@@ -300,7 +303,10 @@ def _schedule(errors: _Errors, data: dict[str, Any], now: datetime) -> tuple[str
     return mode, scheduled_at, drip_rate
 
 
-def parse_broadcast_request(data: Any, *, now: datetime | None = None) -> BroadcastRequest:
+def parse_broadcast_request(
+    data: Any, *, now: datetime | None = None, min_schedule_ahead: timedelta = MIN_SCHEDULE_AHEAD
+) -> BroadcastRequest:
+    """`min_schedule_ahead`: SPEC §8's 10 minutes, or less for a compat API (SPEC §14: Octopush's send_at)."""
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", code="invalid")
     now = now or timezone.now()
@@ -339,7 +345,7 @@ def parse_broadcast_request(data: Any, *, now: datetime | None = None) -> Broadc
             except ValidationError as exc:
                 errors.add("sender", exc.messages[0], "invalid_sender")
     purpose = _choice(errors, data, "purpose", Broadcast.Purpose.values, Broadcast.Purpose.MARKETING)
-    mode, scheduled_at, drip_rate = _schedule(errors, data, now)
+    mode, scheduled_at, drip_rate = _schedule(errors, data, now, min_schedule_ahead)
     route = _string(errors, data, "route", max_length=64)
     tier = _choice(errors, data, "tier", Broadcast.Tier.values, Broadcast.Tier.PREMIUM)
     flags: dict[str, bool] = {}

@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     # SPEC §14: the seed systems' own APIs, in their own shapes (before Herald's /api/ 404).
     path("api/v2/", include("compat.rapidpro.urls")),
+    path("octopush/v1/public/", include("compat.octopush.urls")),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
     path("hooks/<uuid:connector_id>/<str:kind>/", connector_hook, name="connector-hook"),

@@ -295,6 +295,7 @@ class ContactTombstoneAdmin(admin.ModelAdmin[ContactTombstone]):
     """Deleted contacts' ids and when they went (RapidPro's contacts.json?deleted=true)."""
 
     list_display = ["contact_id", "client", "deleted_at"]
+    list_filter = [("deleted_at", admin.DateFieldListFilter)]
     search_fields = ["=contact_id"]
     list_select_related = ["client"]
     readonly_fields = ["client", "contact_id", "contact_created_at", "deleted_at"]

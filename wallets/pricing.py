@@ -229,6 +229,28 @@ def _choose_routes(
     return by_prefix, by_country
 
 
+def country_segment_cost(
+    *,
+    routes: Iterable[PriceRoute],
+    country_code: str,
+    channel: str,
+    tier: str,
+    wallet_currency: str,
+    rates: Mapping[tuple[str, str], Decimal],
+) -> Decimal | None:
+    """What one segment to `country_code` costs in the wallet's currency (one message, for channels
+    priced per message), on the route its numbers take when no longer prefix matches: the country's
+    route, else the channel's catch-all. None when no route serves the country (or its exchange rate
+    is missing). Rounded as a quoted message is, so it is what a one-segment message is charged."""
+    _by_prefix, by_country = _choose_routes(
+        routes, channel=channel, tier=tier, route_code=None, wallet_currency=wallet_currency, rates=rates
+    )
+    slot = by_country.get(country_code.upper()) or by_country.get(CATCH_ALL_COUNTRY)
+    if slot is None or slot.rate is None:
+        return None
+    return slot.priced(1).wallet_cost
+
+
 def quote_messages(
     *,
     recipients: Iterable[tuple[str, int]],

@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Client
 
 from .models import ZERO, ExchangeRate, LedgerEntry, PriceOverride, Reservation, Route, Wallet
-from .pricing import PriceRoute, Quote, quote_messages
+from .pricing import PriceRoute, Quote, country_segment_cost, quote_messages
 
 Kind = LedgerEntry.Kind
 BALANCE_CREDITS = (Kind.TOPUP, Kind.ADJUSTMENT, Kind.REFUND)
@@ -174,4 +174,16 @@ def quote_for_wallet(
         rates=exchange_rates(),
         tier=tier,
         route_code=route_code or None,
+    )
+
+
+def segment_cost_for_country(*, wallet: Wallet, country_code: str, channel: str, tier: str) -> Decimal | None:
+    """One segment to `country_code` in the wallet's currency for its client (pricing.country_segment_cost)."""
+    return country_segment_cost(
+        routes=price_routes(client=wallet.client_id, channel=channel),
+        country_code=country_code,
+        channel=channel,
+        tier=tier,
+        wallet_currency=wallet.currency,
+        rates=exchange_rates(),
     )

@@ -4,7 +4,8 @@ A claim is one statement: due `pending` attempts are taken with `SELECT … FOR 
 and moved to `sending` with a lease, committed before any request, so two workers never send the
 same attempt; a worker that dies leaves rows whose lease runs out, and the beat task puts them back.
 Requests go out concurrently on one event loop per worker process (aiohttp, keep-alive), each with a
-10 s limit and redirects not followed. A failed attempt schedules the next one (RETRY_DELAYS with
+10 s limit and redirects not followed. The body is the event in the endpoint's `format` (formats.py),
+signed the same way whatever the format. A failed attempt schedules the next one (RETRY_DELAYS with
 jitter) while the event is less than 24 h old; an endpoint whose every attempt failed for 3 days is
 disabled. Logs carry ids and counts, never URLs (they may hold tokens), secrets or payloads.
 """
@@ -12,7 +13,6 @@ disabled. Logs carry ids and counts, never URLs (they may hold tokens), secrets 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -31,6 +31,7 @@ from accounts.aio import LoopThread, close_sessions, loop_thread
 
 from .addresses import BlockedAddressError, PublicOnlyResolver, check_literal_host, private_allowed
 from .crypto import decrypt_text
+from .formats import render, standard_body
 from .models import WebhookDelivery, WebhookEndpoint
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,10 @@ LEASE = timedelta(minutes=10)  # longer than a batch can take: BATCH_SIZE / MAX_
 RESPONSE_KEEP = 1024
 USER_AGENT = "Herald-Webhooks/1.0"
 DISABLED_ERROR = "endpoint_disabled"
+# The endpoint's format has no shape for the event (an endpoint switched to `octopush` with attempts of
+# other events still waiting): not sent, not retried, and no sign of a failing endpoint.
+FORMAT_ERROR = "not_in_format: the endpoint's format has no shape for this event"
+NOT_SENT = frozenset({DISABLED_ERROR, FORMAT_ERROR})
 
 
 def batch_size() -> int:
@@ -75,6 +80,7 @@ class Claimed:
     url: str
     secret: str  # encrypted; decrypted (cached) when signing
     active: bool
+    format: str = "standard"
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ UPDATE webhooks_webhookdelivery d
   FROM due, webhooks_webhookevent e, webhooks_webhookendpoint ep
  WHERE d.id = due.id AND e.id = d.event_id AND ep.id = d.endpoint_id
 RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt, e.created_at, e.data::text, ep.url, ep.secret,
-          ep.active
+          ep.active, ep.format
 """
 
 
@@ -133,7 +139,18 @@ def _iso(moment: datetime) -> str:
 
 def event_body(*, event_id: str, type: str, created_at: datetime, data: str) -> str:
     """`{"id", "type", "created_at", "data"}`; `data` is already JSON text, spliced in as it is."""
-    return f'{{"id":{json.dumps(event_id)},"type":{json.dumps(type)},"created_at":"{_iso(created_at)}","data":{data}}}'
+    return standard_body(event_id=event_id, type=type, created_at=created_at, data=data)
+
+
+def delivery_body(delivery: Claimed) -> str | None:
+    """What this attempt POSTs: the event in its endpoint's format (None: the format has no shape for it)."""
+    return render(
+        format=delivery.format,
+        event_id=delivery.event_id,
+        type=delivery.event_type,
+        created_at=delivery.event_created_at,
+        data=delivery.data,
+    )
 
 
 def signed_headers(*, signer: Webhook, event_id: str, body: str, at: datetime | None = None) -> dict[str, str]:
@@ -218,7 +235,7 @@ async def _post(
         return outcome(False, status_code=status, response_body=text, error=f"http_status: HTTP {status}")
 
 
-async def _post_all(sender: LoopThread, batch: Sequence[Claimed]) -> list[Outcome]:
+async def _post_all(sender: LoopThread, batch: Sequence[tuple[Claimed, str]]) -> list[Outcome]:
     # The private-address rule is part of the key: a pool opened while private addresses were allowed
     # is never reused once they are not.
     limit = max_in_flight()
@@ -226,11 +243,7 @@ async def _post_all(sender: LoopThread, batch: Sequence[Claimed]) -> list[Outcom
     gate = asyncio.Semaphore(max_in_flight())
     signers: dict[str, Webhook] = {}
     jobs = []
-    for delivery in batch:
-        created_at = delivery.event_created_at
-        body = event_body(
-            event_id=delivery.event_id, type=delivery.event_type, created_at=created_at, data=delivery.data
-        )
+    for delivery, body in batch:
         signer = signers.get(delivery.secret)
         if signer is None:
             signer = signers[delivery.secret] = Webhook(decrypt_text(delivery.secret))
@@ -283,7 +296,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
     """Write every attempt's outcome, schedule retries, and keep each endpoint's health, in one transaction."""
     now = now or timezone.now()
     ok_endpoints = {o.delivery.endpoint_id for o in outcomes if o.ok}
-    failing = {o.delivery.endpoint_id for o in outcomes if not o.ok and o.error != DISABLED_ERROR} - ok_endpoints
+    failing = {o.delivery.endpoint_id for o in outcomes if not o.ok and o.error not in NOT_SENT} - ok_endpoints
     with transaction.atomic():
         dead: list[tuple[Any, datetime | None]] = []
         if failing:
@@ -301,7 +314,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         for o in outcomes:
             d = o.delivery
             retry_at = None
-            if not o.ok and o.error != DISABLED_ERROR and d.endpoint_id not in dead_ids:
+            if not o.ok and o.error not in NOT_SENT and d.endpoint_id not in dead_ids:
                 retry_at = next_attempt_at(attempt=d.attempt, event_created_at=d.event_created_at, now=now)
             if retry_at is not None:
                 retries.append(
@@ -332,8 +345,14 @@ def deliveries_send(batch: Sequence[Claimed]) -> list[Outcome]:
     """Send a claimed batch and record it. Attempts whose endpoint was disabled meanwhile are not sent."""
     if not batch:
         return []
-    live = [d for d in batch if d.active]
     outcomes = [Outcome(d, False, timezone.now(), error=DISABLED_ERROR) for d in batch if not d.active]
+    live: list[tuple[Claimed, str]] = []
+    for d in batch:
+        body = delivery_body(d) if d.active else None
+        if body is not None:
+            live.append((d, body))
+        elif d.active:
+            outcomes.append(Outcome(d, False, timezone.now(), error=FORMAT_ERROR))
     if live:
         sender = loop_thread(DELIVERY_LOOP)
         outcomes.extend(sender.run(_post_all(sender, live)))

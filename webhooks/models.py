@@ -12,11 +12,19 @@ from .crypto import EncryptedTextField
 
 
 class WebhookEndpoint(models.Model):
+    class Format(models.TextChoices):
+        """The body's shape (SPEC §14): Herald's own, or a migrating user's old receivers' (formats.py)."""
+
+        STANDARD = "standard", "Standard (Herald)"
+        OCTOPUSH = "octopush", "Octopush callbacks"
+        TEEKRR = "teekrr", "Teekrr event names"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     client = models.ForeignKey("accounts.Client", on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=2000)
     events = ArrayField(models.CharField(max_length=64), help_text='Event names, or ["*"] for all.')
     secret = EncryptedTextField(help_text="whsec_<base64>; encrypted at rest, never shown after creation.")
+    format = models.CharField(max_length=16, choices=Format.choices, default=Format.STANDARD)
     active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=500, blank=True, default="")
     # The first failed attempt since the last success; None while the endpoint answers 2xx.

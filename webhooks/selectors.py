@@ -9,7 +9,8 @@ from django.db.models import QuerySet
 
 from accounts.models import Client
 
-from .events import ALL, EVENT_TYPES
+from .events import ALL
+from .formats import events_of
 from .models import WebhookDelivery, WebhookEndpoint
 
 
@@ -26,8 +27,10 @@ def event_types_wanted(*, client_id: uuid.UUID | str) -> frozenset[str]:
     """The event types some active endpoint of the client subscribes to (one query): callers build
     an event's data only when someone wants it."""
     wanted: set[str] = set()
-    for subscribed in WebhookEndpoint.objects.filter(client_id=client_id, active=True).values_list("events", flat=True):
-        wanted.update(EVENT_TYPES if ALL in subscribed else subscribed)
+    for subscribed, format in WebhookEndpoint.objects.filter(client_id=client_id, active=True).values_list(
+        "events", "format"
+    ):
+        wanted.update(events_of(format) if ALL in subscribed else subscribed)
     return frozenset(wanted)
 
 

@@ -28,6 +28,7 @@ from accounts.models import Client
 from . import tasks
 from .addresses import url_problem
 from .events import ALL, EVENT_TYPES, RECORDABLE, WEBHOOK_TEST, new_event_id, wants
+from .formats import events_of, supports
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 log = structlog.get_logger(__name__)
@@ -54,7 +55,19 @@ def clean_url(url: str) -> str:
     return url
 
 
-def clean_events(events: Iterable[str]) -> list[str]:
+def clean_format(format: str) -> str:
+    value = str(format or "").strip()
+    if value not in WebhookEndpoint.Format.values:
+        raise ValidationError(
+            {"format": [f"Unknown format {value!r}; the formats are: {', '.join(WebhookEndpoint.Format.values)}."]},
+            code="invalid_format",
+        )
+    return value
+
+
+def clean_events(events: Iterable[str], format: str = WebhookEndpoint.Format.STANDARD) -> list[str]:
+    """The events list, checked; an endpoint of a compatibility format (SPEC §14) may name only the
+    events that format has a shape for (`["*"]` means those)."""
     names = list(dict.fromkeys(str(e).strip() for e in events))
     if not names:
         raise ValidationError({"events": ['Name at least one event, or ["*"] for all.']}, code="required")
@@ -69,25 +82,42 @@ def clean_events(events: Iterable[str]) -> list[str]:
             {"events": [f"Unknown event {unknown[0]!r}; the events are: {known} (or * for all)."]},
             code="unknown_event",
         )
+    shaped = events_of(format)
+    outside = [n for n in names if n not in shaped]
+    if outside:
+        allowed = ", ".join(n for n in EVENT_TYPES if n in shaped)
+        raise ValidationError(
+            {"events": [f"The {format} format has no shape for {outside[0]!r}; it sends: {allowed} (or * for all)."]},
+            code="event_not_in_format",
+        )
     return names
 
 
-def webhook_endpoint_create(*, client: Client, url: str, events: Iterable[str]) -> WebhookEndpoint:
+def webhook_endpoint_create(
+    *, client: Client, url: str, events: Iterable[str], format: str = WebhookEndpoint.Format.STANDARD
+) -> WebhookEndpoint:
     """A new active endpoint; its `secret` attribute holds the plain secret, to be shown this once."""
-    endpoint = WebhookEndpoint(client=client, url=clean_url(url), events=clean_events(events), secret=new_secret())
+    format = clean_format(format)
+    endpoint = WebhookEndpoint(
+        client=client, url=clean_url(url), events=clean_events(events, format), format=format, secret=new_secret()
+    )
     endpoint.save()
     log.info("webhooks.endpoint_created", client_id=str(client.pk), endpoint_id=str(endpoint.pk))
     return endpoint
 
 
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: Mapping[str, Any]) -> WebhookEndpoint:
-    """Change url, events and/or active. `active: true` re-enables and clears `disabled_reason`."""
+    """Change url, events, format and/or active. `active: true` re-enables and clears `disabled_reason`.
+    A new format is checked against the events (the new ones, else the endpoint's)."""
     fields: list[str] = []
     if "url" in data:
         endpoint.url = clean_url(data["url"])
         fields.append("url")
-    if "events" in data:
-        endpoint.events = clean_events(data["events"])
+    if "format" in data:
+        endpoint.format = clean_format(data["format"])
+        fields.append("format")
+    if "events" in data or "format" in data:
+        endpoint.events = clean_events(data.get("events", endpoint.events), endpoint.format)
         fields.append("events")
     with transaction.atomic():
         if fields:
@@ -173,8 +203,8 @@ def events_record(*, client_id: uuid.UUID | str, type: str, items: list[Mapping[
         raise ValueError(f"Unknown webhook event type {type!r}.")
     if not items:
         return 0
-    endpoints = WebhookEndpoint.objects.filter(client_id=client_id, active=True).values_list("id", "events")
-    endpoint_ids = [pk for pk, subscribed in endpoints if wants(subscribed, type)]
+    endpoints = WebhookEndpoint.objects.filter(client_id=client_id, active=True).values_list("id", "events", "format")
+    endpoint_ids = [pk for pk, subscribed, format in endpoints if wants(subscribed, type) and supports(format, type)]
     if not endpoint_ids:
         return 0
     return len(_insert(client_id=client_id, type=type, items=items, endpoint_ids=endpoint_ids))

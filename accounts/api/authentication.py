@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import structlog
@@ -31,9 +32,17 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed("Invalid API key.", code="invalid_api_key") from None
+        return self.authenticate_key(raw)
+
+    def authenticate_key(self, raw: str, *, client_id: uuid.UUID | None = None) -> tuple[Principal, Any]:
+        """The principal of a raw key, however it was carried (the compatibility APIs carry it in
+        their own headers); AuthenticationFailed when it is unknown, revoked or expired, or (given
+        `client_id`, a login sent beside the key) belongs to another client."""
         api_key = api_key_lookup(raw=raw)
         if api_key is None:
             raise AuthenticationFailed("Invalid API key.", code="invalid_api_key")
+        if client_id is not None and api_key.client_id != client_id:
+            raise AuthenticationFailed("The login does not match the API key.", code="login_mismatch")
         if api_key.revoked_at is not None:
             raise AuthenticationFailed("This API key has been revoked.", code="api_key_revoked")
         if not api_key_is_usable(api_key):

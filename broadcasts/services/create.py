@@ -9,6 +9,7 @@ of it back, so nothing is created. The wallet row is locked only for the final r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +27,7 @@ from wallets.pricing import money
 from .. import queue
 from ..models import Broadcast
 from ..planning import PlanContext, Planner, PlanTotals, check_plan, plan_totals_only
-from ..validation import BroadcastRequest, parse_broadcast_request
+from ..validation import MIN_SCHEDULE_AHEAD, BroadcastRequest, parse_broadcast_request
 from ..writing import messages_write
 from .context import client_wallet, plan_context
 from .prepare import accept_in_background, in_background
@@ -133,9 +134,17 @@ def enqueue_dispatch(broadcast: Broadcast) -> None:
         queue.dispatch_on_commit(broadcast.pk)
 
 
-def broadcast_create(*, client: Client, data: Any, api_key: ApiKey | None = None, user: User | None = None) -> Accepted:
+def broadcast_create(
+    *,
+    client: Client,
+    data: Any,
+    api_key: ApiKey | None = None,
+    user: User | None = None,
+    min_schedule_ahead: timedelta = MIN_SCHEDULE_AHEAD,
+) -> Accepted:
+    """`min_schedule_ahead`: see parse_broadcast_request (a compatibility API may schedule sooner)."""
     now = timezone.now()
-    request = parse_broadcast_request(data, now=now)
+    request = parse_broadcast_request(data, now=now, min_schedule_ahead=min_schedule_ahead)
     if request.list_name and contact_list_name_taken(client=client, name=request.list_name):
         raise ConflictError(f"A contact list named '{request.list_name}' already exists.", code="list_name_taken")
     context, template = plan_context(client=client, request=request, now=now, keep_phones=bool(request.list_name))

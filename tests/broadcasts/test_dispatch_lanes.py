@@ -53,7 +53,9 @@ def run_lane(broadcast_id: str, token: str | None, lane: int) -> None:
 
 
 @pytest.mark.django_db
-def test_a_full_batch_starts_each_helper_lane_once_with_its_lease_taken_for_it(shop, daytime, recorder, lanes, settings):
+def test_a_full_batch_starts_each_helper_lane_once_with_its_lease_taken_for_it(
+    shop, daytime, recorder, lanes, settings
+):
     settings.BROADCAST_DISPATCH_LANES = 3
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:20]))
     run_lane(str(broadcast.pk), None, 0)

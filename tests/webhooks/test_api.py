@@ -28,7 +28,7 @@ def test_create_answers_the_secret_once_in_standard_webhooks_form(api):
     answer = create(api, events=["message.delivered", "message.failed"])
     assert answer.status_code == 201
     body = answer.json()
-    assert set(body) == {"id", "url", "events", "active", "disabled_reason", "created_at", "secret"}
+    assert set(body) == {"id", "url", "events", "format", "active", "disabled_reason", "created_at", "secret"}
     assert (body["url"], body["events"], body["active"], body["disabled_reason"]) == (
         URL,
         ["message.delivered", "message.failed"],

@@ -13,11 +13,17 @@ EVENTS_HELP = (
     'message.replied, broadcast.completed, contact.opted_out), or ["*"] for all.'
 )
 
+FORMAT_HELP = (
+    "The body's shape: standard (default), octopush (Octopush's delivery-report and inbound-SMS bodies; only "
+    "message.sent, .delivered, .read, .failed and .replied) or teekrr (event names delivered/failed). Signed, "
+    "retried and logged the same way whatever the format."
+)
+
 
 class WebhookEndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "events", "active", "disabled_reason", "created_at"]
+        fields = ["id", "url", "events", "format", "active", "disabled_reason", "created_at"]
         read_only_fields = fields
 
 
@@ -32,6 +38,11 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
 class WebhookEndpointWriteSerializer(serializers.Serializer[Any]):
     url = serializers.CharField(max_length=2000, help_text="http:// or https:// URL that receives the events.")
     events = serializers.ListField(child=serializers.CharField(max_length=64), max_length=50, help_text=EVENTS_HELP)
+    format = serializers.ChoiceField(
+        choices=WebhookEndpoint.Format.choices,
+        required=False,
+        help_text=FORMAT_HELP,
+    )
     active = serializers.BooleanField(
         required=False, help_text="false disables the endpoint; true re-enables it and clears disabled_reason."
     )

@@ -69,7 +69,12 @@ class WebhookEndpointViewSet(
         serializer = WebhookEndpointWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        endpoint = services.webhook_endpoint_create(client=self.client, url=data["url"], events=data["events"])
+        endpoint = services.webhook_endpoint_create(
+            client=self.client,
+            url=data["url"],
+            events=data["events"],
+            format=data.get("format", WebhookEndpoint.Format.STANDARD),
+        )
         if data.get("active") is False:
             services.webhook_endpoint_disable(endpoint=endpoint, reason=services.MANUAL_DISABLE_REASON)
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED)
