@@ -25,11 +25,14 @@ urlpatterns = [
     # SPEC §14: the seed systems' own APIs, in their own shapes (before Herald's /api/ 404).
     path("api/v2/", include("compat.rapidpro.urls")),
     path("octopush/v1/public/", include("compat.octopush.urls")),
+    path("teekrr/", include("compat.teekrr.urls")),
+    path("api/messages/", include("compat.esms.urls")),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
     path("hooks/<uuid:connector_id>/<str:kind>/", connector_hook, name="connector-hook"),
     # Short links: anything under r/ is answered by the redirect (an unknown code: its plain 404).
     re_path(r"^r/(?P<code>.*)$", tracking_redirect, name="tracking-redirect"),
+    path("jina/broadcast/", include("compat.jina.urls")),
     # Last: the dashboard ends with a catch-all (its 404 page), so anything added below is never reached.
     path("", include("dashboard.urls")),
 ]

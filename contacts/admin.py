@@ -165,24 +165,29 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
 
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin[ContactList]):
-    list_display = ["name", "client", "contact_count", "created_at"]
+    list_display = ["name", "number", "client", "contact_count", "created_at"]
     list_filter = [("created_at", admin.DateFieldListFilter)]
-    search_fields = ["name", "client__name"]
+    search_fields = ["name", "client__name", "=number"]
     list_select_related = ["client"]
     autocomplete_fields = ["client"]
-    fields = ["id", "client", "name", "contact_count", "created_at", "updated_at"]
+    fields = ["id", "client", "name", "number", "contact_count", "created_at", "updated_at"]
     readonly_fields = ["id", "contact_count", "created_at", "updated_at"]
     actions = ["recount"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ContactList | None = None) -> Any:
-        return [*self.readonly_fields, "client"] if obj is not None else self.readonly_fields
+        return [*self.readonly_fields, "client", "number"] if obj is not None else self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: ContactList, form: Any, change: bool) -> None:
         try:
             if change:
                 contact_list_update(contact_list=obj, name=form.cleaned_data["name"])
             else:
-                obj.pk = contact_list_create(client=form.cleaned_data["client"], name=form.cleaned_data["name"]).pk
+                created = contact_list_create(
+                    client=form.cleaned_data["client"],
+                    name=form.cleaned_data["name"],
+                    number=form.cleaned_data.get("number"),
+                )
+                obj.pk, obj.number = created.pk, created.number
         except ConflictError as exc:
             raise ValidationError(exc.message) from exc
 

@@ -158,10 +158,36 @@ class ContactTombstone(models.Model):
         return f"{self.contact_id} (deleted)"
 
 
+class ListNumberField(models.PositiveIntegerField):
+    """A list's per-client number. Left empty (None) on insert, the database gives the next one (the
+    trigger `contacts_contactlist_number`, migration 0009) and Django reads it back from the INSERT's
+    RETURNING, as it does for an auto-increment id: every way a list is inserted — the services,
+    `objects.create`, `bulk_create`, raw SQL — gets a number, with no race."""
+
+    db_returning = True
+
+
+class ContactListNumbering(models.Model):
+    """The highest list number each client has had: the trigger takes the next one with an upsert on
+    this row, whose lock makes concurrent creates of one client take turns (never the same number)
+    until their transactions end. A deleted list's number is not handed out again automatically."""
+
+    client = models.OneToOneField(Client, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: {self.last_number}"
+
+
 class ContactList(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contact_lists")
     name = models.CharField(max_length=255)
+    # SPEC §14: 1, 2, 3 … per client in creation order, or chosen on create when free; what the
+    # eSMS and Jina APIs send as an integer list id.
+    number = ListNumberField(
+        default=None, blank=True, help_text="Per client: 1, 2, 3 … in creation order, or chosen on create."
+    )
     # Kept by the services with F() on every membership change: counting a 1,000,000-member list on
     # every read would not do. contact_list_recount() repairs it from the membership table.
     contact_count = models.PositiveIntegerField(default=0)
@@ -171,7 +197,11 @@ class ContactList(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["client", "name"], name="contact_list_unique_client_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "name"], name="contact_list_unique_client_name"),
+            models.UniqueConstraint(fields=["client", "number"], name="contact_list_unique_client_number"),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="contact_list_number_positive"),
+        ]
         indexes = [models.Index(fields=["client", "-created_at", "-id"], name="contact_list_client_created")]
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from .models import Contact, ContactField, ContactImport, ContactList, ContactLi
 from .validation import field_error
 
 MAX_IDS_SHOWN = 20
+MAX_NUMBER = 2_147_483_647  # a list number is a PostgreSQL integer
 _PHONEISH = re.compile(r"\+?[\d().\-]*\d[\d().\-]*")
 
 
@@ -107,6 +108,51 @@ def contact_lists_by_ids(
     if missing:
         raise ids_not_found("contact list", missing, field)
     return found
+
+
+def contact_list_ids_by_refs(*, client: Client, refs: Iterable[object], field: str) -> list[UUID]:
+    """The ids of the client's lists named by `refs`: each an id (UUID, or its string) or a list
+    `number` (an int, SPEC §14: what the eSMS and Jina APIs send). Distinct, in the order given.
+    A ref that is neither is a ValidationError naming `field`; an unknown one, or another client's, a
+    NotFoundError naming every one that is."""
+    numbers: dict[int, None] = {}
+    ids: dict[UUID, None] = {}
+    order: list[int | UUID] = []
+    bad: list[str] = []
+    for ref in refs:
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            numbers[ref] = None
+            order.append(ref)
+            continue
+        try:
+            value = ref if isinstance(ref, UUID) else uuid.UUID(str(ref)) if isinstance(ref, str) else None
+        except ValueError:
+            value = None
+        if value is None:
+            bad.append(str(ref)[:40])
+            continue
+        ids[value] = None
+        order.append(value)
+    if bad:
+        raise field_error(field, f"Not a valid list id or number: {', '.join(bad[:MAX_IDS_SHOWN])}.")
+    storable = [n for n in numbers if 1 <= n <= MAX_NUMBER]  # any other cannot exist: unknown
+    found = ContactList.objects.filter(client=client).filter(Q(pk__in=list(ids)) | Q(number__in=storable))
+    by_number: dict[int, UUID] = {}
+    known: set[UUID] = set()
+    for pk, number in found.values_list("pk", "number"):
+        by_number[number] = pk
+        known.add(pk)
+    missing = [str(ref) for ref in order if (ref not in by_number if isinstance(ref, int) else ref not in known)]
+    if missing:
+        shown = ", ".join(missing[:MAX_IDS_SHOWN])
+        more = f" and {len(missing) - MAX_IDS_SHOWN} more" if len(missing) > MAX_IDS_SHOWN else ""
+        raise NotFoundError(
+            f"Unknown contact list id{'s' if len(missing) > 1 else ''}: {shown}{more}.",
+            code="contact_list_not_found",
+            fields={field: [f"Unknown contact list id: {ref}" for ref in missing[:MAX_IDS_SHOWN]]},
+        )
+    resolved = (by_number[ref] if isinstance(ref, int) else ref for ref in order)
+    return list(dict.fromkeys(resolved))
 
 
 def audience_contacts(

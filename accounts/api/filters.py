@@ -84,6 +84,19 @@ class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 
 
+class BatchIdField(forms.UUIDField):
+    """A UUID written `batch-<uuid>` (eSMS's batch_id, SPEC §14); the bare UUID is accepted too."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower().startswith("batch-"):
+            value = value.strip()[len("batch-") :]
+        return super().to_python(value)
+
+
+class BatchIdFilter(django_filters.UUIDFilter):
+    field_class = BatchIdField
+
+
 class HeraldFilterBackend(DjangoFilterBackend):
     """DjangoFilterBackend whose lists refuse unknown query parameters (400 naming them)."""
 

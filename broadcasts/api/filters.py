@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 
-from accounts.api.filters import IsoDateTimeFilter
+from accounts.api.filters import BatchIdFilter, IsoDateTimeFilter
 from accounts.channels import Channel
 from broadcasts.models import Broadcast, Message, Reply
 from contacts import phones
@@ -24,6 +24,7 @@ class BroadcastFilter(django_filters.FilterSet):
 
 class MessageFilter(django_filters.FilterSet):
     broadcast = django_filters.UUIDFilter(field_name="broadcast_id")
+    batch_id = BatchIdFilter(field_name="broadcast_id", help_text="batch-<broadcast id>, as eSMS names it.")
     status = django_filters.ChoiceFilter(choices=Message.Status.choices)
     urn = django_filters.CharFilter(method="filter_urn")
     phone = django_filters.CharFilter(method="filter_phone")

@@ -23,8 +23,7 @@ from accounts.api.authentication import ApiKeyAuthentication
 from accounts.api.base import HeraldViewMixin
 from accounts.api.principal import Principal
 from accounts.exceptions import HeraldError, IdempotencyError
-
-from .jsonnum import ExactJSONRenderer
+from compat.jsonnum import ExactJSONRenderer
 
 log = structlog.get_logger(__name__)
 

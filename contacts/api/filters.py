@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
@@ -10,7 +11,7 @@ from rest_framework.exceptions import ValidationError
 from accounts.api.filters import IsoDateTimeFilter
 from contacts.models import Contact, ContactImport, ContactList
 from contacts.selectors import contact_search
-from contacts.services import clean_phone
+from contacts.services import MAX_LIST_NUMBER, clean_phone
 from contacts.validation import normalize_language
 
 TRUE = {"true", "1", "yes"}
@@ -72,14 +73,19 @@ class ContactFilter(django_filters.FilterSet):
         return contact_search(queryset, value)
 
 
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
 class ContactListFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
+    number = IntegerFilter(field_name="number", min_value=1, max_value=MAX_LIST_NUMBER, help_text="The list's number.")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ContactList
-        fields = ["name", "created_after", "created_before"]
+        fields = ["name", "number", "created_after", "created_before"]
 
 
 class ContactImportFilter(django_filters.FilterSet):

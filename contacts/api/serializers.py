@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from contacts.models import Contact, ContactImport, ContactList
 from contacts.selectors import contact_list_ids
+from contacts.services import MAX_LIST_NUMBER
 
 MAX_IDS_PER_REQUEST = 10_000
 
@@ -67,9 +68,30 @@ class ContactWriteSerializer(serializers.Serializer[Any]):
 
 
 class ContactListSerializer(serializers.ModelSerializer[ContactList]):
+    number = serializers.IntegerField(
+        read_only=True,
+        help_text="Per client: 1, 2, 3 … in creation order (chosen on create if free); the integer list id of "
+        "the eSMS and Jina compatibility APIs.",
+    )
+
     class Meta:
         model = ContactList
-        fields = ["id", "name", "contact_count", "created_at"]
+        fields = ["id", "number", "name", "contact_count", "created_at"]
+        read_only_fields = ["id", "number", "contact_count", "created_at"]
+
+
+class ContactListCreateSerializer(ContactListSerializer):
+    """On create only, `number` may be chosen (it cannot change afterwards)."""
+
+    number = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_LIST_NUMBER,
+        help_text="Optional: a number no other list of the client has. Default: the next one.",
+    )
+
+    class Meta(ContactListSerializer.Meta):
         read_only_fields = ["id", "contact_count", "created_at"]
 
 
@@ -105,6 +127,13 @@ class ContactImportCreateSerializer(serializers.Serializer[Any]):
     list = serializers.UUIDField(required=False, allow_null=True, help_text="Add the contacts to this list.")
     list_name = serializers.CharField(
         required=False, max_length=255, help_text="Add the contacts to the list of this name (created if needed)."
+    )
+    list_number = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_LIST_NUMBER,
+        help_text="With list_name: the number of the list it creates (an existing list must already have it).",
     )
     update_existing = serializers.BooleanField(
         required=False, default=False, help_text="Update contacts that already exist (default: leave them as they are)."

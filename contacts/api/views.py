@@ -34,6 +34,7 @@ from .filters import ContactFilter, ContactImportFilter, ContactListFilter
 from .serializers import (
     ContactImportCreateSerializer,
     ContactImportSerializer,
+    ContactListCreateSerializer,
     ContactListMembersSerializer,
     ContactListSerializer,
     ContactSerializer,
@@ -109,11 +110,12 @@ class ContactListViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Cont
     def get_client_queryset(self) -> QuerySet[ContactList]:
         return contact_list_queryset(client=self.client)
 
-    @extend_schema(request=ContactListSerializer, responses={201: ContactListSerializer})
+    @extend_schema(request=ContactListCreateSerializer, responses={201: ContactListSerializer})
     def create(self, request: Request) -> Response:
-        serializer = ContactListSerializer(data=request.data)
+        serializer = ContactListCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        contact_list = contact_list_create(client=self.client, name=serializer.validated_data["name"])
+        data = serializer.validated_data
+        contact_list = contact_list_create(client=self.client, name=data["name"], number=data.get("number"))
         return Response(ContactListSerializer(contact_list).data, status=status.HTTP_201_CREATED)
 
     def _rename(self, request: Request, *, partial: bool) -> Response:
@@ -187,6 +189,7 @@ class ContactImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Co
             file_name=upload.name or "",
             list_id=data.get("list"),
             list_name=data.get("list_name"),
+            list_number=data.get("list_number"),
             update_existing=data["update_existing"],
         )
         return Response(ContactImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)

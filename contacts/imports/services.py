@@ -28,7 +28,7 @@ from django.utils import timezone
 from accounts.models import Client
 from contacts.models import ContactImport, ContactList
 from contacts.selectors import contact_lists_by_ids
-from contacts.services import contact_list_get_or_create
+from contacts.services import clean_list_number, contact_list_get_or_create
 from contacts.validation import field_error
 
 from .files import MAX_ROWS, ImportFile, ImportFileError, open_import_file
@@ -55,6 +55,7 @@ def contact_import_create(
     file_name: str = "",
     list_id: UUID | str | None = None,
     list_name: str | None = None,
+    list_number: int | None = None,
     update_existing: bool = False,
 ) -> ContactImport:
     """Check the file and the list, store the file, create the job and enqueue it after commit.
@@ -65,6 +66,9 @@ def contact_import_create(
     """
     if list_id is not None and list_name:
         raise field_error("list_name", "Give either list or list_name, not both.")
+    if list_number is not None and not list_name:
+        raise field_error("list_number", "list_number is the number of the list list_name creates: give list_name.")
+    list_number = clean_list_number(list_number, "list_number")
     contact_list: ContactList | None = None
     if list_id is not None:
         contact_list = next(iter(contact_lists_by_ids(client=client, ids=[list_id], field="list").values()))
@@ -78,7 +82,9 @@ def contact_import_create(
         raise _file_error(exc) from None
     with transaction.atomic():
         if list_name:
-            contact_list = contact_list_get_or_create(client=client, name=list_name, field="list_name")
+            contact_list = contact_list_get_or_create(
+                client=client, name=list_name, field="list_name", number=list_number, number_field="list_number"
+            )
         job = ContactImport(
             client=client,
             file_name=os.path.basename(file_name)[:255],

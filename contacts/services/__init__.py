@@ -13,6 +13,8 @@ from .contacts import (
 )
 from .fields import contact_field_clean, contact_field_create, contact_field_update, contact_fields_register
 from .lists import (
+    MAX_LIST_NUMBER,
+    clean_list_number,
     contact_list_add_contacts,
     contact_list_create,
     contact_list_create_with_phones,
@@ -26,7 +28,9 @@ from .lists import (
 from .opt_out import KeywordOutcome, contact_apply_keyword, contact_opt_in, contact_opt_out, contacts_opt_out_by_ids
 
 __all__ = [
+    "MAX_LIST_NUMBER",
     "KeywordOutcome",
+    "clean_list_number",
     "clean_phone",
     "clean_telegram_chat_id",
     "contact_apply_keyword",

@@ -23,6 +23,8 @@ log = structlog.get_logger(__name__)
 CONTACT_TABLE: Final = Contact._meta.db_table
 MEMBERSHIP_TABLE: Final = ContactListMembership._meta.db_table
 MAX_LIST_NAME: Final = 255
+MAX_LIST_NUMBER: Final = 2_147_483_647  # PostgreSQL integer
+NUMBER_CONSTRAINT: Final = "contact_list_unique_client_number"
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
@@ -41,24 +43,69 @@ def _duplicate_list(field: str) -> ConflictError:
     return ConflictError(message, code="duplicate_name", fields={field: [message]})
 
 
-def contact_list_create(*, client: Client, name: str, field: str = "name") -> ContactList:
-    """Create an empty list; a name the client already uses is a ConflictError naming `field`."""
+def clean_list_number(number: object, field: str = "number") -> int | None:
+    """A list number asked for on create: None (the next one is given), or a whole number 1–2147483647."""
+    if number is None:
+        return None
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_LIST_NUMBER:
+        raise field_error(field, f"A list number is a whole number from 1 to {MAX_LIST_NUMBER}.", "invalid_number")
+    return number
+
+
+def _number_taken(number: int, field: str) -> ConflictError:
+    message = f"Another contact list already has the number {number}."
+    return ConflictError(message, code="duplicate_number", fields={field: [message]})
+
+
+def _constraint(exc: IntegrityError) -> str:
+    diag = getattr(exc.__cause__, "diag", None)
+    return str(getattr(diag, "constraint_name", "") or "")
+
+
+def contact_list_create(
+    *, client: Client, name: str, field: str = "name", number: int | None = None, number_field: str = "number"
+) -> ContactList:
+    """Create an empty list; a name the client already uses is a ConflictError naming `field`. Its
+    `number` is the one asked for (a ConflictError naming `number_field` when another list has it),
+    else the client's next one (given by the database, race-free: contacts.models.ListNumberField)."""
     name = _clean_list_name(name, field)
+    number = clean_list_number(number, number_field)
     try:
         with transaction.atomic():
-            contact_list = ContactList.objects.create(client=client, name=name)
-    except IntegrityError:
+            # No number: the database gives the next one (contacts.models.ListNumberField).
+            contact_list = ContactList.objects.create(client=client, name=name, number=number)  # type: ignore[misc]
+    except IntegrityError as exc:
+        if number is not None and _constraint(exc) == NUMBER_CONSTRAINT:
+            raise _number_taken(number, number_field) from None
         raise _duplicate_list(field) from None
-    log.info("contact_list.created", client_id=str(client.id), contact_list_id=str(contact_list.id))
+    log.info(
+        "contact_list.created",
+        client_id=str(client.id),
+        contact_list_id=str(contact_list.id),
+        number=contact_list.number,
+    )
     return contact_list
 
 
-def contact_list_get_or_create(*, client: Client, name: str, field: str = "list_name") -> ContactList:
+def contact_list_get_or_create(
+    *, client: Client, name: str, field: str = "list_name", number: int | None = None, number_field: str = "number"
+) -> ContactList:
+    """The client's list of this name, created when missing (with `number` if given). Asking for a
+    number that the existing list of this name does not have is a ConflictError naming `number_field`."""
     name = _clean_list_name(name, field)
-    contact_list, created = ContactList.objects.get_or_create(client=client, name=name)
-    if created:
-        log.info("contact_list.created", client_id=str(client.id), contact_list_id=str(contact_list.id))
-    return contact_list
+    number = clean_list_number(number, number_field)
+    existing = ContactList.objects.filter(client=client, name=name).first()
+    if existing is None:
+        try:
+            return contact_list_create(client=client, name=name, field=field, number=number, number_field=number_field)
+        except ConflictError as exc:
+            if exc.code != "duplicate_name":
+                raise
+            existing = ContactList.objects.get(client=client, name=name)  # created meanwhile
+    if number is not None and existing.number != number:
+        message = f"The contact list '{name}' already exists with the number {existing.number}, not {number}."
+        raise ConflictError(message, code="list_number_mismatch", fields={number_field: [message]})
+    return existing
 
 
 def contact_list_update(*, contact_list: ContactList, name: str) -> ContactList:

@@ -22,8 +22,8 @@ from accounts.models import Scope
 from accounts.services import api_key_revoke
 from broadcasts.models import Broadcast, Message
 from broadcasts.validation import parse_broadcast_request
+from compat.jsonnum import decimal_number, dumps
 from compat.octopush.dedupe import request_id_claim
-from compat.octopush.jsonnum import decimal_number, dumps
 from compat.octopush.models import OctopushRequest
 from contacts.models import ContactList
 from tests.broadcasts.conftest import (  # noqa: F401 - fixtures

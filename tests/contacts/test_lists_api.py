@@ -28,7 +28,7 @@ def test_create_read_rename_delete(api):
     created = api.post(URL, {"name": " Customers "}, format="json")
     assert created.status_code == 201
     body = created.json()
-    assert set(body) == {"id", "name", "contact_count", "created_at"}
+    assert set(body) == {"id", "number", "name", "contact_count", "created_at"}
     assert (body["name"], body["contact_count"]) == ("Customers", 0)
     assert api.get(f"{URL}{body['id']}/").json() == body
     renamed = api.patch(f"{URL}{body['id']}/", {"name": "Clients"}, format="json").json()
