@@ -59,6 +59,7 @@ from .states import (
     completion_status,
 )
 from .transitions import broadcast_move
+from .whatsapp_window import window_recheck
 
 log = structlog.get_logger(__name__)
 
@@ -153,7 +154,12 @@ def send_claimed(
 ) -> BatchOutcome:
     """Send claimed messages through their connectors in paced request groups, recording each
     group as it is answered. Messages not sent (a pause, a cancel, a lost lease, the deadline) are
-    given back."""
+    given back. WhatsApp free text outside its window by now is skipped instead (whatsapp_window.py);
+    a test send was planned a moment ago, and goes."""
+    if not is_test:
+        claimed = window_recheck(broadcast=broadcast, claimed=claimed, token=token, now=timezone.now())
+        if not claimed:
+            return BatchOutcome(0, 0, 0, 0)
     try:
         connectors = {c.name: c for c in Connector.objects.filter(name__in={m.connector for m in claimed})}
     except ValueError as exc:  # EncryptedJSONField: the config cannot be decrypted

@@ -134,6 +134,8 @@ class Broadcast(models.Model):
     skipped_invalid = models.PositiveIntegerField(default=0)
     skipped_opted_out = models.PositiveIntegerField(default=0)
     skipped_unroutable = models.PositiveIntegerField(default=0)
+    # WhatsApp free text (SPEC §14): recipients outside Meta's 24-hour window, when planned or claimed.
+    skipped_window_closed = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
 
     pause_reason = models.CharField(max_length=255, blank=True)
@@ -299,7 +301,11 @@ class Reply(models.Model):
     class Meta:
         ordering = ["-received_at"]
         verbose_name_plural = "replies"
-        indexes = [models.Index(fields=["client", "-created_at"], name="reply_client_newest")]
+        indexes = [
+            models.Index(fields=["client", "-created_at"], name="reply_client_newest"),
+            # WhatsApp free text: did this number write to us within 24 hours (whatsapp_window.py)?
+            models.Index(fields=["client", "urn", "received_at"], name="reply_client_urn_received"),
+        ]
         constraints = [
             # A provider retrying a callback delivers the same message again: stored once.
             models.UniqueConstraint(

@@ -9,7 +9,8 @@ Per recipient, in order: parse and normalize the address (invalid → skipped `i
 deduplicate on the channel URN (counted, sent once); find its contact; opted out → skipped
 `opted_out` (unless a transactional broadcast says `skip_opted_out: false`); render in the
 contact's language (falling back to the base language); smart-encode and count parts; route and
-price (no route → skipped `unroutable`); then the time it may go.
+price (no route → skipped `unroutable`); WhatsApp free text: outside the 24-hour window of the
+route's connector → skipped `whatsapp_window_closed` (whatsapp_window.py); then the time it may go.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-
-from django.core.exceptions import ValidationError
 
 from accounts.channels import Channel
 from accounts.models import Client
@@ -36,11 +35,17 @@ from .audience import SKIP_INVALID, SKIP_OPTED_OUT, SKIP_UNROUTABLE, Audience, T
 from .models import Broadcast, Message
 from .quiet_hours import QUIET_RULES, next_allowed, number_zones
 from .validation import BroadcastRequest
+from .whatsapp_window import SKIP_WINDOW_CLOSED, is_free_text, open_windows
 
 SAMPLE = 20
 MAX_SMS_RENDERED = 1224
 STOP_MENTION = re.compile(r"\bSTOP\b", re.IGNORECASE)
 FALLBACK_LANGUAGE = "eng"
+
+
+# A recipient rendered, waiting for its price: (slot, target, text, encoding, segments, missing
+# variables, non-GSM characters).
+Pending = tuple[int, Target, str, str, int, tuple[str, ...], tuple[str, ...]]
 
 
 @dataclass(slots=True)
@@ -76,6 +81,9 @@ class PlanTotals:
     invalid: list[dict[str, str]] = field(default_factory=list)
     opted_out_count: int = 0
     duplicate_count: int = 0
+    # WhatsApp free text: the window is checked (free_text) and so many were outside it.
+    free_text: bool = False
+    window_closed_count: int = 0
     encodings: set[str] = field(default_factory=set)
     max_segments: int = 0
     non_gsm: dict[str, None] = field(default_factory=dict)
@@ -120,7 +128,8 @@ class Planner:
     def __init__(self, context: PlanContext) -> None:
         self.ctx = context
         self.request = context.request
-        self.totals = PlanTotals()
+        free_text = is_free_text(channel=context.request.channel, template=context.request.template)
+        self.totals = PlanTotals(free_text=free_text)
         self.audience = Audience(
             client=context.client,
             request=context.request,
@@ -170,8 +179,7 @@ class Planner:
         template_params: dict[int, tuple[str, tuple[str, ...]]] = {}
         links_by_slot: dict[int, tuple[list[tuple[str, str]], int]] = {}
         rows: list[Row | None] = []
-        # (slot, target, text, encoding, segments, missing variables, non-GSM characters)
-        pending: list[tuple[int, Target, str, str, int, tuple[str, ...], tuple[str, ...]]] = []
+        pending: list[Pending] = []
         for target in targets:
             if target.skip:
                 rows.append(self._skip(target, target.skip))
@@ -207,16 +215,10 @@ class Planner:
                 ))  # fmt: skip
             pending.append((len(rows), target, text, encoding, segments, rendered.missing, non_gsm))
             rows.append(None)
-        if pending:
-            quote = quote_messages(
-                recipients=[(item[1].address, item[4]) for item in pending],
-                channel=request.channel,
-                wallet_currency=self.ctx.wallet.currency,
-                routes=self.ctx.routes,
-                rates=self.ctx.rates,
-                tier=request.tier,
-                route_code=request.route or None,
-            )
+        quote = self._quote(pending) if pending else None
+        if quote is not None and totals.free_text:
+            pending, quote = self._inside_window(pending, quote, rows)
+        if quote is not None:
             for warning in quote.warnings:
                 totals.warnings.setdefault(warning, warning)
             self._merge(quote)
@@ -246,6 +248,37 @@ class Planner:
                         row.parameters = list(values)
                     rows[slot] = row
         return [row for row in rows if row is not None]
+
+    def _quote(self, pending: list[Pending]) -> Quote:
+        request = self.request
+        return quote_messages(
+            recipients=[(item[1].address, item[4]) for item in pending],
+            channel=request.channel,
+            wallet_currency=self.ctx.wallet.currency,
+            routes=self.ctx.routes,
+            rates=self.ctx.rates,
+            tier=request.tier,
+            route_code=request.route or None,
+        )
+
+    def _inside_window(
+        self, pending: list[Pending], quote: Quote, rows: list[Row | None]
+    ) -> tuple[list[Pending], Quote | None]:
+        """WhatsApp free text: a recipient who did not write to the connector of its route in the 24
+        hours before now is skipped (`whatsapp_window_closed`); the rest are priced again without
+        them, so the totals and the breakdown count only what will be sent."""
+        routed = [(item, priced) for item, priced in zip(pending, quote.messages, strict=True) if priced is not None]
+        pairs = {(item[1].urn, priced.connector) for item, priced in routed}
+        inside = open_windows(client_id=self.ctx.client.pk, pairs=pairs, now=self.ctx.now)
+        closed = {item[0] for item, priced in routed if (item[1].urn, priced.connector) not in inside}
+        if not closed:
+            return pending, quote
+        self.totals.window_closed_count += len(closed)
+        for slot, target, text, encoding, segments, _missing, _non_gsm in pending:
+            if slot in closed:
+                rows[slot] = self._row(target, text, Message.Status.SKIPPED, SKIP_WINDOW_CLOSED, encoding, segments)
+        kept = [item for item in pending if item[0] not in closed]
+        return kept, self._quote(kept) if kept else None
 
     def _merge(self, quote: Quote) -> None:
         """Add a chunk's quote (its per-country lines and totals) to the plan's totals."""
@@ -330,67 +363,6 @@ def plan_totals_only(planner: Planner) -> PlanTotals:
     for _rows in planner.run():
         pass
     return planner.totals
-
-
-def check_plan(totals: PlanTotals, *, request: BroadcastRequest) -> None:
-    """The rules a broadcast must pass to be accepted (a precheck reports them as warnings)."""
-    errors: dict[str, list[ValidationError]] = {}
-    if totals.total_contacts == 0:
-        errors.setdefault("recipients", []).append(
-            ValidationError(
-                "None of the recipients can be sent to (all invalid, opted out, duplicates or unroutable).",
-                code="no_valid_recipients",
-            )
-        )
-    if totals.stop_missing:
-        errors.setdefault("text", []).append(
-            ValidationError(
-                f"Marketing SMS to French numbers must mention STOP (opt-out); {totals.stop_missing} message(s) "
-                "to France do not.",
-                code="stop_mention_missing",
-            )
-        )
-    if totals.too_long:
-        errors.setdefault("text", []).append(
-            ValidationError(
-                f"{totals.too_long} rendered message(s) are longer than {MAX_SMS_RENDERED} characters.",
-                code="text_too_long",
-            )
-        )
-    if errors:
-        raise ValidationError(errors)
-
-
-def plan_warnings(totals: PlanTotals) -> list[dict[str, str]]:
-    warnings = [{"code": "exchange_rate_missing", "message": w} for w in totals.warnings.values()]
-    if totals.stop_missing:
-        warnings.append(
-            {
-                "code": "stop_mention_missing",
-                "message": f"{totals.stop_missing} marketing SMS to France lack the STOP opt-out mention; "
-                "create will refuse this broadcast.",
-            }
-        )
-    if totals.too_long:
-        warnings.append(
-            {
-                "code": "text_too_long",
-                "message": f"{totals.too_long} rendered message(s) exceed {MAX_SMS_RENDERED} characters.",
-            }
-        )
-    if totals.missing_variables:
-        names = ", ".join(sorted(totals.missing_variables))
-        warnings.append({"code": "missing_variables", "message": f"Some recipients have no value for: {names}."})
-    if totals.non_gsm:
-        warnings.append(
-            {
-                "code": "ucs2_encoding",
-                "message": "Some messages need UCS-2 (70 characters a part) because of: "
-                + " ".join(totals.non_gsm)
-                + ".",
-            }
-        )
-    return warnings
 
 
 def versions_from_text(texts: dict[str, str]) -> dict[str, CompiledTemplate]:

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet, Sum
 
+from accounts.channels import Channel
 from accounts.models import Client
 from tracking.models import TrackedLink
 
@@ -116,6 +117,20 @@ def message_list(*, client: Client) -> QuerySet[Message]:
 
 def reply_list(*, client: Client) -> QuerySet[Reply]:
     return Reply.objects.filter(client=client).select_related("connector")
+
+
+def broadcast_skips(broadcast: Broadcast) -> dict[str, int]:
+    """Recipients left out of a broadcast, by reason (SPEC §8 `skipped`), for every API that shows them."""
+    skipped = {
+        "invalid": broadcast.skipped_invalid,
+        "opted_out": broadcast.skipped_opted_out,
+        "unroutable": broadcast.skipped_unroutable,
+        "duplicates": broadcast.duplicates,
+    }
+    if broadcast.channel == Channel.WHATSAPP and not broadcast.template_name:
+        # WhatsApp free text (SPEC §14): outside the 24-hour window, when planned or when claimed.
+        skipped["whatsapp_window_closed"] = broadcast.skipped_window_closed
+    return skipped
 
 
 def connectors_by_name(*, names: Iterable[str]) -> dict[str, Connector]:

@@ -3,7 +3,8 @@
 Messages move forward only: pending → queued → sending → sent → delivered → read, with failed,
 skipped and cancelled as ends. Two exceptions, each named here: a user's explicit `retry-failed`
 puts failed messages back in the queue for a new attempt (RETRY_FROM, docs/broadcasts.md), and a
-dispatcher gives back a claim it never handed to a provider (UNCLAIM_FROM). Delivery reports
+dispatcher gives back a claim it never handed to a provider (UNCLAIM_FROM), or gives it back
+skipped because its WhatsApp window closed (SKIP_CLAIMED_FROM). Delivery reports
 arriving out of order can therefore never move a message backwards: `message_sources(target)`
 gives the statuses a conditional UPDATE may move from, and anything else is left alone.
 
@@ -40,6 +41,9 @@ _MESSAGE_MOVES: dict[str, frozenset[str]] = {
 RETRY_FROM = frozenset({M.FAILED})
 # The other move back: a claim given back untouched (nothing was handed to a provider), queued again.
 UNCLAIM_FROM = frozenset({M.SENDING})
+# A claim given back and skipped in one move: a WhatsApp free-text message whose customer-service
+# window closed before it was handed over (whatsapp_window.py). Never one handed to a provider.
+SKIP_CLAIMED_FROM = UNCLAIM_FROM
 ACTIVE_MESSAGE_STATUSES = frozenset({M.PENDING, M.QUEUED, M.SENDING})
 LEFT_STATUSES = frozenset({M.SENT, M.DELIVERED, M.READ})
 

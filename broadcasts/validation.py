@@ -234,9 +234,6 @@ def _content(errors: _Errors, data: dict[str, Any], channel: str) -> tuple[str |
             errors.add("template", "A template name is 1–512 characters.")
             return None, None, base_language
         return template.strip(), None, base_language
-    if channel == Channel.WHATSAPP:
-        errors.add("text", "WhatsApp broadcasts need an approved template, not plain text.", "template_required")
-        return None, None, base_language
     limit = MAX_TEXT.get(channel, MAX_SMS_TEXT)
     texts: dict[str, str] = {}
     if isinstance(text, str):
@@ -357,10 +354,10 @@ def parse_broadcast_request(
             errors.add(key, "Must be true or false.", "invalid_boolean")
             value = default
         flags[key] = value
-    if flags["track_links"] and channel == Channel.WHATSAPP:
+    if flags["track_links"] and channel == Channel.WHATSAPP and template:
         errors.add(
             "track_links",
-            "WhatsApp sends approved templates, whose text Meta renders: their links cannot be rewritten.",
+            "WhatsApp templates are rendered by Meta: their links cannot be rewritten (free text's can).",
             "track_links_unsupported",
         )
     if not flags["skip_opted_out"] and purpose != Broadcast.Purpose.TRANSACTIONAL:

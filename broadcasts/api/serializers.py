@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from accounts.channels import Channel
 from broadcasts.models import Broadcast, Message, Reply
-from broadcasts.selectors import BroadcastStats
+from broadcasts.selectors import BroadcastStats, broadcast_skips
 from broadcasts.states import UI_STATUS
 from wallets.models import Tier
 from wallets.pricing import money
@@ -101,12 +101,7 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
         return money(value) if value is not None else None
 
     def get_skipped(self, obj: Broadcast) -> dict[str, int]:
-        return {
-            "invalid": obj.skipped_invalid,
-            "opted_out": obj.skipped_opted_out,
-            "unroutable": obj.skipped_unroutable,
-            "duplicates": obj.duplicates,
-        }
+        return broadcast_skips(obj)
 
     def get_stats(self, obj: Broadcast) -> dict[str, float]:
         stats: dict[Any, BroadcastStats] = self.context.get("stats") or {}
@@ -199,6 +194,11 @@ class PrecheckSerializer(serializers.Serializer[Any]):
     non_gsm_characters = serializers.ListField(child=serializers.CharField())
     missing_variables = serializers.DictField(child=serializers.IntegerField())
     warnings = serializers.ListField(child=serializers.DictField())
+    whatsapp_window_closed_count = serializers.IntegerField(
+        required=False,
+        help_text="WhatsApp free text only: recipients who did not write to the route's WhatsApp number in the "
+        "last 24 hours, skipped with error_code whatsapp_window_closed.",
+    )
     link_tracking = LinkTrackingSerializer(
         required=False, help_text="With track_links and links in the text: what the short links changed."
     )

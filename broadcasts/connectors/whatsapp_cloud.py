@@ -1,7 +1,10 @@
-"""WhatsApp Cloud API (Meta's Graph API): approved templates out; statuses and replies back on one URL.
+"""WhatsApp Cloud API (Meta's Graph API): templates and free text out; statuses and replies back on one URL.
 
-Sends are template messages only: outside a 24-hour customer-service window WhatsApp delivers nothing
-else, and a broadcast is never inside one. Herald stores a template's language as ISO 639-3 (`eng`);
+A message with a template goes out as a `type: template` message (outside a 24-hour customer-service
+window WhatsApp delivers nothing else); a message without one is free text, a `type: text` message,
+which WhatsApp delivers only inside the window: the dispatcher sends such messages only to numbers
+that wrote to this connector within 24 hours (broadcasts/whatsapp_window.py), so this plugin just
+says which kind each message is. Herald stores a template's language as ISO 639-3 (`eng`);
 WhatsApp names its template languages by ISO 639-1, with a region where it only offers regional
 variants (`en`, `fr`, `pt_BR`), so the code is derived with pycountry, not a table of 639-3 codes.
 
@@ -143,9 +146,9 @@ class WhatsappCloudConnector(HttpConnector):
 
     def refusal(self, message: OutboundMessage) -> SendResult | None:
         """A permanent failure for a message WhatsApp cannot take, before any call; None when sendable."""
-        if not message.template:
-            reason = ("whatsapp_template_required", "WhatsApp sends only approved templates; this message has none.")
-        elif whatsapp_language(message.language) is None:
+        if not message.template and not message.text.strip():
+            reason = ("whatsapp_text_required", "The message has neither a template nor text to send.")
+        elif message.template and whatsapp_language(message.language) is None:
             reason = ("whatsapp_language_unsupported", "The template's language has no WhatsApp code.")
         elif not _digits(message.to):
             reason = ("whatsapp_invalid_recipient", "The recipient is not a phone number.")
@@ -161,21 +164,24 @@ class WhatsappCloudConnector(HttpConnector):
 
     def call_for(self, message: OutboundMessage) -> HttpCall:
         cfg = self.settings
-        template: dict[str, Any] = {"name": message.template, "language": {"code": whatsapp_language(message.language)}}
-        if message.parameters:
-            template["components"] = [
-                {"type": "body", "parameters": [{"type": "text", "text": p} for p in message.parameters]}
-            ]
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "to": _digits(message.to)}
+        if message.template:
+            template: dict[str, Any] = {
+                "name": message.template,
+                "language": {"code": whatsapp_language(message.language)},
+            }
+            if message.parameters:
+                template["components"] = [
+                    {"type": "body", "parameters": [{"type": "text", "text": p} for p in message.parameters]}
+                ]
+            body.update({"type": "template", "template": template})
+        else:
+            body.update({"type": "text", "text": {"body": message.text}})  # free text, inside the window
         return HttpCall(
             method="POST",
             url=f"{cfg['base_url']}/{cfg['api_version']}/{cfg['phone_number_id']}/messages",
             headers={"Authorization": f"Bearer {cfg['access_token']}"},
-            json={
-                "messaging_product": "whatsapp",
-                "to": _digits(message.to),
-                "type": "template",
-                "template": template,
-            },
+            json=body,
         )
 
     def result_for(self, message: OutboundMessage, answer: HttpAnswer) -> SendResult:

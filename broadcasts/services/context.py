@@ -23,7 +23,8 @@ from wallets.pricing import money
 from wallets.selectors import exchange_rates, price_routes, wallet_get
 
 from ..models import Broadcast
-from ..planning import PlanContext, Planner, PlanTotals, plan_totals_only, plan_warnings, versions_from_text
+from ..plan_checks import plan_warnings
+from ..planning import PlanContext, Planner, PlanTotals, plan_totals_only, versions_from_text
 from ..validation import BroadcastRequest, parse_broadcast_request
 from .senders import sender_is_registered
 
@@ -114,6 +115,9 @@ def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
         "missing_variables": dict(sorted(totals.missing_variables.items())),
         "warnings": plan_warnings(totals),
     }
+    if totals.free_text:
+        # WhatsApp free text (SPEC §14): recipients outside the 24-hour window, skipped like the others.
+        body["whatsapp_window_closed_count"] = totals.window_closed_count
     if totals.tracked_links:
         body["link_tracking"] = {
             "links": totals.tracked_links,

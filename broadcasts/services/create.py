@@ -26,7 +26,8 @@ from wallets.pricing import money
 
 from .. import queue
 from ..models import Broadcast
-from ..planning import PlanContext, Planner, PlanTotals, check_plan, plan_totals_only
+from ..plan_checks import check_plan
+from ..planning import PlanContext, Planner, PlanTotals, plan_totals_only
 from ..validation import MIN_SCHEDULE_AHEAD, BroadcastRequest, parse_broadcast_request
 from ..writing import messages_write
 from .context import client_wallet, plan_context
@@ -78,6 +79,7 @@ def apply_totals(broadcast: Broadcast, totals: PlanTotals, currency: str) -> Non
     broadcast.skipped_invalid = totals.invalid_count
     broadcast.skipped_opted_out = totals.opted_out_count
     broadcast.skipped_unroutable = totals.unroutable_count
+    broadcast.skipped_window_closed = totals.window_closed_count
     broadcast.duplicates = totals.duplicate_count
 
 

@@ -45,7 +45,8 @@ from wallets.pricing import money, quote_messages
 from .. import queue
 from ..lock_objects import broadcast_for_update
 from ..models import Broadcast
-from ..planning import PlanContext, Planner, PlanTotals, Row, check_plan
+from ..plan_checks import check_plan
+from ..planning import PlanContext, Planner, PlanTotals, Row
 from ..states import DISPATCHABLE_BROADCAST
 from ..transitions import broadcast_move
 from ..validation import BroadcastRequest, parse_broadcast_request
@@ -274,7 +275,7 @@ def _write_and_reserve(broadcast: Broadcast, planned: PlannedChunk, *, wallet: W
 
 _TOTAL_FIELDS = (
     "total_recipients", "total_segments", "estimated_cost", "skipped_invalid", "skipped_opted_out",
-    "skipped_unroutable", "duplicates",
+    "skipped_unroutable", "skipped_window_closed", "duplicates",
 )  # fmt: skip
 _PREPARATION_FIELDS = ("preparing", "preparation_total", "preparation_processed", "preparation_cursor")
 
@@ -288,6 +289,7 @@ def _add_totals(broadcast: Broadcast, totals: Any, *, duplicates: int, first: bo
         "skipped_invalid": totals.invalid_count,
         "skipped_opted_out": totals.opted_out_count,
         "skipped_unroutable": totals.unroutable_count,
+        "skipped_window_closed": totals.window_closed_count,
         "duplicates": duplicates,
     }
     for name, value in chunk.items():

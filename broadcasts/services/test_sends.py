@@ -21,6 +21,7 @@ from ..models import Broadcast, Message
 from ..planning import Planner
 from ..states import ACTIONS
 from ..validation import parse_broadcast_request
+from ..whatsapp_window import SKIP_WINDOW_CLOSED
 from ..writing import messages_write
 from .context import plan_context
 from .request import request_data
@@ -71,9 +72,18 @@ def broadcast_test(*, broadcast: Broadcast, recipients: Any) -> list[Message]:
     context, _ = plan_context(client=client, request=request, now=timezone.now())
     planner = Planner(context)
     rows = planner.plan_chunk(targets)
-    unroutable = [r.urn for r in rows if r.status == M.SKIPPED]
-    if unroutable:
-        raise ValidationError({"recipients": [f"No route for: {', '.join(unroutable)}."]})
+    # WhatsApp free text goes only inside the 24-hour window (whatsapp_window.py), tests too: Meta
+    # would refuse them.
+    closed = [r.urn for r in rows if r.status == M.SKIPPED and r.error_code == SKIP_WINDOW_CLOSED]
+    unroutable = [r.urn for r in rows if r.status == M.SKIPPED and r.error_code != SKIP_WINDOW_CLOSED]
+    if unroutable or closed:
+        problems = [f"No route for: {', '.join(unroutable)}."] if unroutable else []
+        if closed:
+            problems.append(
+                f"Not written to this WhatsApp number in the last 24 hours, so free text cannot reach them: "
+                f"{', '.join(closed)}. Test with an approved template, or write from those numbers first."
+            )
+        raise ValidationError({"recipients": problems})
     now = timezone.now()
     total = sum((r.cost for r in rows), Decimal(0))
     for row in rows:

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 
 from accounts.channels import Channel, send_scope
 from broadcasts.models import Broadcast
-from broadcasts.selectors import BroadcastStats, broadcast_list, broadcast_stats
+from broadcasts.selectors import BroadcastStats, broadcast_list, broadcast_skips, broadcast_stats
 from contacts.selectors import contact_list_queryset, contact_queryset
 from wallets.pricing import money
 
@@ -163,12 +163,7 @@ class Page:
                 "failed": stats.failed,
                 "clicks": stats.clicks,
             },
-            "skipped": {
-                "invalid": broadcast.skipped_invalid,
-                "opted_out": broadcast.skipped_opted_out,
-                "unroutable": broadcast.skipped_unroutable,
-                "duplicates": broadcast.duplicates,
-            },
+            "skipped": broadcast_skips(broadcast),
         }
         if simulated:
             herald["simulated"] = True

@@ -3,7 +3,10 @@ and written, contacts (UUID or URN) and groups (UUID or name) resolved to Herald
 create called, and Herald's refusals rendered as RapidPro's 400s.
 
 Nothing here decides whether a broadcast may go: `broadcast_create` does, exactly as for
-/api/v1/broadcasts/. This module only translates names and shapes both ways.
+/api/v1/broadcasts/ (so `whatsapp:` URNs with text follow the native WhatsApp free-text rule, SPEC
+§14: sent to numbers inside the 24-hour window, the others skipped `whatsapp_window_closed`; with
+`herald.template` the approved template goes to everyone). This module only translates names and
+shapes both ways.
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ INVALID_URN = "Invalid URN: {value}. Ensure phone numbers contain country codes.
 MIXED_SCHEMES = "Herald sends one channel per broadcast: send tel:, whatsapp: and telegram: URNs in separate requests."
 TOO_MANY = "Ensure this field has no more than {limit} elements."
 NO_SUCH_OBJECT = "No such object: {value}"
-WHATSAPP_TEMPLATE = "WhatsApp needs an approved template: pass herald.template."
 
 # Native body fields a RapidPro body names otherwise; every other native field is a `herald` one.
 RAPIDPRO_NAME = {
@@ -252,8 +254,6 @@ def _translate_fields(errors: Mapping[str, list[Any]], *, channel: str) -> dict[
             message = " ".join(item.messages) if isinstance(item, DjangoValidationError) else str(item)
             if code in TO_NON_FIELD:
                 add(NON_FIELD, message)
-            elif code == "template_required":
-                add(NON_FIELD, WHATSAPP_TEMPLATE)
             elif head in RAPIDPRO_NAME:
                 name = RAPIDPRO_NAME[head]
                 if code == "text_too_long" and rest:

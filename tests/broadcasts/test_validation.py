@@ -36,7 +36,6 @@ def in_(**delta):
         ({"recipients": []}, "recipients", "no_recipients"),
         ({"recipients": [UG], "text": None}, "template", "template_or_text"),
         ({"recipients": [UG], "template": "promo"}, "template", "template_or_text"),
-        ({"recipients": [UG], "channel": "whatsapp", "text": "Hi"}, "text", "template_required"),
         ({"recipients": [UG], "schedule_mode": "scheduled"}, "scheduled_at", "required"),
         (
             {"recipients": [UG], "schedule_mode": "scheduled", "scheduled_at": in_(minutes=-5)},
@@ -192,5 +191,5 @@ def test_track_links_is_refused_for_whatsapp_templates(shop):
         "invalid_request_error",
     )
     assert error["fields"]["track_links"] == [
-        "WhatsApp sends approved templates, whose text Meta renders: their links cannot be rewritten."
+        "WhatsApp templates are rendered by Meta: their links cannot be rewritten (free text's can)."
     ]

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from broadcasts.models import Broadcast, Message
+from broadcasts.models import Broadcast, Message, Reply
 from compat.rapidpro.broadcasts import STATUS
 from compat.rapidpro.expressions import ExpressionError, rewrite
 from contacts.models import Contact
@@ -18,6 +18,7 @@ from tests.broadcasts.conftest import FR, KE, UG, assert_counters_exact
 from tests.factories.accounts import ClientFactory
 from tests.factories.broadcasts import SenderFactory
 from tests.factories.contacts import ContactFactory, ContactListFactory, add_members
+from tests.factories.templates_app import TemplateFactory
 from tests.wallets.conftest import assert_ledger_consistent
 
 URL = "/api/v2/broadcasts.json"
@@ -240,10 +241,12 @@ def test_the_channel_is_the_urns_scheme(shop, rp, daytime):
     telegram = post(rp, {"text": "Hi", "urns": ["telegram:123456789"]})
     assert telegram.status_code == 201, telegram.content
     assert (telegram.json()["herald"]["channel"], telegram.json()["urns"]) == ("telegram", ["telegram:123456789"])
-    # WhatsApp: digits without + as RapidPro writes them (with + also read); free text needs a template today
-    whatsapp = post(rp, {"text": "Hi", "urns": [f"whatsapp:{UG[1:]}", f"whatsapp:{KE}"]})
-    assert whatsapp.status_code == 400
-    assert whatsapp.json() == {"non_field_errors": ["WhatsApp needs an approved template: pass herald.template."]}
+    # WhatsApp: digits without + as RapidPro writes them (with + also read)
+    Reply.objects.create(client=shop.client, urn=f"whatsapp:{UG}", channel="whatsapp", text="Hello?",
+                         connector=shop.connector, received_at=timezone.now() - timedelta(hours=1))  # fmt: skip
+    whatsapp = post(rp, {"text": "Hi", "urns": [f"whatsapp:{UG[1:]}"]})
+    assert whatsapp.status_code == 201, whatsapp.content
+    assert (whatsapp.json()["herald"]["channel"], whatsapp.json()["urns"]) == ("whatsapp", [f"whatsapp:{UG[1:]}"])
     clash = post(rp, {"text": "Hi", "urns": [f"tel:{UG}"], "herald": {"channel": "telegram"}})
     assert clash.json() == {"herald": {"channel": ["The urns are tel: URNs; they cannot be sent on telegram."]}}
 
@@ -418,6 +421,61 @@ def test_quick_replies_are_echoed(shop, rp, daytime):
     replies = [{"type": "text", "text": "Yes"}]
     response = post(rp, {"text": "Coming?", "urns": [f"tel:{UG}"], "quick_replies": replies})
     assert response.json()["quick_replies"] == {"eng": replies}
+
+
+# --- WhatsApp free text (SPEC §14): the native window rule, through RapidPro's door ----------------
+
+INSIDE, NEVER = "+256772000101", "+256772000103"
+
+
+def wrote(shop, phone, hours_ago):
+    return Reply.objects.create(
+        client=shop.client, urn=f"whatsapp:{phone}", channel="whatsapp", text="Hello?", connector=shop.connector,
+        received_at=timezone.now() - timedelta(hours=hours_ago),
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_whatsapp_text_goes_to_numbers_inside_the_window_and_skips_the_rest(shop, rp, daytime):
+    wrote(shop, INSIDE, 23)
+    wrote(shop, NEVER, 25)  # too long ago
+    response = post(rp, {"text": "Hi @contact.first_name", "urns": [f"whatsapp:{INSIDE[1:]}", f"whatsapp:{NEVER}"]})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["herald"]["channel"], body["herald"]["template"], body["herald"]["total_recipients"]) == (
+        "whatsapp", None, 1
+    )  # fmt: skip
+    assert body["urns"] == [f"whatsapp:{INSIDE[1:]}", f"whatsapp:{NEVER[1:]}"]  # as given, RapidPro's spelling
+    assert body["herald"]["skipped"]["whatsapp_window_closed"] == 1  # counted where RapidPro users look
+    messages = dict(Message.objects.values_list("urn", "error_code"))
+    assert messages == {f"whatsapp:{INSIDE}": "", f"whatsapp:{NEVER}": "whatsapp_window_closed"}
+    native = shop.api.get(f"/api/v1/broadcasts/{body['uuid']}/").json()  # the same broadcast, natively
+    assert (native["total_recipients"], native["skipped"]["whatsapp_window_closed"]) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_whatsapp_text_to_nobody_inside_the_window_is_a_400_saying_why(shop, rp, daytime):
+    response = post(rp, {"text": "Hi", "urns": [f"whatsapp:{NEVER[1:]}"]})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"non_field_errors": [
+            "None of the recipients can be sent to: WhatsApp free text goes only to numbers that wrote to this "
+            "WhatsApp number in the last 24 hours (1 did not); send an approved template instead."
+        ]},
+    )  # fmt: skip
+    assert not Broadcast.objects.exists()
+    assert not Contact.objects.exists()  # a refusal leaves no contact behind
+
+
+@pytest.mark.django_db
+def test_herald_template_still_reaches_whatsapp_numbers_that_never_wrote(shop, rp, daytime):
+    TemplateFactory(client=shop.client, channel="whatsapp", name="order_ready", content="Ready", status="approved")
+    response = post(rp, {"urns": [f"whatsapp:{NEVER[1:]}"], "herald": {"template": "order_ready"}})
+    assert response.status_code == 201, response.content
+    assert (response.json()["herald"]["template"], response.json()["herald"]["total_recipients"]) == (
+        "order_ready", 1
+    )  # fmt: skip
+    assert Message.objects.get().status == "queued"
 
 
 # --- scopes, limits, idempotency ------------------------------------------------------------------

@@ -388,6 +388,30 @@ def test_an_opted_out_contact_is_refused_with_the_reason(shop, rp, daytime):
 
 
 @pytest.mark.django_db
+def test_a_whatsapp_reply_inside_the_window_is_sent_as_free_text(shop, rp, daytime):
+    """SPEC §14: answering a contact who wrote on WhatsApp lately, RapidPro's everyday use."""
+    contact = ContactFactory(client=shop.client, phone=UG, first_name="Joe")
+    Reply.objects.create(client=shop.client, contact=contact, urn=f"whatsapp:{UG}", channel="whatsapp", text="Help",
+                         connector=shop.connector, received_at=timezone.now() - timedelta(hours=2))  # fmt: skip
+    response = rp.post(URL, {"contact": f"whatsapp:{UG[1:]}", "text": "Hi @contact.first_name"}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["urn"], body["text"], body["status"]) == (f"whatsapp:{UG[1:]}", "Hi Joe", "queued")
+    assert Broadcast.objects.get().channel == "whatsapp"
+
+
+@pytest.mark.django_db
+def test_a_whatsapp_message_outside_the_window_is_refused_with_the_reason(shop, rp, daytime):
+    contact = ContactFactory(client=shop.client, phone=UG)
+    reply(shop, contact=contact, at=timezone.now() - timedelta(hours=1))  # an SMS reply opens no WhatsApp window
+    response = rp.post(URL, {"contact": f"whatsapp:{UG[1:]}", "text": "Hi"}, format="json")
+    assert response.status_code == 400
+    (message,) = response.json()["non_field_errors"]
+    assert message.startswith("None of the recipients can be sent to: WhatsApp free text goes only to numbers")
+    assert not Broadcast.objects.exists()
+
+
+@pytest.mark.django_db
 def test_create_needs_the_send_scope_of_the_contacts_channel(shop, make_rapidpro, daytime):
     phone = ContactFactory(client=shop.client, phone=UG)
     chat = ContactFactory(client=shop.client, phone=None, telegram_chat_id="4242")

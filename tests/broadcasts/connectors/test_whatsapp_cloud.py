@@ -124,6 +124,51 @@ def test_send_uses_the_configured_api_version(fake: FakeWhatsApp) -> None:
     assert fake.requests[0].path == f"/v19.0/{PHONE_NUMBER_ID}/messages"
 
 
+def test_a_message_without_a_template_is_sent_as_free_text(fake: FakeWhatsApp, connector: WhatsappCloudConnector):
+    """SPEC §14: WhatsApp free text is a `type: text` message carrying the rendered text as its body."""
+    [result] = connector.send([message(9, template="", language="", parameters=(), text="Hi Ada, still there?")])
+
+    assert (result.message_id, result.accepted, result.provider_message_id) == (9, True, "wamid.HBgM000001")
+    [request] = fake.requests
+    assert (request.method, request.path) == ("POST", f"/v21.0/{PHONE_NUMBER_ID}/messages")
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert request.body == {
+        "messaging_product": "whatsapp",
+        "to": "256772000001",
+        "type": "text",
+        "text": {"body": "Hi Ada, still there?"},
+    }
+
+
+def test_free_text_needs_no_whatsapp_language_code(fake: FakeWhatsApp, connector: WhatsappCloudConnector) -> None:
+    """A language without a WhatsApp code refuses a template, never free text (which has no language)."""
+    [result] = connector.send([message(template="", language="xxq", text="Salut")])
+
+    assert result.accepted is True
+    assert fake.requests[0].body["text"] == {"body": "Salut"}
+
+
+def test_a_batch_mixes_templates_and_free_text_each_in_its_own_shape(
+    fake: FakeWhatsApp, connector: WhatsappCloudConnector
+) -> None:
+    results = connector.send([message(1), message(2, template="", text="Thanks for writing!")])
+
+    assert [r.accepted for r in results] == [True, True]
+    kinds = {r.body["type"]: r.body for r in fake.requests}
+    assert set(kinds) == {"template", "text"}
+    assert "text" not in kinds["template"]
+    assert "template" not in kinds["text"]
+    assert kinds["text"]["text"] == {"body": "Thanks for writing!"}
+
+
+def test_free_text_errors_are_classified_like_templates(fake: FakeWhatsApp, connector: WhatsappCloudConnector):
+    """131047 (re-engagement: outside the window by Meta's clock) is a permanent whatsapp_ error."""
+    fake.error(400, 131047, "Re-engagement message")
+    [result] = connector.send([message(template="", text="Hi")])
+
+    assert (result.accepted, result.transient, result.error_code) == (False, False, "whatsapp_131047")
+
+
 @pytest.mark.parametrize(
     ("herald", "whatsapp"),
     [
@@ -156,7 +201,7 @@ def test_unknown_language_has_no_whatsapp_code(code: str) -> None:
 @pytest.mark.parametrize(
     ("fields", "error_code"),
     [
-        ({"template": "", "parameters": ()}, "whatsapp_template_required"),
+        ({"template": "", "parameters": (), "text": " "}, "whatsapp_text_required"),
         ({"language": "xxq"}, "whatsapp_language_unsupported"),
         ({"to": "+"}, "whatsapp_invalid_recipient"),
     ],
@@ -173,13 +218,13 @@ def test_unsendable_message_fails_permanently_without_a_call(
 def test_batch_keeps_order_when_some_are_refused_before_sending(
     fake: FakeWhatsApp, connector: WhatsappCloudConnector
 ) -> None:
-    batch = [message(1), message(2, template=""), message(3), message(4, language="zzq")]
+    batch = [message(1), message(2, template="", text=""), message(3), message(4, language="zzq")]
 
     results = connector.send(batch)
 
     assert [r.message_id for r in results] == [1, 2, 3, 4]
     assert [r.accepted for r in results] == [True, False, True, False]
-    assert [r.error_code for r in results] == ["", "whatsapp_template_required", "", "whatsapp_language_unsupported"]
+    assert [r.error_code for r in results] == ["", "whatsapp_text_required", "", "whatsapp_language_unsupported"]
     assert len(fake.requests) == 2
 
 

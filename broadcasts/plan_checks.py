@@ -1,0 +1,81 @@
+"""The rules a planned broadcast must pass to be accepted, and the warnings a precheck shows for
+them (SPEC §8): one list of rules, so create refuses exactly what precheck warns about."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from .planning import MAX_SMS_RENDERED, PlanTotals
+from .validation import BroadcastRequest
+
+NO_VALID_RECIPIENTS = "None of the recipients can be sent to (all invalid, opted out, duplicates or unroutable)."
+NONE_INSIDE_WINDOW = (
+    "None of the recipients can be sent to: WhatsApp free text goes only to numbers that wrote to this "
+    "WhatsApp number in the last 24 hours ({closed} did not); send an approved template instead."
+)
+
+
+def check_plan(totals: PlanTotals, *, request: BroadcastRequest) -> None:
+    """The rules a broadcast must pass to be accepted (a precheck reports them as warnings)."""
+    errors: dict[str, list[ValidationError]] = {}
+    if totals.total_contacts == 0:
+        closed = totals.window_closed_count
+        message = NONE_INSIDE_WINDOW.format(closed=closed) if closed else NO_VALID_RECIPIENTS
+        errors.setdefault("recipients", []).append(ValidationError(message, code="no_valid_recipients"))
+    if totals.stop_missing:
+        errors.setdefault("text", []).append(
+            ValidationError(
+                f"Marketing SMS to French numbers must mention STOP (opt-out); {totals.stop_missing} message(s) "
+                "to France do not.",
+                code="stop_mention_missing",
+            )
+        )
+    if totals.too_long:
+        errors.setdefault("text", []).append(
+            ValidationError(
+                f"{totals.too_long} rendered message(s) are longer than {MAX_SMS_RENDERED} characters.",
+                code="text_too_long",
+            )
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def plan_warnings(totals: PlanTotals) -> list[dict[str, str]]:
+    warnings = [{"code": "exchange_rate_missing", "message": w} for w in totals.warnings.values()]
+    if totals.stop_missing:
+        warnings.append(
+            {
+                "code": "stop_mention_missing",
+                "message": f"{totals.stop_missing} marketing SMS to France lack the STOP opt-out mention; "
+                "create will refuse this broadcast.",
+            }
+        )
+    if totals.too_long:
+        warnings.append(
+            {
+                "code": "text_too_long",
+                "message": f"{totals.too_long} rendered message(s) exceed {MAX_SMS_RENDERED} characters.",
+            }
+        )
+    if totals.window_closed_count:
+        warnings.append(
+            {
+                "code": "whatsapp_window_closed",
+                "message": f"{totals.window_closed_count} recipient(s) have not written to this WhatsApp number in "
+                "the last 24 hours: free text cannot reach them, so they will be skipped (whatsapp_window_closed).",
+            }
+        )
+    if totals.missing_variables:
+        names = ", ".join(sorted(totals.missing_variables))
+        warnings.append({"code": "missing_variables", "message": f"Some recipients have no value for: {names}."})
+    if totals.non_gsm:
+        warnings.append(
+            {
+                "code": "ucs2_encoding",
+                "message": "Some messages need UCS-2 (70 characters a part) because of: "
+                + " ".join(totals.non_gsm)
+                + ".",
+            }
+        )
+    return warnings
