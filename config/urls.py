@@ -25,6 +25,7 @@ urlpatterns = [
     # SPEC §14: the seed systems' own APIs, in their own shapes (before Herald's /api/ 404).
     path("api/v2/", include("compat.rapidpro.urls")),
     path("octopush/v1/public/", include("compat.octopush.urls")),
+    path("octopush-legacy/api/", include("compat.octopush_legacy.urls")),
     path("teekrr/", include("compat.teekrr.urls")),
     path("api/messages/", include("compat.esms.urls")),
     re_path(r"^api/", api_not_found),

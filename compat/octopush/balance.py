@@ -13,12 +13,23 @@ from rest_framework.response import Response
 from accounts.api.throttles import API
 from accounts.models import Scope
 from broadcasts.models import Broadcast
+from wallets.models import Wallet
 from wallets.selectors import segment_cost_for_country, wallet_get
 
 from .base import COUNTRY_NOT_SERVED, LOW_COST_UNAVAILABLE, NO_COUNTRY, NO_CREDIT, OctopushError, OctopushView
 
 PRODUCTS = {"sms_premium": Broadcast.Tier.PREMIUM, "sms_low_cost": Broadcast.Tier.LOW_COST}
 DEFAULT_PRODUCT = "sms_premium"
+
+
+def sms_bought(*, wallet: Wallet, country_code: str, tier: str) -> int | None:
+    """How many one-segment SMS to `country_code` at `tier` the wallet's available credit buys
+    (exactly: Decimal floor division), or None when no route serves that country at that tier.
+    Shared with the legacy API's balance (compat/octopush_legacy)."""
+    cost = segment_cost_for_country(wallet=wallet, country_code=country_code, channel="sms", tier=tier)
+    if cost is None:
+        return None
+    return int(wallet.available // cost) if cost > 0 else 0
 
 
 class WalletCheckBalanceView(OctopushView):
@@ -37,8 +48,8 @@ class WalletCheckBalanceView(OctopushView):
         if len(country) != 2 or not phonenumbers.country_code_for_region(country):
             raise OctopushError(NO_COUNTRY, f"'{country}' is not an ISO 3166 country code.")
         tier = PRODUCTS[product]
-        cost = segment_cost_for_country(wallet=wallet, country_code=country, channel="sms", tier=tier)
-        if cost is None:
+        amount = sms_bought(wallet=wallet, country_code=country, tier=tier)
+        if amount is None:
             premium = (
                 segment_cost_for_country(
                     wallet=wallet, country_code=country, channel="sms", tier=Broadcast.Tier.PREMIUM
@@ -47,5 +58,4 @@ class WalletCheckBalanceView(OctopushView):
                 else None
             )
             raise OctopushError(LOW_COST_UNAVAILABLE if premium is not None else COUNTRY_NOT_SERVED)
-        amount = int(wallet.available // cost) if cost > 0 else 0
         return Response({"amount": amount, "unit": product, "wallet_packs": []})

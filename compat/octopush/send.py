@@ -18,10 +18,11 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.principal import Principal
 from accounts.api.throttles import COMPAT_SEND
 from accounts.dates import parse_iso_datetime
 from accounts.exceptions import HeraldError
-from accounts.models import Scope
+from accounts.models import Client, Scope
 from broadcasts.models import Broadcast
 from broadcasts.services import Accepted, broadcast_create, broadcast_precheck
 from wallets.numbering import region_for_digits
@@ -170,6 +171,55 @@ def native_request(body: Mapping[str, Any], *, now: datetime) -> tuple[dict[str,
     return data, (request_id.strip() or None) if request_id is not None else None
 
 
+def create_once(
+    *, client: Client, principal: Principal, data: dict[str, Any], request_id: str | None, now: datetime
+) -> Accepted:
+    """The native create, with the request_id taken in its transaction (a refusal frees it): a
+    repeat within 24 h is OctopushError(120). Octopush sends at any future time: no 10-minute
+    minimum here. Shared by API v1 and the legacy API (compat/octopush_legacy)."""
+
+    def create() -> Accepted:
+        return broadcast_create(
+            client=client, data=data, api_key=principal.api_key, user=principal.user,
+            min_schedule_ahead=timedelta(0),
+        )  # fmt: skip
+
+    if data.get("simulate"):  # nothing is sent: the request_id is checked, not taken
+        if request_id and request_id_used(client=client, request_id=request_id, now=now):
+            raise OctopushError(DUPLICATE_REQUEST)
+        return create()
+    if not request_id:
+        return create()
+    with transaction.atomic():
+        claim = request_id_claim(client=client, request_id=request_id, now=now)
+        if claim is None:
+            raise OctopushError(DUPLICATE_REQUEST)
+        accepted = create()
+        request_id_link(claim=claim, broadcast_id=accepted.broadcast.pk)
+    return accepted
+
+
+def no_valid_number(*, client: Client, data: dict[str, Any]) -> OctopushError:
+    """Which of Octopush's codes says why no recipient of `data` (a native create body) could be
+    sent to: 151 (or 152, or 150) when every one was unroutable, else 117. Read from the native
+    precheck."""
+    probe = {k: v for k, v in data.items() if k not in ("schedule_mode", "scheduled_at", "list_name", "simulate")}
+    try:
+        report = broadcast_precheck(client=client, data=probe)
+        if report["unroutable_count"] == 0 or report["invalid_count"] or report["opted_out_count"]:
+            return OctopushError(NO_VALID_NUMBER)
+        if probe["tier"] == Broadcast.Tier.LOW_COST:
+            premium = broadcast_precheck(client=client, data={**probe, "tier": Broadcast.Tier.PREMIUM})
+            if premium["total_contacts"]:
+                return OctopushError(LOW_COST_UNAVAILABLE)
+    except (DjangoValidationError, HeraldError):
+        return OctopushError(NO_VALID_NUMBER)
+    digits = [str(address).rpartition(":")[2].lstrip("+") for address in report["unroutable"]]
+    if digits and all(region_for_digits(d) is None for d in digits):
+        return OctopushError(NO_COUNTRY)
+    return OctopushError(COUNTRY_NOT_SERVED)
+
+
 class SmsCampaignSendView(OctopushView):
     write_scope = Scope.SEND_SMS.value
 
@@ -183,11 +233,13 @@ class SmsCampaignSendView(OctopushView):
         now = timezone.now()
         data, request_id = native_request(body, now=now)
         try:
-            accepted = self._create(data, request_id, now)
+            accepted = create_once(
+                client=self.client, principal=self.principal, data=data, request_id=request_id, now=now
+            )
         except DjangoValidationError as exc:
             refusal = validation_error(exc)
             if refusal.octopush_code == NO_VALID_NUMBER:
-                refusal = self._no_valid_number(data)
+                refusal = no_valid_number(client=self.client, data=data)
             raise refusal from exc
         broadcast = accepted.broadcast
         answer = {
@@ -199,47 +251,3 @@ class SmsCampaignSendView(OctopushView):
             "message": "",
         }
         return Response(answer, status=status.HTTP_201_CREATED)
-
-    def _create(self, data: dict[str, Any], request_id: str | None, now: datetime) -> Accepted:
-        """The native create, with the request_id taken in its transaction (a refusal frees it).
-        Octopush sends at any future `send_at`: no 10-minute minimum here."""
-        principal = self.principal
-
-        def create() -> Accepted:
-            return broadcast_create(
-                client=self.client, data=data, api_key=principal.api_key, user=principal.user,
-                min_schedule_ahead=timedelta(0),
-            )  # fmt: skip
-
-        if data["simulate"]:  # nothing is sent: the request_id is checked, not taken
-            if request_id and request_id_used(client=self.client, request_id=request_id, now=now):
-                raise OctopushError(DUPLICATE_REQUEST)
-            return create()
-        if not request_id:
-            return create()
-        with transaction.atomic():
-            claim = request_id_claim(client=self.client, request_id=request_id, now=now)
-            if claim is None:
-                raise OctopushError(DUPLICATE_REQUEST)
-            accepted = create()
-            request_id_link(claim=claim, broadcast_id=accepted.broadcast.pk)
-        return accepted
-
-    def _no_valid_number(self, data: dict[str, Any]) -> OctopushError:
-        """Which of Octopush's codes says why no recipient could be sent to: 151 (or 152, or 150)
-        when every one was unroutable, else 117. Read from the native precheck."""
-        probe = {k: v for k, v in data.items() if k not in ("schedule_mode", "scheduled_at", "list_name", "simulate")}
-        try:
-            report = broadcast_precheck(client=self.client, data=probe)
-            if report["unroutable_count"] == 0 or report["invalid_count"] or report["opted_out_count"]:
-                return OctopushError(NO_VALID_NUMBER)
-            if probe["tier"] == Broadcast.Tier.LOW_COST:
-                premium = broadcast_precheck(client=self.client, data={**probe, "tier": Broadcast.Tier.PREMIUM})
-                if premium["total_contacts"]:
-                    return OctopushError(LOW_COST_UNAVAILABLE)
-        except (DjangoValidationError, HeraldError):
-            return OctopushError(NO_VALID_NUMBER)
-        digits = [str(address).rpartition(":")[2].lstrip("+") for address in report["unroutable"]]
-        if digits and all(region_for_digits(d) is None for d in digits):
-            return OctopushError(NO_COUNTRY)
-        return OctopushError(COUNTRY_NOT_SERVED)
