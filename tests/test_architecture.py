@@ -144,3 +144,45 @@ def test_broadcast_status_moves_only_through_transitions() -> None:
     for path in (ROOT / "broadcasts").rglob("*.py"):
         if path.name != "transitions.py" and "migrations" not in path.parts:
             assert not BROADCAST_STATUS_WRITE.search(path.read_text()), path.relative_to(ROOT)
+
+
+# compat/ only translates (SPEC §14, issue 20): from the other apps it reads their services,
+# selectors, models (querysets and types) and API helpers, and a few pure modules of constants and
+# parsing; never the send path's internals (planning, audience, claims, dispatch, recording …).
+COMPAT_MAY_IMPORT = re.compile(r"^[a-z_]+\.(services|selectors|models|api)(\..+)?$")
+COMPAT_PURE_MODULES = frozenset(
+    {
+        "accounts.exceptions",
+        "accounts.channels",
+        "accounts.dates",
+        "contacts.phones",
+        "contacts.validation",
+        "broadcasts.validation",
+        "wallets.pricing",
+        "wallets.numbering",
+        "webhooks.formats",
+    }
+)
+
+
+def _compat_imports_outside_its_rule(modules: dict[str, Path]) -> list[str]:
+    wrong = []
+    for name, path in modules.items():
+        if not name.startswith("compat"):
+            continue
+        for target in _imports(name, path, modules):
+            if target.startswith("compat") or target in COMPAT_PURE_MODULES or COMPAT_MAY_IMPORT.match(target):
+                continue
+            wrong.append(f"{name} imports {target}")
+    return sorted(wrong)
+
+
+def test_compat_imports_only_services_selectors_models_and_api_helpers() -> None:
+    assert _compat_imports_outside_its_rule(_modules()) == []
+
+
+def test_the_compat_rule_catches_an_import_of_the_send_path(tmp_path: Path) -> None:
+    planner = tmp_path / "send.py"
+    planner.write_text("from broadcasts.planning import Planner\nfrom broadcasts.services import broadcast_create\n")
+    modules = {**_modules(), "compat.example.send": planner}
+    assert _compat_imports_outside_its_rule(modules) == ["compat.example.send imports broadcasts.planning"]

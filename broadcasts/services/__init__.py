@@ -15,7 +15,8 @@ call these names from here.
 Sending itself (claim → send → record) is in claims.py, dispatch.py and recording.py.
 """
 
-from .context import broadcast_precheck, client_wallet, plan_context, precheck_body
+from ..audience import SKIP_INVALID, SKIP_OPTED_OUT, SKIP_UNROUTABLE
+from .context import broadcast_precheck, client_wallet, plan_context, planned_rows, precheck_body
 from .create import Accepted, broadcast_create
 from .drafts import broadcast_delete, broadcast_send, broadcast_update
 from .lifecycle import broadcast_cancel, broadcast_pause, broadcast_resume, broadcast_retry_failed
@@ -28,6 +29,9 @@ from .tick import broadcasts_tick
 
 __all__ = [
     "MAX_TEST_RECIPIENTS",
+    "SKIP_INVALID",
+    "SKIP_OPTED_OUT",
+    "SKIP_UNROUTABLE",
     "Accepted",
     "broadcast_cancel",
     "broadcast_create",
@@ -44,6 +48,7 @@ __all__ = [
     "connector_create",
     "normalize_sender",
     "plan_context",
+    "planned_rows",
     "precheck_body",
     "prepare_run",
     "request_data",

@@ -5,6 +5,7 @@ this context planned without writing anything.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -133,3 +134,12 @@ def broadcast_precheck(*, client: Client, data: Any) -> dict[str, Any]:
     context, _ = plan_context(client=client, request=request, now=now)
     totals = plan_totals_only(Planner(context))
     return precheck_body(totals, context.wallet)
+
+
+def planned_rows(*, client: Client, request: BroadcastRequest, now: datetime) -> Iterator[Any]:
+    """The message rows a create of `request` would write, recipient by recipient, skipped ones
+    included (`status` skipped, `error_code` the reason), writing nothing: what a simulation shows
+    per recipient (the Octopush legacy answer lists each one)."""
+    context, _ = plan_context(client=client, request=request, now=now)
+    for rows in Planner(context).run():
+        yield from rows

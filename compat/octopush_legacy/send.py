@@ -34,10 +34,16 @@ from rest_framework.response import Response
 
 from accounts.api.throttles import COMPAT_SEND
 from accounts.models import Client, Scope
-from broadcasts.audience import SKIP_INVALID, SKIP_OPTED_OUT, SKIP_UNROUTABLE
 from broadcasts.models import Broadcast, Message
-from broadcasts.planning import Planner
-from broadcasts.services import Accepted, normalize_sender, plan_context, sender_is_registered
+from broadcasts.services import (
+    SKIP_INVALID,
+    SKIP_OPTED_OUT,
+    SKIP_UNROUTABLE,
+    Accepted,
+    normalize_sender,
+    planned_rows,
+    sender_is_registered,
+)
 from broadcasts.validation import parse_broadcast_request
 from compat.jsonnum import decimal_number
 from compat.octopush.base import (
@@ -220,13 +226,10 @@ def _lines(accepted: Accepted, data: dict[str, Any], client: Client, now: dateti
             .iterator()
         )
     # A simulation stores nothing: the same plan the create priced, recipient by recipient.
-    context, _ = plan_context(
-        client=client, request=parse_broadcast_request(data, now=now, min_schedule_ahead=timedelta(0)), now=now
-    )
+    request = parse_broadcast_request(data, now=now, min_schedule_ahead=timedelta(0))
     return (
         (row.urn, row.country_code, row.cost, row.segments, row.status, row.error_code)
-        for rows in Planner(context).run()
-        for row in rows
+        for row in planned_rows(client=client, request=request, now=now)
     )
 
 
