@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 NON_FIELD = "non_field_errors"
 PAGE_SIZE = 250
+MAX_ITEMS = 100  # RapidPro's limit on the items of a list field (urns, contacts, groups, fields)
 TRUE_VALUES = frozenset({"true", "y", "yes", "1"})
 
 
@@ -186,6 +187,16 @@ def one_lookup(request: Request, names: tuple[str, ...], *, required: bool) -> t
             raise BadQuery(f"URL must contain one of the following parameters: {', '.join(sorted(names))}")
         return None
     return given[0]
+
+
+def list_value(value: object, *, limit: int = MAX_ITEMS) -> list[Any]:
+    """A list field's value as DRF's ListField checks it; ValueError in its words for anything
+    but a list (null included: callers that read null otherwise check it first) or too many items."""
+    if not isinstance(value, list):
+        raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
+    if len(value) > limit:
+        raise ValueError(f"Ensure this field has no more than {limit} elements.")
+    return value
 
 
 def json_object(data: Any) -> Mapping[str, Any]:

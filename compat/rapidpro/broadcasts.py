@@ -30,14 +30,17 @@ from wallets.pricing import money
 
 from . import sends
 from .base import (
+    MAX_ITEMS,
     NON_FIELD,
     RapidProPagination,
     RapidProView,
     before_after,
     format_datetime,
     json_object,
+    list_value,
     uuid_param,
 )
+from .contact_values import render_address
 from .expressions import rewrite_texts
 
 B = Broadcast.Status
@@ -57,7 +60,7 @@ LANGUAGE = re.compile(r"^[a-z]{3}$")
 HERALD_FIELDS = (
     "name", "channel", "sender", "purpose", "scheduled_at", "drip_rate", "template", "track_links", "tier", "simulate",
 )  # fmt: skip
-HEAD = sends.MAX_ITEMS
+HEAD = MAX_ITEMS
 
 
 def _head(path: str) -> RawSQL:
@@ -172,7 +175,7 @@ class Page:
             "id": None,
             "status": STATUS.get(broadcast.status, "queued"),
             "progress": _progress(broadcast),
-            "urns": [sends.write_urn(u, client.country) for u in urns],
+            "urns": [render_address(u, client.country) for u in urns],
             "contacts": [{"uuid": c, "name": self.contacts[c]} for c in contacts if c in self.contacts],
             "groups": [{"uuid": g, "name": self.groups[g]} for g in groups if g in self.groups],
             "text": texts,
@@ -219,10 +222,10 @@ def _media(name: str, value: Any, language: str) -> tuple[dict[str, list[Any]] |
     if errors or lists is None:
         return None, errors
     for items in lists.values():
-        if not isinstance(items, list):
-            return None, {name: [f'Expected a list of items but got type "{type(items).__name__}".']}
-        if len(items) > MAX_MEDIA:
-            return None, {name: [f"Ensure this field has no more than {MAX_MEDIA} elements."]}
+        try:
+            list_value(items, limit=MAX_MEDIA)
+        except ValueError as exc:
+            return None, {name: [str(exc)]}
     return lists, {}
 
 

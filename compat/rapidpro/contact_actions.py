@@ -24,11 +24,10 @@ from contacts.services import (
 )
 
 from .base import NON_FIELD, RapidProView, json_object
-from .contact_values import contact_status, find_contacts, find_group
+from .contact_values import contact_status, contacts_by_refs, group_by_ref, ref_values
 
 ACTIONS: Final = ("add", "remove", "block", "unblock", "interrupt", "archive_messages", "delete", "archive")
 WITH_GROUP: Final = ("add", "remove")
-MAX_CONTACTS: Final = 100
 
 
 class ContactActionsView(RapidProView):
@@ -40,19 +39,8 @@ class ContactActionsView(RapidProView):
         refs = body["contacts"]
         if refs is None:
             raise ValueError("This field may not be null.")
-        if not isinstance(refs, list):
-            raise ValueError(f'Expected a list of items but got type "{type(refs).__name__}".')
-        if len(refs) > MAX_CONTACTS:
-            raise ValueError(f"Ensure this field has no more than {MAX_CONTACTS} elements.")
-        for ref in refs:
-            if isinstance(ref, bool) or not isinstance(ref, str | int):
-                raise ValueError("Must be a string or integer")
-        found = find_contacts(client=self.client, refs=refs)
         contacts: dict[Any, Contact] = {}
-        for ref in refs:
-            contact = found.get(str(ref))
-            if contact is None:
-                raise ValueError(f"No such object: {ref}")
+        for contact in contacts_by_refs(client=self.client, refs=ref_values(refs)):
             contacts.setdefault(contact.pk, contact)
         if not contacts:
             raise ValueError("Contacts can't be empty.")
@@ -64,12 +52,7 @@ class ContactActionsView(RapidProView):
         ref = body["group"]
         if ref is None or ref == "":  # DRF's related fields read "" as null
             raise ValueError("This field may not be null.")
-        if isinstance(ref, bool) or not isinstance(ref, str | int):
-            raise ValueError("Must be a string or integer")
-        group = find_group(client=self.client, ref=str(ref))
-        if group is None:
-            raise ValueError(f"No such object: {ref}")
-        return group
+        return group_by_ref(client=self.client, ref=ref)
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = json_object(request.data)

@@ -1,6 +1,8 @@
-"""Contacts as RapidPro spells them (COMPAT.md §2.3): URNs in and out, names, statuses, finding a
-contact by uuid or URN, and the contact object of `contacts.json`. Translation only: the rules
-(addresses, opt-outs, the field registry, tombstones) are the contacts app's."""
+"""Contacts as RapidPro spells them (COMPAT.md §2.3): URNs in and out, names, statuses, finding
+contacts by uuid or URN and groups by uuid or name, and the contact object of `contacts.json`. The
+one place every RapidPro endpoint (contacts, groups, broadcasts, messages) reads a URN or a contact
+or group reference. Translation only: the rules (addresses, opt-outs, the field registry,
+tombstones) are the contacts app's."""
 
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from django.db.models import Max
 
 from accounts.models import Client
 from broadcasts.selectors import reply_list
 from contacts.models import Contact, ContactList, ContactTombstone
-from contacts.phones import PHONE_SCHEMES, TEL, TELEGRAM, WHATSAPP, AddressError, parse_urn
+from contacts.phones import PHONE_SCHEMES, TEL, TELEGRAM, WHATSAPP, AddressError, Urn, parse_urn
 from contacts.selectors import (
     contact_by_telegram_chat_id,
     contact_list_find,
@@ -26,12 +28,20 @@ from contacts.selectors import (
     contacts_by_phones,
 )
 
-from .base import format_datetime
+from .base import format_datetime, list_value
 
 SCHEMES: Final = (TEL, WHATSAPP, TELEGRAM)
 _SCHEME = re.compile(r"[a-z][a-z0-9-]*")
+UNSUPPORTED_SCHEME: Final = "Unsupported URN scheme: {scheme}. Herald sends to tel:, whatsapp: and telegram: URNs."
+INVALID_URN: Final = "Invalid URN: {value}. Ensure phone numbers contain country codes."
+NOT_A_STRING: Final = "Not a valid string."
+NOT_A_REF: Final = "Must be a string or integer"
+NO_SUCH_OBJECT: Final = "No such object: {value}"
 ONE_PHONE: Final = "Herald stores one phone number per contact."
 ONE_TELEGRAM: Final = "Herald stores one Telegram chat id per contact."
+
+
+# --- URNs in and out ---------------------------------------------------------------------------------
 
 
 class RapidProUrnError(ValueError):
@@ -43,45 +53,54 @@ class RapidProUrnError(ValueError):
         self.unsupported = unsupported
 
 
-class Address(NamedTuple):
-    scheme: str  # tel, whatsapp or telegram
-    path: str  # E.164 for tel/whatsapp, the chat id for telegram
-
-
-def parse_rapidpro_urn(value: object, *, client: Client) -> Address:
-    """`tel:+250788123123`, `tel:0788123123` (read with the client's country), `whatsapp:250788123123`
-    (RapidPro's digits without `+`, or Herald's `whatsapp:+…`), `telegram:123456789`."""
+def parse_rapidpro_urn(value: object, country: str | None) -> Urn:
+    """A RapidPro URN as Herald's `Urn`: `tel:+250788123123`, `tel:0788123123` (a national number,
+    read with the client's `country`), `whatsapp:250788123123` (RapidPro's digits without `+`, or
+    Herald's `whatsapp:+…`), `telegram:123456789`. An int is read as its text (so is an invalid
+    URN); anything else but a string is "Not a valid string."."""
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str):
-        raise RapidProUrnError("Not a valid string.")
-    invalid = f"Invalid URN: {text}. Ensure phone numbers contain country codes."
+        raise RapidProUrnError(NOT_A_STRING)
+    invalid = INVALID_URN.format(value=text)
     scheme, sep, path = text.strip().partition(":")
     scheme = scheme.strip().lower()
     if not sep or not _SCHEME.fullmatch(scheme) or not path.strip():
         raise RapidProUrnError(invalid)
     if scheme not in SCHEMES:
-        raise RapidProUrnError(
-            f"Unsupported URN scheme: {scheme}. Herald sends to tel:, whatsapp: and telegram: URNs.", unsupported=True
-        )
+        raise RapidProUrnError(UNSUPPORTED_SCHEME.format(scheme=scheme[:20]), unsupported=True)
     path = path.strip()
     if scheme == WHATSAPP and path.isdigit():
         path = f"+{path}"  # RapidPro's WhatsApp URNs are international digits without the `+`
     try:
-        urn = parse_urn(f"{scheme}:{path}", client.country)
+        return parse_urn(f"{scheme}:{path}", country)
     except AddressError:
         raise RapidProUrnError(invalid) from None
-    return Address(urn.scheme, urn.path)
+
+
+def format_rapidpro_urn(urn: Urn) -> str:
+    """A Herald `Urn` as RapidPro writes it: `tel:+E164`, `whatsapp:<digits>`, `telegram:<id>`."""
+    if urn.scheme == WHATSAPP:
+        return f"whatsapp:{urn.path.lstrip('+')}"
+    return str(urn)
+
+
+def render_address(value: str, country: str | None = None) -> str:
+    """A stored Herald address (`tel:+…`, `whatsapp:+…`, `telegram:…`, or a bare phone) in
+    RapidPro's form. What cannot be read (a skipped invalid one) is left as is."""
+    try:
+        return format_rapidpro_urn(parse_urn(value, country))
+    except AddressError:
+        return value
 
 
 def render_urns(contact: Contact) -> list[str]:
-    """The contact's URNs as RapidPro writes them: `tel:+E164`, `whatsapp:<digits>`, `telegram:<id>`."""
+    """The contact's URNs as RapidPro writes them (its phone under each phone scheme it uses)."""
     urns: list[str] = []
     if contact.phone:
         schemes = [s for s in contact.urn_schemes if s in PHONE_SCHEMES] or [TEL]
-        for scheme in schemes:
-            urns.append(f"tel:{contact.phone}" if scheme == TEL else f"whatsapp:{contact.phone.lstrip('+')}")
+        urns.extend(format_rapidpro_urn(Urn(scheme, contact.phone)) for scheme in schemes)
     if contact.telegram_chat_id:
-        urns.append(f"telegram:{contact.telegram_chat_id}")
+        urns.append(format_rapidpro_urn(Urn(TELEGRAM, contact.telegram_chat_id)))
     return urns
 
 
@@ -95,12 +114,16 @@ class Addresses:
     index: dict[str, int] = field(default_factory=dict)  # which URN gave `phone` / `telegram_chat_id`
     errors: dict[str, list[str]] = field(default_factory=dict)  # by URN index, as DRF keys them
 
+    def contact_data(self) -> dict[str, Any]:
+        """The addresses as the contacts services' data fields."""
+        return {"phone": self.phone, "telegram_chat_id": self.telegram_chat_id, "urn_schemes": self.urn_schemes}
+
 
 def parse_urn_list(urns: Sequence[object], *, client: Client) -> Addresses:
     found = Addresses()
     for i, raw in enumerate(urns):
         try:
-            address = parse_rapidpro_urn(raw, client=client)
+            address = parse_rapidpro_urn(raw, client.country)
         except RapidProUrnError as problem:
             found.errors[str(i)] = [problem.message]
             continue
@@ -134,7 +157,20 @@ def contact_status(contact: Contact) -> str:
     return "stopped" if contact.opted_out else "active"
 
 
-# --- finding contacts by uuid or URN -------------------------------------------------------------
+# --- finding contacts (by uuid or URN) and groups (by uuid or name) -------------------------------
+
+
+def ref_value(value: object) -> str | int:
+    """A reference to a contact or group as RapidPro's related fields take it: ValueError unless
+    a string or an integer."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(NOT_A_REF)
+    return value
+
+
+def ref_values(value: object) -> list[str | int]:
+    """A list of references (≤ 100), each a string or an integer; ValueError names the problem."""
+    return [ref_value(ref) for ref in list_value(value)]
 
 
 def find_contact(*, client: Client, ref: object) -> Contact | None:
@@ -161,7 +197,7 @@ def find_contacts(*, client: Client, refs: Iterable[object]) -> dict[str, Contac
         except ValueError:
             pass
         try:
-            address = parse_rapidpro_urn(ref, client=client)
+            address = parse_rapidpro_urn(ref, client.country)
         except RapidProUrnError:
             continue
         (by_telegram if address.scheme == TELEGRAM else by_phone)[key] = address.path
@@ -179,11 +215,31 @@ def find_contacts(*, client: Client, refs: Iterable[object]) -> dict[str, Contac
     return found
 
 
+def contacts_by_refs(*, client: Client, refs: Sequence[object]) -> list[Contact]:
+    """The contact of each reference, in order (one named twice is there twice); ValueError
+    names the first reference that finds none. One batch lookup (`find_contacts`)."""
+    found = find_contacts(client=client, refs=refs)
+    for ref in refs:
+        if _key(ref) not in found:
+            raise ValueError(NO_SUCH_OBJECT.format(value=ref))
+    return [found[_key(ref)] for ref in refs]
+
+
 def find_group(*, client: Client, ref: object) -> ContactList | None:
     """A group named by uuid or name (case-insensitively), as RapidPro's group references are."""
     if not isinstance(ref, str) or not ref:
         return None
     return contact_list_find(client=client, ref=ref)
+
+
+def group_by_ref(*, client: Client, ref: object, trim: bool = False) -> ContactList:
+    """The group a reference (a string or an integer) names; ValueError names the problem.
+    `trim`: look the reference up without its surrounding whitespace (broadcasts.json's groups)."""
+    text = str(ref_value(ref))
+    group = find_group(client=client, ref=text.strip() if trim else text)
+    if group is None:
+        raise ValueError(NO_SUCH_OBJECT.format(value=ref))
+    return group
 
 
 # --- the contact object ----------------------------------------------------------------------------

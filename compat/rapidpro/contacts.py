@@ -17,29 +17,31 @@ from rest_framework.response import Response
 from accounts.exceptions import ConflictError
 from accounts.models import Scope
 from contacts.models import Contact
+from contacts.phones import Urn
 from contacts.selectors import contact_field_keys, contact_get, contact_list_find, contact_queryset
 from contacts.selectors import contact_tombstone_queryset as tombstones
 from contacts.services import contact_create, contact_delete, contact_fields_register, contact_update
 from contacts.validation import MAX_FIELD_VALUE, is_usable_field_key, normalize_language
 
 from .base import (
+    MAX_ITEMS,
     BadQuery,
     RapidProPagination,
     RapidProView,
     before_after,
     json_object,
+    list_value,
     one_lookup,
     str_to_bool,
     uuid_param,
 )
 from .contact_values import (
-    Address,
     Addresses,
     ContactRenderer,
     RapidProUrnError,
     contact_status,
     find_contact,
-    find_group,
+    group_by_ref,
     parse_rapidpro_urn,
     parse_urn_list,
     render_deleted,
@@ -47,7 +49,6 @@ from .contact_values import (
 )
 
 MAX_NAME: Final = 64
-MAX_ITEMS: Final = 100
 IN_USE: Final = "URN is in use by another contact."
 NEEDS_URN: Final = "Herald needs a tel:, whatsapp: or telegram: URN for each contact."
 NOT_STRING: Final = "Not a valid string."
@@ -77,11 +78,7 @@ def _text(value: object) -> str:
 def _list(value: object) -> list[Any]:
     if value is None:
         raise ValueError("This field may not be null.")
-    if not isinstance(value, list):
-        raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
-    if len(value) > MAX_ITEMS:
-        raise ValueError(f"Ensure this field has no more than {MAX_ITEMS} elements.")
-    return value
+    return list_value(value)
 
 
 class ContactBody:
@@ -142,22 +139,10 @@ class ContactBody:
         if self.addresses.errors:
             self.errors["urns"] = self.addresses.errors
             return
-        self.data.update(
-            phone=self.addresses.phone,
-            telegram_chat_id=self.addresses.telegram_chat_id,
-            urn_schemes=self.addresses.urn_schemes,
-        )
+        self.data.update(self.addresses.contact_data())
 
     def _groups(self, value: object, contact: Contact | None) -> None:
-        refs = _list(value)
-        ids = []
-        for ref in refs:
-            if isinstance(ref, bool) or not isinstance(ref, str | int):
-                raise ValueError("Must be a string or integer")
-            group = find_group(client=self.client, ref=str(ref))
-            if group is None:
-                raise ValueError(f"No such object: {ref}")
-            ids.append(group.pk)
+        ids = [group_by_ref(client=self.client, ref=ref).pk for ref in _list(value)]
         if contact is not None and ids and contact_status(contact) != "active":
             raise ValueError("Non-active contacts can't be added to groups")
         self.data["lists"] = ids
@@ -233,10 +218,10 @@ class ContactsView(RapidProView):
     def _render(self, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
         return ContactRenderer(client=self.client, field_keys=contact_field_keys(client=self.client)).render(contacts)
 
-    def _urn_param(self, value: str) -> Address | None:
+    def _urn_param(self, value: str) -> Urn | None:
         """An `?urn=` value: its address, or None for a scheme Herald lacks (no contact has it)."""
         try:
-            return parse_rapidpro_urn(value, client=self.client)
+            return parse_rapidpro_urn(value, self.client.country)
         except RapidProUrnError as problem:
             if problem.unsupported:
                 return None
@@ -273,7 +258,7 @@ class ContactsView(RapidProView):
         order = ("updated_at", "id") if backwards else ("-updated_at", "-id")
         return page(self, queryset, order, self._render)
 
-    def _lookup(self, request: Request, *, required: bool) -> tuple[str | None, Contact | None, Address | None]:
+    def _lookup(self, request: Request, *, required: bool) -> tuple[str | None, Contact | None, Urn | None]:
         """(param, contact or None, the `?urn=` address) of a write or delete."""
         lookup = one_lookup(request, ("urn", "uuid"), required=required)
         if lookup is None:
@@ -293,7 +278,7 @@ class ContactsView(RapidProView):
             raise exceptions.NotFound()
         if param == "urn" and address is None:  # a scheme Herald lacks: it cannot create that contact
             try:
-                parse_rapidpro_urn(request.query_params["urn"], client=self.client)
+                parse_rapidpro_urn(request.query_params["urn"], self.client.country)
             except RapidProUrnError as problem:
                 raise BadQuery(problem.message) from None
         write = ContactBody(body, view=self, contact=contact, urn_in_url=param == "urn")
@@ -304,11 +289,7 @@ class ContactsView(RapidProView):
         data = dict(write.data)
         if param == "urn":  # an unknown `?urn=` creates the contact with that URN
             write.addresses = parse_urn_list([request.query_params["urn"]], client=self.client)
-            data.update(
-                phone=write.addresses.phone,
-                telegram_chat_id=write.addresses.telegram_chat_id,
-                urn_schemes=write.addresses.urn_schemes,
-            )
+            data.update(write.addresses.contact_data())
         data["fields"] = {k: v for k, v in data.get("fields", {}).items() if v is not None}
         created = write.write(lambda: contact_create(client=self.client, **data))
         return Response(self._render([contact_get(client=self.client, contact_id=created.pk)])[0], status=201)

@@ -55,8 +55,10 @@ from .base import (
     before_after,
     format_datetime,
     json_object,
+    list_value,
     uuid_param,
 )
+from .contact_values import contacts_by_refs, find_contact, ref_value, render_address
 from .expressions import rewrite_texts
 
 M = Message.Status
@@ -183,7 +185,7 @@ class Page:
     def _common(self, row: Any) -> dict[str, Any]:
         return {
             "contact": _contact(row.contact),
-            "urn": sends.write_urn(row.urn, self.client.country),
+            "urn": render_address(row.urn, self.client.country),
             "type": "text",
             "archived": False,
             "visibility": "visible",
@@ -245,7 +247,7 @@ def _contact_channel(client: Any, value: object) -> str:
         scheme = value.partition(":")[0].strip().lower()
         if scheme in sends.CHANNEL_BY_SCHEME:
             return sends.CHANNEL_BY_SCHEME[scheme]
-    contact = sends.find_contact(client=client, value=value) if isinstance(value, str | int) else None
+    contact = find_contact(client=client, ref=value) if isinstance(value, str | int) else None
     if contact is not None and not contact.phone and contact.telegram_chat_id:
         return Channel.TELEGRAM
     return Channel.SMS
@@ -325,12 +327,11 @@ class MessagesView(RapidProView):
         contact = None
         if raw_contact in (None, ""):
             errors["contact"] = ["This field is required."]
-        elif isinstance(raw_contact, bool) or not isinstance(raw_contact, str | int):
-            errors["contact"] = ["Must be a string or integer"]
         else:
-            contact = sends.find_contact(client=client, value=raw_contact)
-            if contact is None:
-                errors["contact"] = [sends.NO_SUCH_OBJECT.format(value=raw_contact)]
+            try:
+                (contact,) = contacts_by_refs(client=client, refs=[ref_value(raw_contact)])
+            except ValueError as exc:
+                errors["contact"] = [str(exc)]
         text = body.get("text")
         if text is not None and not isinstance(text, str):
             errors["text"] = ["Not a valid string."]
@@ -338,10 +339,11 @@ class MessagesView(RapidProView):
             errors["text"] = [f"Ensure this field has no more than {MAX_TEXT} characters."]
         for name in ("attachments", "quick_replies"):
             value = body.get(name)
-            if value is not None and not isinstance(value, list):
-                errors[name] = [f'Expected a list of items but got type "{type(value).__name__}".']
-            elif value and len(value) > MAX_MEDIA:
-                errors[name] = [f"Ensure this field has no more than {MAX_MEDIA} elements."]
+            try:
+                if value is not None:
+                    list_value(value, limit=MAX_MEDIA)
+            except ValueError as exc:
+                errors[name] = [str(exc)]
         if errors:
             raise ValidationError(errors)
         attachments = list(body.get("attachments") or [])

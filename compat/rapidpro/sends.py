@@ -11,9 +11,8 @@ shapes both ways.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import structlog
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -27,14 +26,23 @@ from broadcasts.services import Accepted, broadcast_create
 from broadcasts.validation import MAX_TEXT
 from contacts import phones
 from contacts.models import Contact, ContactList
-from contacts.selectors import contact_by_telegram_chat_id, contact_list_queryset, contact_queryset
+from contacts.selectors import contact_by_telegram_chat_id
 from contacts.services import contact_create, contacts_get_or_create_by_phones
 
-from .base import NON_FIELD, BadQuery
+from .base import NON_FIELD, BadQuery, list_value
+from .contact_values import (
+    INVALID_URN,
+    NO_SUCH_OBJECT,
+    RapidProUrnError,
+    contacts_by_refs,
+    group_by_ref,
+    parse_rapidpro_urn,
+    ref_values,
+)
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
-MAX_ITEMS = 100
 CHANNEL_BY_SCHEME = {phones.TEL: Channel.SMS, phones.WHATSAPP: Channel.WHATSAPP, phones.TELEGRAM: Channel.TELEGRAM}
 # The channels a scheme's addresses can go out on (RCS reaches phone numbers, as SMS does).
 CHANNELS_OF_SCHEME = {
@@ -42,11 +50,7 @@ CHANNELS_OF_SCHEME = {
     phones.WHATSAPP: {Channel.WHATSAPP},
     phones.TELEGRAM: {Channel.TELEGRAM},
 }
-UNSUPPORTED_SCHEME = "Unsupported URN scheme: {scheme}. Herald sends to tel:, whatsapp: and telegram: URNs."
-INVALID_URN = "Invalid URN: {value}. Ensure phone numbers contain country codes."
 MIXED_SCHEMES = "Herald sends one channel per broadcast: send tel:, whatsapp: and telegram: URNs in separate requests."
-TOO_MANY = "Ensure this field has no more than {limit} elements."
-NO_SUCH_OBJECT = "No such object: {value}"
 
 # Native body fields a RapidPro body names otherwise; every other native field is a `herald` one.
 RAPIDPRO_NAME = {
@@ -64,53 +68,21 @@ TO_NON_FIELD = {"stop_mention_missing", "no_valid_recipients"}
 # --- URNs ---------------------------------------------------------------------------------------
 
 
-def read_urn(value: object, country: str | None) -> phones.Urn:
-    """A RapidPro URN as Herald's `Urn`: `whatsapp:` with or without `+`, national `tel:` numbers
-    read with the client's country. ValueError carries RapidPro's message."""
-    if not isinstance(value, str):
-        raise ValueError(INVALID_URN.format(value=value))
-    scheme, sep, path = value.strip().partition(":")
-    scheme = scheme.strip().lower()
-    if not sep or not scheme or not path.strip():
-        raise ValueError(INVALID_URN.format(value=value))
-    if scheme not in CHANNEL_BY_SCHEME:
-        raise ValueError(UNSUPPORTED_SCHEME.format(scheme=scheme[:20]))
-    path = path.strip()
-    if scheme == phones.WHATSAPP and path.isdigit():
-        path = f"+{path}"  # RapidPro writes WhatsApp numbers as digits, without the +
-    try:
-        return phones.parse_urn(f"{scheme}:{path}", country)
-    except phones.AddressError:
-        raise ValueError(INVALID_URN.format(value=value)) from None
-
-
-def write_urn(value: str, country: str | None = None) -> str:
-    """A Herald address (`tel:+…`, `whatsapp:+…`, `telegram:…`, or a bare phone) in RapidPro's
-    form: WhatsApp numbers as digits. What cannot be read (a skipped invalid one) is left as is."""
-    try:
-        urn = phones.parse_urn(value, country)
-    except phones.AddressError:
-        return value
-    if urn.scheme == phones.WHATSAPP:
-        return f"whatsapp:{urn.path.lstrip('+')}"
-    return str(urn)
-
-
 def read_urns(values: object, country: str | None) -> list[phones.Urn]:
-    """The `urns` list (≤ 100), each read; errors per index as DRF's ListField gives them."""
+    """The `urns` list (≤ 100), each read; errors per index as DRF's ListField gives them. A value
+    that is not a string is an invalid URN here (contacts.json calls it "Not a valid string.")."""
     if values is None:
         return []
-    if not isinstance(values, list):
-        raise ValidationError({"urns": [f'Expected a list of items but got type "{type(values).__name__}".']})
-    if len(values) > MAX_ITEMS:
-        raise ValidationError({"urns": [TOO_MANY.format(limit=MAX_ITEMS)]})
+    items = _field("urns", lambda: list_value(values))
     parsed: list[phones.Urn] = []
     errors: dict[str, list[str]] = {}
-    for index, value in enumerate(values):
+    for index, value in enumerate(items):
         try:
-            parsed.append(read_urn(value, country))
-        except ValueError as exc:
-            errors[str(index)] = [str(exc)]
+            if not isinstance(value, str):
+                raise RapidProUrnError(INVALID_URN.format(value=value))
+            parsed.append(parse_rapidpro_urn(value, country))
+        except RapidProUrnError as exc:
+            errors[str(index)] = [exc.message]
     if errors:
         raise ValidationError({"urns": errors})
     return parsed
@@ -156,64 +128,27 @@ def upsert_contacts(*, client: Client, urns: Iterable[phones.Urn]) -> None:
 # --- contacts and groups ------------------------------------------------------------------------
 
 
-def _as_uuid(value: object) -> uuid.UUID | None:
+def _field(name: str, read: Callable[[], T]) -> T:
+    """`read()`, its ValueError as the 400 naming the field."""
     try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
+        return read()
+    except ValueError as exc:
+        raise ValidationError({name: [str(exc)]}) from None
 
 
-def _items(field: str, values: object) -> list[Any]:
+def resolve_contacts(*, client: Client, values: object) -> list[Contact]:
+    """`contacts`: each a contact UUID or URN of this client; the first unknown one is named."""
     if values is None:
         return []
-    if not isinstance(values, list):
-        raise ValidationError({field: [f'Expected a list of items but got type "{type(values).__name__}".']})
-    if len(values) > MAX_ITEMS:
-        raise ValidationError({field: [TOO_MANY.format(limit=MAX_ITEMS)]})
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValidationError({field: ["Must be a string or integer"]})
-    return values
-
-
-def find_contact(*, client: Client, value: object) -> Contact | None:
-    """A contact by UUID or by URN (`tel:`, `whatsapp:` by phone; `telegram:` by chat id)."""
-    as_id = _as_uuid(value)
-    if as_id is not None:
-        return contact_queryset(client=client).filter(pk=as_id).first()
-    try:
-        urn = read_urn(value, client.country)
-    except ValueError:
-        return None
-    if urn.phone:
-        return contact_queryset(client=client).filter(phone=urn.phone).first()
-    return contact_by_telegram_chat_id(client=client, telegram_chat_id=urn.path)
-
-
-def resolve_contacts(*, client: Client, values: object, field: str = "contacts") -> list[Contact]:
-    """`contacts`: each a contact UUID or URN of this client; the first unknown one is named."""
-    found: list[Contact] = []
-    for value in _items(field, values):
-        contact = find_contact(client=client, value=value)
-        if contact is None:
-            raise ValidationError({field: [NO_SUCH_OBJECT.format(value=value)]})
-        found.append(contact)
-    return found
+    return _field("contacts", lambda: contacts_by_refs(client=client, refs=ref_values(values)))
 
 
 def resolve_groups(*, client: Client, values: object) -> list[ContactList]:
-    """`groups`: each a contact list UUID or name (case-insensitive, as RapidPro)."""
-    found: list[ContactList] = []
-    lists = contact_list_queryset(client=client)
-    for value in _items("groups", values):
-        as_id = _as_uuid(value)
-        match = lists.filter(pk=as_id).first() if as_id else None
-        if match is None:
-            match = lists.filter(name__iexact=str(value).strip()).order_by("created_at").first()
-        if match is None:
-            raise ValidationError({"groups": [NO_SUCH_OBJECT.format(value=value)]})
-        found.append(match)
-    return found
+    """`groups`: each a contact list UUID or name (case-insensitive, as RapidPro; trimmed)."""
+    if values is None:
+        return []
+    refs = _field("groups", lambda: ref_values(values))
+    return _field("groups", lambda: [group_by_ref(client=client, ref=ref, trim=True) for ref in refs])
 
 
 # --- attachments ----------------------------------------------------------------------------------
