@@ -23,6 +23,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 # Programs a bench starts for a stack of its own (a Redis broker, a load generator).
 NEEDS = {
+    "bench_compat.py": ["redis-server"],
     "bench_dispatch.py": ["redis-server"],
     "bench_first_message.py": ["redis-server"],
     "bench_redirect.py": ["redis-server", "wrk"],

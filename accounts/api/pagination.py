@@ -13,6 +13,10 @@ MAX_LIMIT = 1000
 
 class HeraldCursorPagination(CursorPagination):
     page_size = 50
+    # DRF's cursor keeps the first ordering field's value plus an offset among rows that share it,
+    # and stops counting that offset at 1,000 by default: past it, `next` repeats the same page for
+    # ever (rows written in one statement share `created_at`/`updated_at`). Counted as far as it goes.
+    offset_cutoff = 10_000_000
     page_size_query_param = "limit"
     max_page_size = MAX_LIMIT
     ordering: tuple[str, ...] = ("-created_at", "-pk")

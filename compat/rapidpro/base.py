@@ -23,6 +23,7 @@ from rest_framework.views import APIView, set_rollback
 from accounts.api.authentication import ApiKeyAuthentication
 from accounts.api.base import HeraldViewMixin
 from accounts.api.errors import PayloadTooLarge, _normalize
+from accounts.api.pagination import HeraldCursorPagination
 from accounts.api.throttles import API, COMPAT_SEND
 from accounts.exceptions import HeraldError
 
@@ -103,6 +104,7 @@ class RapidProPagination(CursorPagination):
 
     page_size = PAGE_SIZE
     page_size_query_param = None
+    offset_cutoff = HeraldCursorPagination.offset_cutoff  # see there: rows sharing a timestamp
     cursor_query_param = "cursor"
     ordering: Any = ("-created_at", "-pk")
 
