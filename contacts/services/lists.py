@@ -23,7 +23,9 @@ log = structlog.get_logger(__name__)
 CONTACT_TABLE: Final = Contact._meta.db_table
 MEMBERSHIP_TABLE: Final = ContactListMembership._meta.db_table
 MAX_LIST_NAME: Final = 255
-MAX_LIST_NUMBER: Final = 2_147_483_647  # PostgreSQL integer
+# A chosen number stays far below PostgreSQL's integer limit (2,147,483,647): automatic numbers
+# continue after the highest chosen one, and must never overflow (a 500 the schema fuzz found).
+MAX_LIST_NUMBER: Final = 1_000_000_000
 NUMBER_CONSTRAINT: Final = "contact_list_unique_client_number"
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 

@@ -20,6 +20,7 @@ from contacts.imports import contact_import_create
 from contacts.models import ContactList, ContactListNumbering
 from contacts.selectors import contact_list_ids_by_refs
 from contacts.services import (
+    MAX_LIST_NUMBER,
     contact_list_create,
     contact_list_create_with_phones,
     contact_list_delete,
@@ -95,6 +96,15 @@ def test_a_chosen_number_moves_the_next_ones_past_it():
 
 
 @pytest.mark.django_db
+def test_the_highest_number_that_may_be_chosen_leaves_room_for_the_automatic_ones():
+    """The schema fuzz chose 2,147,483,647 (PostgreSQL's integer limit): the next automatic number
+    overflowed and the create answered 500. Chosen numbers now stop at MAX_LIST_NUMBER."""
+    client = ClientFactory()
+    assert contact_list_create(client=client, name="Top", number=MAX_LIST_NUMBER).number == MAX_LIST_NUMBER
+    assert contact_list_create(client=client, name="After").number == MAX_LIST_NUMBER + 1
+
+
+@pytest.mark.django_db
 def test_a_taken_number_is_a_conflict_and_creates_nothing():
     client = ClientFactory()
     contact_list_create(client=client, name="A", number=7)
@@ -120,7 +130,7 @@ def test_a_duplicate_name_leaves_no_gap_in_the_numbers():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("bad", [0, -1, 2_147_483_648, True, 1.5, "3"])
+@pytest.mark.parametrize("bad", [0, -1, 1_000_000_001, 2_147_483_647, 2_147_483_648, True, 1.5, "3"])
 def test_a_number_must_be_a_whole_number_from_1(bad):
     client = ClientFactory()
     with pytest.raises(ValidationError) as caught:
@@ -267,7 +277,7 @@ def test_a_taken_number_answers_409_naming_it(api):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("bad", [0, -3, 2_147_483_648, "x", 1.5])
+@pytest.mark.parametrize("bad", [0, -3, 1_000_000_001, 2_147_483_647, 2_147_483_648, "x", 1.5])
 def test_a_bad_number_answers_400(api, bad):
     error = assert_error(api.post(URL, {"name": "A", "number": bad}, format="json"), 400, "invalid_request_error")
     assert list(error["fields"]) == ["number"]
