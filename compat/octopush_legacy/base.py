@@ -187,8 +187,9 @@ def legacy_error(exc: Exception) -> tuple[int, int, dict[str, str], str]:
 
 
 def legacy_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    status, code, headers, detail = legacy_error(exc)
-    log.info("compat.octopush_legacy.refused", code=code, status=status, detail=detail[:500])
+    status, code, headers, _detail = legacy_error(exc)
+    # The code only: a refusal's words can quote a recipient's number or the text (never logged).
+    log.info("compat.octopush_legacy.refused", code=code, status=status)
     set_rollback()
     response = Response(error_document(code), status=status, headers=headers)
     response.octopush_refusal = status == 200  # type: ignore[attr-defined]
