@@ -256,13 +256,15 @@ async def _post_all(sender: LoopThread, batch: Sequence[tuple[Claimed, str]]) ->
 
 
 def next_attempt_at(*, attempt: int, event_created_at: datetime, now: datetime) -> datetime | None:
-    """When attempt `attempt + 1` goes, or None when the 24 h are over. The last retry is moved
-    forward to the end of the window rather than dropped when the schedule overshoots it."""
+    """When attempt `attempt + 1` goes, or None when the 24 h are over: each of RETRY_DELAYS once
+    (jittered), then one last retry at the end of the window. The count never depends on the
+    jitter (a low draw once fitted a second 10 h delay before the end: eight retries, not seven)."""
     deadline = event_created_at + RETRY_WINDOW
-    delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
-    when = now + delay * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - jitter, not a secret
-    if when <= deadline:
-        return when
+    if attempt <= len(RETRY_DELAYS):
+        delay = RETRY_DELAYS[attempt - 1]
+        when = now + delay * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - jitter, not a secret
+        if when <= deadline:
+            return when
     if deadline - now >= timedelta(minutes=1):
         return deadline
     return None

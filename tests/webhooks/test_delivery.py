@@ -199,7 +199,11 @@ def test_retries_stop_after_24_hours(api, make_endpoint, receiver, django_captur
     assert len(attempts) == len(receiver.requests) == 8  # the first, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 24 h
 
 
-def test_retry_schedule_is_exponential_with_jitter_and_ends_at_24_hours():
+@pytest.mark.parametrize("draw", [None, 1 - delivery.JITTER, 1 + delivery.JITTER])
+def test_retry_schedule_is_exponential_with_jitter_and_ends_at_24_hours(monkeypatch, draw):
+    # None: real random draws; the extremes pin that the count of retries never depends on the jitter.
+    if draw is not None:
+        monkeypatch.setattr(delivery.random, "uniform", lambda _a, _b: draw)
     created = timezone.now()
     now = created
     gaps = []
