@@ -150,6 +150,31 @@ def test_fields_list_every_registered_key_and_the_contacts_other_keys(rapidpro):
     assert body["fields"] == {"age": None, "nickname": "Jo", "imported": "x"}
 
 
+def test_the_database_rendered_object_keeps_rapidpros_key_order_and_formats(rapidpro):
+    # The contact object is rendered by PostgreSQL (contact_values.CONTACT_DOCUMENT): pin what a
+    # Python dict would have given — key order, field order (registered, then the rest in code-point
+    # order), null names, six fractional digits even when the microseconds are 0, groups in join order.
+    ContactField.objects.create(client=rapidpro.tenant, key="zone", name="Zone")
+    ContactField.objects.create(client=rapidpro.tenant, key="age", name="Age")
+    contact = ContactFactory(
+        client=rapidpro.tenant, first_name="", last_name="", fields={"b_x": 1, "a_x": [1], "age": "3", "B_x": None}
+    )
+    later, first = ContactListFactory(client=rapidpro.tenant, name="Z"), ContactListFactory(client=rapidpro.tenant)
+    add_members(later, contact)
+    add_members(first, contact)
+    whole = timezone.now().replace(microsecond=0)
+    Contact.objects.filter(pk=contact.pk).update(created_at=whole)
+    body = rapidpro.get(f"{URL}?uuid={contact.pk}").json()["results"][0]
+    assert list(body) == [
+        "uuid", "name", "status", "language", "urns", "groups", "notes", "fields", "flow", "created_on",
+        "modified_on", "last_seen_on", "blocked", "stopped",
+    ]  # fmt: skip
+    assert body["name"] is None
+    assert list(body["fields"].items()) == [("age", "3"), ("zone", None), ("B_x", None), ("a_x", [1]), ("b_x", 1)]
+    assert body["created_on"] == format_datetime(whole) and body["created_on"].endswith(".000000Z")
+    assert [g["uuid"] for g in body["groups"]] == [str(later.pk), str(first.pk)]
+
+
 def test_last_seen_on_is_the_newest_reply(rapidpro):
     contact = ContactFactory(client=rapidpro.tenant)
     newest = timezone.now() - timedelta(hours=1)
