@@ -491,6 +491,51 @@ def test_stop_missing_for_french_marketing_is_code_121_as_in_seed_001(shop, dayt
     assert json.loads(raw(alert), parse_float=Decimal)["total_cost"] == FR_SEGMENT
 
 
+# Seed 001's only request example, its `recipients`, exactly as printed: not JSON (single quotes,
+# no closing quote after Durand, an ellipsis), with 16-digit numbers no country has.
+SEED_001_RECIPIENTS = (
+    "[{'phone_number': '+111222233334444', 'first_name': 'Axelle', 'last_name':'Durand, 'param1': null, "
+    "'param2': null, 'param3': null, 'param4': null, 'param5': null},...,{'phone_number':'+2222333334444555', "
+    "'first_name': 'John', 'last_name': 'Smith', 'param3': 'M'}]"
+)
+
+
+def test_seed_001s_example_as_printed_is_refused_and_as_json_gets_the_seeds_answer(shop, daytime):
+    printed = '{"text": "Hello {first_name}", "recipients": ' + SEED_001_RECIPIENTS + "}"
+    assert_refused(octopush(shop).post(SEND, printed, content_type="application/json"), 125)
+    nothing_sent(shop)
+    # The same example quoted as JSON, with numbers that exist, and every other seed field at the
+    # seed's own example value (send_at is in 2018: sent now).
+    blank = {f"param{i}": None for i in range(1, 6)}
+    payload = {
+        "sender": "Herald",
+        "send_at": "2018-10-03T07:42:39-07:00",
+        "text": "Hello {first_name} {param3}",
+        "recipients": [
+            {"phone_number": UG, "first_name": "Axelle", "last_name": "Durand", **blank},
+            {"phone_number": UG2, "first_name": "John", "last_name": "Smith", "param3": "M"},
+        ],
+        "purpose": "alert",
+        "auto_delete_optout_contacts": True,
+        "type": "sms_premium",
+        "list_name": "Seed 001",
+        "with_replies": "True",
+        "simulation_mode": False,
+        "recipient_tracking": "True",
+        "auto_optimize_text": False,
+    }
+    response = octopush(shop).post(SEND, json.dumps(payload), content_type="application/json")
+    assert response.status_code == 201, response.content
+    answer = json.loads(raw(response), parse_float=Decimal)
+    assert list(answer) == [
+        "sms_ticket", "number_of_contacts", "total_cost", "number_of_sms_needed", "residual_credit", "message",
+    ]  # fmt: skip  - the seed's success example, key for key
+    assert answer["sms_ticket"] == f"sms_{Broadcast.objects.get().pk.hex}"
+    assert (answer["number_of_contacts"], answer["number_of_sms_needed"]) == (2, 2)
+    assert (answer["total_cost"], answer["residual_credit"]) == (2 * UG_SEGMENT, 100 - 2 * UG_SEGMENT)
+    assert sorted(Message.objects.values_list("text", flat=True)) == ["Hello Axelle ", "Hello John M"]
+
+
 def test_too_little_credit_is_code_104_and_nothing_is_created(make_shop, daytime):
     shop = make_shop(balance="0.01")
     body = assert_refused(send(shop, recipients=[{"phone_number": UG}, {"phone_number": UG2}, {"phone_number": FR}],
