@@ -179,6 +179,7 @@ class PrecheckSerializer(serializers.Serializer[Any]):
     total_cost = serializers.CharField()
     wallet_currency = serializers.CharField()
     wallet_balance = serializers.CharField()
+    wallet_available = serializers.CharField()
     balance_after = serializers.CharField()
     sufficient_balance = serializers.BooleanField()
     countries = serializers.IntegerField()

@@ -100,7 +100,10 @@ def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
         "total_cost": money(totals.total_cost),
         "wallet_currency": wallet.currency,
         "wallet_balance": money(wallet.balance),
-        "balance_after": money(wallet.balance - totals.total_cost),
+        # SPEC §8: what is left to spend after it (reservations of other broadcasts deducted), and
+        # sufficient exactly when the create would not answer 402.
+        "wallet_available": money(wallet.available),
+        "balance_after": money(wallet.available - totals.total_cost),
         "sufficient_balance": totals.total_cost <= wallet.available,
         "countries": len({line.country_code for line in breakdown}),
         "breakdown": [line.as_dict() for line in breakdown],

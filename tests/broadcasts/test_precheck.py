@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,6 +22,7 @@ FIELDS = {
     "total_cost",
     "wallet_currency",
     "wallet_balance",
+    "wallet_available",
     "balance_after",
     "sufficient_balance",
     "countries",
@@ -76,6 +78,25 @@ def test_insufficient_balance_is_reported_not_refused(make_shop, daytime):
     body = shop.precheck(recipients=[UG]).json()
     assert body["sufficient_balance"] is False
     assert Decimal(body["balance_after"]) < 0
+
+
+def test_balance_after_and_sufficiency_count_credit_reserved_by_other_broadcasts(make_shop, daytime):
+    # SPEC §8: balance_after = wallet_available − total_cost, and sufficient_balance is true exactly
+    # when the create would not answer 402 — a scheduled broadcast's reservation is not spendable.
+    shop = make_shop(balance="0.02")
+    later = (timezone.now() + timedelta(days=1)).isoformat()
+    assert shop.create(recipients=[UG], schedule_mode="scheduled", scheduled_at=later).status_code == 201
+    body = shop.precheck(recipients=["+256772000002", "+256772000003"]).json()
+    reserved = Decimal("0.02") - Decimal(body["wallet_available"])
+    assert reserved > 0
+    assert (body["wallet_balance"], Decimal(body["total_cost"])) == ("0.020000", 2 * reserved)
+    assert Decimal(body["balance_after"]) == Decimal(body["wallet_available"]) - Decimal(body["total_cost"]) < 0
+    assert body["sufficient_balance"] is False
+    assert shop.create(recipients=["+256772000002", "+256772000003"]).status_code == 402
+    enough = shop.precheck(recipients=["+256772000002"]).json()
+    assert enough["sufficient_balance"] is True
+    assert Decimal(enough["balance_after"]) == Decimal(body["wallet_available"]) - reserved >= 0
+    assert shop.create(recipients=["+256772000002"]).status_code == 201
 
 
 def test_counts_samples_and_content_facts(shop, daytime):

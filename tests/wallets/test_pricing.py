@@ -59,6 +59,7 @@ def test_the_seed_worked_example():
         "total_cost": "1.880000",
         "wallet_currency": "USD",
         "wallet_balance": "5000.000000",
+        "wallet_available": "5000.000000",
         "balance_after": "4998.120000",
         "sufficient_balance": True,
         "countries": 1,
@@ -92,7 +93,10 @@ def test_insufficient_balance_and_balance_after():
     result = quote([(ug(i), 1) for i in range(1000)], [route("ESMS_UG")])
     assert result.total_cost == D("9.4")
     pricing = result.pricing(balance=D("10"), available=D("9.399999"))  # 0.600001 reserved elsewhere
-    assert (pricing["sufficient_balance"], pricing["balance_after"]) == (False, "0.600000")
+    # SPEC §8: balance_after is what would be left to spend (available − cost), never the balance
+    # minus the cost (0.600000 here, which hid the other broadcast's reservation).
+    assert (pricing["sufficient_balance"], pricing["wallet_available"]) == (False, "9.399999")
+    assert pricing["balance_after"] == "-0.000001"
     assert result.pricing(balance=D("-2"), available=D("9.4"))["sufficient_balance"] is True
 
 
