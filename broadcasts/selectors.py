@@ -96,10 +96,13 @@ def broadcast_list(
     name: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    statuses: Iterable[str] | None = None,
 ) -> QuerySet[Broadcast]:
     queryset = Broadcast.objects.filter(client=client)
     if status:
         queryset = queryset.filter(status=status)
+    if statuses is not None:
+        queryset = queryset.filter(status__in=list(statuses))
     if channel:
         queryset = queryset.filter(channel=channel)
     if name:

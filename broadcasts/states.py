@@ -142,6 +142,27 @@ UI_STATUS: dict[str, str] = {
 }
 
 
+# The UI statuses as filter values (lower case), each with the statuses it stands for, in the
+# order a manager meets them: one name per state on every page, in every filter (issue 21).
+UI_STATUS_FILTERS: dict[str, frozenset[str]] = {
+    label.lower(): frozenset(status for status, shown in UI_STATUS.items() if shown == label)
+    for label in dict.fromkeys(UI_STATUS.values())
+}
+
+
+def ui_status_choices() -> list[tuple[str, str]]:
+    """(filter value, label) of each UI status, for a status filter."""
+    return [(key, key.capitalize()) for key in UI_STATUS_FILTERS]
+
+
+def statuses_for_filter(value: str) -> frozenset[str] | None:
+    """The broadcast statuses a status filter value stands for: a UI status (`ongoing`,
+    `completed` …) or one broadcast status (`sending`: links written before); None when neither."""
+    if value in UI_STATUS_FILTERS:
+        return UI_STATUS_FILTERS[value]
+    return frozenset({value}) if value in UI_STATUS else None
+
+
 def completion_status(*, left: int, failed: int) -> str:
     """The broadcast's end status from how many messages left and how many failed to."""
     if failed == 0:

@@ -17,7 +17,7 @@ from broadcasts import services
 from broadcasts.models import Broadcast, Message
 from broadcasts.selectors import BroadcastStats, broadcast_dashboard, broadcast_list, broadcast_stats
 from broadcasts.states import ACTIONS as RULES
-from broadcasts.states import TERMINAL_BROADCAST, UI_STATUS, actions_allowed
+from broadcasts.states import TERMINAL_BROADCAST, UI_STATUS, actions_allowed, statuses_for_filter, ui_status_choices
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
 from dashboard.charts import bar_chart
@@ -132,7 +132,7 @@ def broadcast_list_view(request: HttpRequest, member: Member) -> HttpResponse:
     filters = {key: request.GET.get(key, "") for key in ("status", "channel", "name")}
     queryset = broadcast_list(
         client=member.client,
-        status=filters["status"] if filters["status"] in Broadcast.Status.values else None,
+        statuses=statuses_for_filter(filters["status"]),
         channel=filters["channel"] if filters["channel"] in Channel.values else None,
         name=filters["name"] or None,
     ).order_by("-created_at")
@@ -157,7 +157,7 @@ def broadcast_list_view(request: HttpRequest, member: Member) -> HttpResponse:
         {
             "items": items,
             "filters": filters,
-            "statuses": Broadcast.Status.choices,
+            "statuses": ui_status_choices(),
             "channels": Channel.choices,
             "next_offset": start + PAGE_SIZE if more else None,
             "prev_offset": max(start - PAGE_SIZE, 0) if start else None,

@@ -78,7 +78,7 @@ def test_review_shows_the_precheck_then_send_creates(login, shop, daytime):
     assert precheck["invalid_count"] == 1
     assert precheck["duplicate_count"] == 1
     assert [row["country_code"] for row in precheck["breakdown"]] == [row["country_code"] for row in api["breakdown"]]
-    assert b"Balance after sending" in review.content
+    assert b"Available after sending" in review.content
     assert Broadcast.objects.count() == 0
     sent = web.post("/broadcasts/new/", {**form, "step": "send"})
     assert sent.status_code == 302
