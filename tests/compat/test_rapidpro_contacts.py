@@ -171,7 +171,8 @@ def test_the_database_rendered_object_keeps_rapidpros_key_order_and_formats(rapi
     ]  # fmt: skip
     assert body["name"] is None
     assert list(body["fields"].items()) == [("age", "3"), ("zone", None), ("B_x", None), ("a_x", [1]), ("b_x", 1)]
-    assert body["created_on"] == format_datetime(whole) and body["created_on"].endswith(".000000Z")
+    assert body["created_on"] == format_datetime(whole)
+    assert body["created_on"].endswith(".000000Z")
     assert [g["uuid"] for g in body["groups"]] == [str(later.pk), str(first.pk)]
 
 
