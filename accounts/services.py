@@ -111,6 +111,16 @@ def membership_set(*, client: Client, user: User, role: str) -> Membership:
     return membership
 
 
+def membership_set_timezone(*, membership: Membership, zone: str) -> Membership:
+    """The zone the dashboard shows this member's times in: an IANA name, or "" for the client's."""
+    zone = (zone or "").strip()
+    if zone:
+        _collect({"timezone": lambda: validate_timezone(zone)})
+    membership.timezone = zone
+    membership.save(update_fields=["timezone"])
+    return membership
+
+
 def api_key_create(
     *,
     client: Client,

@@ -11,11 +11,13 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 
 from accounts.models import Client, Membership, User
 from accounts.selectors import membership_for
@@ -43,6 +45,11 @@ class Member:
     @property
     def role(self) -> str:
         return self.membership.role
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Where this user reads times: their own choice (settings), else the client's zone."""
+        return ZoneInfo(self.membership.timezone or self.client.timezone or "UTC")
 
     def at_least(self, role: str) -> bool:
         return RANK.get(self.role, -1) >= RANK[role]
@@ -86,7 +93,13 @@ def member_required(
             needed = (write_role or role) if request.method not in ("GET", "HEAD", "OPTIONS") else role
             if not member.at_least(needed):
                 raise PermissionDenied(f"This needs the {needed} role; you are {member.role}.")
-            return view(request, member, *args, **kwargs)
+            # Every time on the page in the user's zone (templates' `date` converts to the active one).
+            with timezone.override(member.zone):
+                response = view(request, member, *args, **kwargs)
+                render = getattr(response, "render", None)
+                if callable(render) and not getattr(response, "is_rendered", True):
+                    render()
+            return response
 
         return wrapper
 

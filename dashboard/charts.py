@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils import timezone
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -23,6 +25,7 @@ class BarChart:
     peak: int
     first: str
     last: str
+    zone: str = ""  # the zone the moments are written in ("EAT"), "" for dates
 
     @property
     def empty(self) -> bool:
@@ -36,12 +39,16 @@ def bar_chart(
     height: int = 160,
     unit: str = "sent",
     moment: str = "%H:%M",
-    zone: str = " UTC",
+    zone: str | None = None,
 ) -> BarChart:
     """One bar per point, scaled to the highest; labels say the moment (`moment`, a strftime
-    format: the minute unless told) and the count."""
+    format: the minute unless told) and the count. Aware moments are written in the active time
+    zone (the user's on the dashboard) and labelled with it unless `zone` says otherwise."""
     if not points:
         return BarChart(width, height, [], 0, "", "")
+    points = [(timezone.localtime(at) if timezone.is_aware(at) else at, count) for at, count in points]
+    if zone is None:
+        zone = f" {points[0][0].tzname()}" if timezone.is_aware(points[0][0]) else ""
     peak = max(count for _, count in points) or 1
     slot = width / len(points)
     bar_width = max(slot * 0.8, 1.0)
@@ -55,4 +62,5 @@ def bar_chart(
         )
         for i, (at, count) in enumerate(points)
     ]
-    return BarChart(width, height, bars, peak, points[0][0].strftime(moment), points[-1][0].strftime(moment))
+    first, last = points[0][0].strftime(moment), points[-1][0].strftime(moment)
+    return BarChart(width, height, bars, peak, first, last, zone.strip())

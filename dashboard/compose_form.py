@@ -155,7 +155,7 @@ def recipients_of(form: QueryDict) -> list[str]:
     return [line.strip() for line in [*pasted, *uploaded] if line.strip()]
 
 
-def body_from(form: QueryDict, client: Client) -> dict[str, Any]:
+def body_from(form: QueryDict, client: Client, zone: ZoneInfo | None = None) -> dict[str, Any]:
     """The API's create body from the wizard's fields. Raises ValidationError only for what the
     form alone gets wrong (a version without a language); every rule of the body is the service's."""
     body: dict[str, Any] = {
@@ -185,11 +185,12 @@ def body_from(form: QueryDict, client: Client) -> dict[str, Any]:
     for field in BOOL_FIELDS:
         body[field] = form.get(field) == "on"
     if body["schedule_mode"] == Broadcast.ScheduleMode.SCHEDULED and form.get("scheduled_at"):
-        # A datetime-local field has no zone: it is the client's local time (docs/dashboard.md).
+        # A datetime-local field has no zone: it is the user's local time, the zone every time on
+        # the dashboard is shown in (their choice, else the client's: docs/dashboard.md).
         try:
             local = datetime.fromisoformat(form.get("scheduled_at", ""))
-            zone = ZoneInfo(client.timezone or "UTC")
-            body["scheduled_at"] = local.replace(tzinfo=zone).isoformat()
+            where = zone or ZoneInfo(client.timezone or "UTC")
+            body["scheduled_at"] = local.replace(tzinfo=where).isoformat()
         except ValueError:
             body["scheduled_at"] = form.get("scheduled_at", "")
     if body["schedule_mode"] == Broadcast.ScheduleMode.DRIP:

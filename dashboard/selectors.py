@@ -264,12 +264,15 @@ def client_zone(client: Client) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def daily_totals(*, client: Client, days: int = OVERVIEW_DAYS, now: datetime | None = None) -> list[Day]:
+def daily_totals(
+    *, client: Client, days: int = OVERVIEW_DAYS, now: datetime | None = None, zone: ZoneInfo | None = None
+) -> list[Day]:
     """Sent, delivered and spend of the broadcasts created on each of the last `days` days (the
     client's time zone, oldest first, a day without broadcasts at zero), from the counters the API
     serialises: a day's figures equal `GET /api/v1/broadcasts/dashboard/` from that day's midnight
-    to the next. A broadcast counts on the day it was created, its later sends included."""
-    zone = client_zone(client)
+    to the next. A broadcast counts on the day it was created, its later sends included. `zone`:
+    whose days (the dashboard user's), the client's unless given."""
+    zone = zone or client_zone(client)
     today = timezone.localtime(now or timezone.now(), zone).date()
     first = today - timedelta(days=days - 1)
     start = datetime.combine(first, time(), tzinfo=zone)

@@ -47,6 +47,7 @@ urlpatterns = [
     path("templates/", account.templates, name="templates"),
     path("templates/<uuid:template_id>/submit/", account.template_submit, name="template_submit"),
     path("wallet/", account.wallet, name="wallet"),
+    path("settings/timezone/", account.time_zone, name="time_zone"),
     path("replies/", account.replies, name="replies"),
     path("tracking/", account.tracking, name="tracking"),
     path("tracking/<uuid:link_id>/", account.tracking_link, name="tracking_link"),

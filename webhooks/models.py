@@ -88,6 +88,13 @@ class WebhookDelivery(models.Model):
             models.Index(fields=["endpoint", "-created_at", "-id"], name="webhook_delivery_list_idx"),
             models.Index(fields=["scheduled_at"], name="webhook_delivery_due_idx", condition=Q(status="pending")),
             models.Index(fields=["lease_until"], name="webhook_delivery_lease_idx", condition=Q(status="sending")),
+            # An endpoint's health (selectors.endpoint_health_queryset): its last success, and its
+            # failures since then, are each a range of one (endpoint, status) by attempt time ...
+            models.Index(fields=["endpoint", "status", "-attempted_at"], name="webhook_delivery_outcome_idx"),
+            # ... and its next retry is the first of its waiting attempts.
+            models.Index(
+                fields=["endpoint", "scheduled_at"], name="webhook_delivery_waiting_idx", condition=Q(status="pending")
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event", "attempt"], name="webhook_delivery_one_per_attempt"),

@@ -7,9 +7,10 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.channels import Channel
+from accounts.services import membership_set_timezone
 from broadcasts.selectors import broadcast_list, reply_list
 from dashboard import selectors
-from dashboard.access import MANAGER, Member, member_required
+from dashboard.access import MANAGER, VIEWER, Member, member_required
 from templates_app import services as template_services
 from templates_app.models import Template
 from templates_app.selectors import template_get, template_list
@@ -143,3 +144,13 @@ def tracking_link(request: HttpRequest, member: Member, link_id: object) -> Http
             "prev_offset": max(start - PAGE_SIZE, 0) if start else None,
         },
     )
+
+
+@require_POST
+@member_required(VIEWER)
+def time_zone(request: HttpRequest, member: Member) -> HttpResponse:
+    """The user's own time zone for every time the dashboard shows (any role may set their own)."""
+    zone = request.POST.get("timezone", "").strip()
+    done = f"Times are now shown in {zone}." if zone else "Times are now shown in the client's time zone."
+    attempt(request, lambda: membership_set_timezone(membership=member.membership, zone=zone), done)
+    return redirect("dashboard:settings")

@@ -310,7 +310,7 @@ def message_export(request: HttpRequest, member: Member) -> StreamingHttpRespons
 @member_required()
 def overview(request: HttpRequest, member: Member) -> HttpResponse:
     dashboard = broadcast_dashboard(client=member.client, limit=10)
-    days = selectors.daily_totals(client=member.client)
+    days = selectors.daily_totals(client=member.client, zone=member.zone)
     return page(
         request,
         member,

@@ -144,7 +144,7 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
     if redrawn is not None:
         return _redraw(request, member, redrawn)
     try:
-        body = body_from(form, member.client)
+        body = body_from(form, member.client, member.zone)
         if step == "send":
             accepted = services.broadcast_create(client=member.client, data=body, user=member.user)
             return redirect("dashboard:broadcast_detail", broadcast_id=accepted.broadcast.pk)

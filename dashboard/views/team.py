@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import available_timezones
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,7 +19,7 @@ from dashboard.access import ADMIN, OWNER, Member, member_required
 from dashboard.services import member_invite
 from webhooks import services as webhook_services
 from webhooks.events import EVENT_TYPES
-from webhooks.selectors import delivery_queryset, endpoint_queryset
+from webhooks.selectors import delivery_queryset, endpoint_health, endpoint_health_list, endpoint_health_queryset
 
 from .common import attempt, page
 
@@ -67,7 +68,7 @@ def api_management(request: HttpRequest, member: Member) -> HttpResponse:
             "keys": api_key_list(client=member.client),
             "scopes": Scope.choices,
             "new_key": new_key,
-            "endpoints": endpoint_queryset(client=member.client),
+            "endpoints": endpoint_health_list(client=member.client),
             "event_types": EVENT_TYPES,
             "new_endpoint": new_endpoint,
         },
@@ -96,7 +97,7 @@ def _uuid_or_404(value: object) -> str:
 @require_http_methods(["GET", "POST"])
 @member_required(ADMIN)
 def webhook_endpoint(request: HttpRequest, member: Member, endpoint_id: object) -> HttpResponse:
-    endpoint = endpoint_queryset(client=member.client).filter(pk=_uuid_or_404(endpoint_id)).first()
+    endpoint = endpoint_health_queryset(client=member.client).filter(pk=_uuid_or_404(endpoint_id)).first()
     if endpoint is None:
         raise Http404("No such endpoint.")
     if request.method == "POST":
@@ -114,8 +115,14 @@ def webhook_endpoint(request: HttpRequest, member: Member, endpoint_id: object) 
         elif action == "test":
             attempt(request, lambda: webhook_services.webhook_test_send(endpoint=endpoint), "Test event queued.")
         return redirect("dashboard:webhook_endpoint", endpoint_id=endpoint.pk)
-    deliveries = delivery_queryset(endpoint=endpoint)[:100]
-    return page(request, member, "dashboard/webhook_endpoint.html", {"endpoint": endpoint, "deliveries": deliveries})
+    # Newest first, as the API lists them (webhook_delivery_list_idx).
+    deliveries = delivery_queryset(endpoint=endpoint).order_by("-created_at", "-id")[:100]
+    return page(
+        request,
+        member,
+        "dashboard/webhook_endpoint.html",
+        {"endpoint": endpoint, "health": endpoint_health(endpoint), "deliveries": deliveries},
+    )
 
 
 @never_cache
@@ -158,5 +165,10 @@ def team(request: HttpRequest, member: Member) -> HttpResponse:
         request,
         member,
         "dashboard/settings.html",
-        {"members": selectors.members(client=member.client), "roles": Membership.Role.choices, "invite_link": link},
+        {
+            "members": selectors.members(client=member.client),
+            "roles": Membership.Role.choices,
+            "invite_link": link,
+            "time_zones": sorted(available_timezones()),
+        },
     )
