@@ -528,7 +528,12 @@ def test_seed_001s_example_as_printed_is_refused_and_as_json_gets_the_seeds_answ
     assert response.status_code == 201, response.content
     answer = json.loads(raw(response), parse_float=Decimal)
     assert list(answer) == [
-        "sms_ticket", "number_of_contacts", "total_cost", "number_of_sms_needed", "residual_credit", "message",
+        "sms_ticket",
+        "number_of_contacts",
+        "total_cost",
+        "number_of_sms_needed",
+        "residual_credit",
+        "message",
     ]  # fmt: skip  - the seed's success example, key for key
     assert answer["sms_ticket"] == f"sms_{Broadcast.objects.get().pk.hex}"
     assert (answer["number_of_contacts"], answer["number_of_sms_needed"]) == (2, 2)
