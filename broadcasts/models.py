@@ -117,6 +117,7 @@ class Broadcast(models.Model):
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.PREMIUM)
     track_links = models.BooleanField(default=False)
     optimize_text = models.BooleanField(default=True)
+    transliterate = models.BooleanField(default=False)
     skip_opted_out = models.BooleanField(default=True)
     with_replies = models.BooleanField(default=False)
     list_name = models.CharField(max_length=255, blank=True)

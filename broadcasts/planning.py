@@ -161,7 +161,8 @@ class Planner:
         if cached is not None:
             return cached
         if self.request.channel == Channel.SMS:
-            final = optimize_text(text) if self.request.optimize_text else text
+            smart = self.request.optimize_text or self.request.transliterate
+            final = optimize_text(text, transliterate=self.request.transliterate) if smart else text
             info = analyze(final)
             result = (final, info.encoding, max(1, info.segments), info.non_gsm_characters)
         else:

@@ -63,12 +63,13 @@ URL = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
 FIELDS = {
     "name", "channel", "recipients", "recipient_variables", "contacts", "contact_lists", "exclude_lists",
     "template", "text", "base_language", "attachments", "sender", "purpose", "schedule_mode", "scheduled_at",
-    "drip_rate", "route", "tier", "track_links", "optimize_text", "skip_opted_out", "with_replies",
-    "simulate", "list_name", "status",
+    "drip_rate", "route", "tier", "track_links", "optimize_text", "transliterate", "skip_opted_out",
+    "with_replies", "simulate", "list_name", "status",
 }  # fmt: skip
 BOOLEAN_DEFAULTS = {
     "track_links": False,
     "optimize_text": True,
+    "transliterate": False,
     "skip_opted_out": True,
     "with_replies": False,
     "simulate": False,
@@ -103,6 +104,7 @@ class BroadcastRequest:
     tier: str = Broadcast.Tier.PREMIUM
     track_links: bool = False
     optimize_text: bool = True
+    transliterate: bool = False  # letters outside GSM → closest GSM letters (SPEC §6); implies smart encoding
     skip_opted_out: bool = True
     with_replies: bool = False
     simulate: bool = False

@@ -23,7 +23,7 @@ from contacts.validation import normalize_language
 from templates_app import encoding
 
 LIST_FIELDS = ("contact_lists", "exclude_lists")
-BOOL_FIELDS = ("optimize_text", "track_links")
+BOOL_FIELDS = ("optimize_text", "transliterate", "track_links")
 
 # The short list offered for a translation (ISO 639-3); any other code may be typed, the service
 # checks it. Names come from pycountry, already a dependency (wallets, contacts).
@@ -46,7 +46,8 @@ def language_choices() -> tuple[tuple[str, str], ...]:
 
 def counter(text: str) -> dict[str, Any]:
     """What the counter shows, all from `templates_app.encoding`: encoding, parts, characters left
-    in the current part, the characters that force UCS-2, and the smart-encoded text if it helps."""
+    in the current part, the characters that force UCS-2, the smart-encoded text if it helps, and the
+    transliterated text (letters changed: ç → c) if only that makes the text GSM."""
     info = encoding.analyze(text)
     parts = encoding.split_segments(text)
     if info.encoding == encoding.GSM7:
@@ -55,12 +56,15 @@ def counter(text: str) -> dict[str, Any]:
         limit = encoding.UCS2_SINGLE_LIMIT if info.segments <= 1 else encoding.UCS2_PART_LIMIT
     used = encoding.analyze(parts[-1]).length if parts else 0
     optimized = encoding.optimize_text(text)
+    transliterated = encoding.optimize_text(text, transliterate=True) if optimized == text else optimized
     return {
         "info": info,
         "encoding_label": "GSM-7" if info.encoding == encoding.GSM7 else "UCS-2",
         "left": limit - used,
         "optimized": optimized if optimized != text else "",
         "optimized_info": encoding.analyze(optimized) if optimized != text else None,
+        "transliterated": transliterated if transliterated != optimized else "",
+        "transliterated_info": encoding.analyze(transliterated) if transliterated != optimized else None,
     }
 
 

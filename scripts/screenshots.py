@@ -92,7 +92,7 @@ def shoot(url: str) -> None:
         page.locator("input[name=contact_lists]").first.check()
         page.fill("textarea[name=recipients]", "+256772123456\n+254712345678\n+33612345678")
         page.locator("#text").press_sequentially("Hello {{first_name|there}}, ça va? 20% off this weekend.")
-        page.wait_for_selector("#counter [data-testid=smart-switch]")
+        page.wait_for_selector("#counter [data-testid=transliterate-switch]")
         page.select_option("select[name=sender]", "Herald")
         page.select_option("select[name=purpose]", "transactional")  # no quiet hours whatever the time
         save("compose")

@@ -1,27 +1,42 @@
 """SMS encoding: GSM 03.38 or UCS-2, lengths, parts, and smart encoding. Pure functions, no database.
 
+Counted as Twilio counts (its calculator, npm `sms-segments-calculator`, is the oracle of
+tests/templates_app/test_twilio_oracle.py), so a quote matches what the provider charges:
+
 - GSM 03.38 default alphabet: the basic set costs 1 septet a character, the extension table
   (`^{}\\[~]|€` and form feed) 2 septets (escape + character). A single message carries 160 septets,
   each part of a concatenated one 153 (the user data header takes the rest).
 - Anything else makes the whole message UCS-2, counted in UTF-16 code units: 70 for a single
   message, 67 a part. Characters outside the Basic Multilingual Plane (most emoji) take two units.
-- Parts are filled greedily, character by character, so an escape pair (2 septets) or a surrogate
-  pair (2 units) is never split across parts: when it does not fit, it starts the next part.
+- Parts are filled greedily, grapheme cluster by cluster (`graphemes`: Twilio's segmenter), so an
+  escape pair, a surrogate pair, an emoji ZWJ sequence, a flag, a skin tone or a letter with its
+  combining marks never splits across parts: when it does not fit, it starts the next part. Only a
+  cluster longer than a whole part is cut (between code points): it could not be sent otherwise.
 - Empty text is 0 parts: there is nothing to send (callers refuse empty messages).
 - ESC (U+001B) is not treated as GSM even though it has a code point: alone, it would swallow the
   next character on the handset. Text containing it is sent as UCS-2.
 
-`optimize_text` ("smart encoding") replaces typographic look-alikes by GSM characters, outside URLs,
-and only when that makes the whole message GSM-7 without adding parts; see docs/templates.md.
+`optimize_text` ("smart encoding") replaces the 271 characters of Twilio's Smart Encoding table
+(`lookalikes`) by GSM characters, outside URLs, never changing a letter, and only when that makes
+the whole message GSM-7; `transliterate=True` also writes letters outside GSM with their closest
+GSM letters (`transliteration`). See docs/templates.md.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left
+from collections.abc import Set
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from templates_app.graphemes import joined_positions
+from templates_app.gsm import GSM_BASIC, GSM_EXTENSION, NON_GSM
+from templates_app.gsm import is_gsm as is_gsm  # re-exported: callers use encoding.is_gsm
+from templates_app.lookalikes import SMART_ENCODING
+from templates_app.transliteration import transliterate as closest_letters
 
 if TYPE_CHECKING:
     from linkify_it import LinkifyIt
@@ -34,15 +49,8 @@ GSM_PART_LIMIT = 153
 UCS2_SINGLE_LIMIT = 70
 UCS2_PART_LIMIT = 67
 
-# GSM 03.38 default alphabet in code-point order 0x00–0x7F, without ESC (0x1B, see above).
-GSM_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ"
-    "ÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM_EXTENSION = "\f^{}\\[~]|€"
-
-_NON_GSM = re.compile("[^" + re.escape(GSM_BASIC + GSM_EXTENSION) + "]")
+# The GSM 03.38 default alphabet (templates_app/gsm.py), re-exported: GSM_BASIC, GSM_EXTENSION, is_gsm.
+_NON_GSM = NON_GSM
 _NOT_BASIC = re.compile("[^" + re.escape(GSM_BASIC) + "]")
 _EXTENSION_SET = frozenset(GSM_EXTENSION)
 _EXTENSION = re.compile("[" + re.escape(GSM_EXTENSION) + "]")
@@ -57,11 +65,6 @@ class SmsInfo:
     non_gsm_characters: tuple[str, ...]  # distinct characters that forced UCS-2, in order of first appearance
 
 
-def is_gsm(text: str) -> bool:
-    """True when every character is in the GSM 03.38 basic set or its extension table."""
-    return _NON_GSM.search(text) is None
-
-
 def non_gsm_characters(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_NON_GSM.findall(text)))
 
@@ -71,12 +74,14 @@ def _utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _part_ends(text: str, doubles: re.Pattern[str], part_limit: int) -> list[int]:
+def _part_ends(text: str, doubles: re.Pattern[str], part_limit: int, joined: Set[int] = frozenset()) -> list[int]:
     """End index (exclusive, in characters) of each part, filled greedily up to part_limit.
 
     Characters matching `doubles` cost 2 (escape pair, surrogate pair), the rest 1. The cost of
     text[:e] is e plus the doubles before e, which only grows with e: a binary search finds where
-    each part ends, and a pair is never cut since whole characters are placed.
+    each part ends, and a pair is never cut since whole characters are placed. A part may not end
+    at an index of `joined` (inside a grapheme cluster): it ends at the cluster's start instead,
+    which is what filling cluster by cluster gives, unless the cluster alone is longer than a part.
     """
     positions = [match.start() for match in doubles.finditer(text)]
     n = len(text)
@@ -91,8 +96,11 @@ def _part_ends(text: str, doubles: re.Pattern[str], part_limit: int) -> list[int
                 low = middle
             else:
                 high = middle - 1
-        ends.append(low)
-        start = low
+        end = low
+        while end in joined:
+            end -= 1
+        ends.append(end if end > start else low)
+        start = ends[-1]
     return ends
 
 
@@ -116,22 +124,25 @@ def analyze(text: str) -> SmsInfo:
     length = _utf16_units(text)
     if length <= UCS2_SINGLE_LIMIT:
         segments = 1
-    elif length == len(text):  # no surrogate pairs: plain division
-        segments = -(-length // UCS2_PART_LIMIT)
     else:
-        segments = len(_part_ends(text, _ASTRAL, UCS2_PART_LIMIT))
+        joined = joined_positions(text)
+        if length == len(text) and not joined:  # no surrogate pairs, no clusters: plain division
+            segments = -(-length // UCS2_PART_LIMIT)
+        else:
+            segments = len(_part_ends(text, _ASTRAL, UCS2_PART_LIMIT, joined))
     return SmsInfo(UCS2, length, segments, tuple(dict.fromkeys(non_gsm)))
 
 
 def split_segments(text: str) -> list[str]:
-    """The parts `text` is sent as; an escape pair or a surrogate pair never splits. [] for empty text."""
+    """The parts `text` is sent as; an escape pair, a surrogate pair or a grapheme cluster never
+    splits. [] for empty text."""
     info = analyze(text)
     if info.segments <= 1:
         return [text] if text else []
     if info.encoding == GSM7:
         ends = _part_ends(text, _EXTENSION, GSM_PART_LIMIT)
     else:
-        ends = _part_ends(text, _ASTRAL, UCS2_PART_LIMIT)
+        ends = _part_ends(text, _ASTRAL, UCS2_PART_LIMIT, joined_positions(text))
     parts, start = [], 0
     for end in ends:
         parts.append(text[start:end])
@@ -141,101 +152,40 @@ def split_segments(text: str) -> list[str]:
 
 # --- Smart encoding ------------------------------------------------------------------------------
 
-_QUOTES = {
-    "\u2018": "'",  # ‘ left single quotation mark
-    "\u2019": "'",  # ’ right single quotation mark / apostrophe
-    "\u201a": "'",  # ‚ single low-9 quotation mark
-    "\u201b": "'",  # ‛ single high-reversed-9 quotation mark
-    "\u2032": "'",  # ′ prime
-    "\u2039": "'",  # ‹ single left-pointing angle quotation mark
-    "\u203a": "'",  # › single right-pointing angle quotation mark
-    "\u0060": "'",  # ` grave accent (not in GSM 03.38)
-    "\u00b4": "'",  # ´ acute accent
-    "\u02bc": "'",  # ʼ modifier letter apostrophe
-    "\u201c": '"',  # “ left double quotation mark
-    "\u201d": '"',  # ” right double quotation mark
-    "\u201e": '"',  # „ double low-9 quotation mark
-    "\u201f": '"',  # ‟ double high-reversed-9 quotation mark
-    "\u2033": '"',  # ″ double prime
-    "\u00ab": '"',  # « left-pointing double angle quotation mark
-    "\u00bb": '"',  # » right-pointing double angle quotation mark
-}
-_DASHES = {
-    "\u2010": "-",  # ‐ hyphen
-    "\u2011": "-",  # ‑ non-breaking hyphen
-    "\u2012": "-",  # ‒ figure dash
-    "\u2013": "-",  # – en dash
-    "\u2014": "-",  # — em dash
-    "\u2015": "-",  # ― horizontal bar
-    "\u2212": "-",  # − minus sign
-    "\u2043": "-",  # ⁃ hyphen bullet
-    "\ufe58": "-",  # ﹘ small em dash
-}
-_ELLIPSIS = {"\u2026": "..."}  # …
-_SPACES = {
-    "\t": " ",  # tab: GSM 03.38 has none
-    "\u00a0": " ",  # no-break space
-    "\u1680": " ",  # ogham space mark
-    **{chr(code): " " for code in range(0x2000, 0x200B)},  # en quad … hair space (thin, em, en, figure…)
-    "\u202f": " ",  # narrow no-break space
-    "\u205f": " ",  # medium mathematical space
-    "\u3000": " ",  # ideographic space
-    "\u2028": "\n",  # line separator
-    "\u2029": "\n",  # paragraph separator
-}
-_ZERO_WIDTH = {
-    "\u00ad": "",  # soft hyphen
-    "\u180e": "",  # mongolian vowel separator
-    "\u200b": "",  # zero width space
-    "\u200c": "",  # zero width non-joiner
-    "\u200d": "",  # zero width joiner
-    "\u2060": "",  # word joiner
-    "\ufeff": "",  # zero width no-break space / byte order mark
-}
-# Full-width ASCII (U+FF01–U+FF5E) → ASCII; the full-width grave accent maps like the ASCII one.
-_FULL_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {"\uff40": "'"}
-_FRACTIONS = {
-    "\u00bc": "1/4",
-    "\u00bd": "1/2",
-    "\u00be": "3/4",
-    "\u2150": "1/7",
-    "\u2151": "1/9",
-    "\u2152": "1/10",
-    "\u2153": "1/3",
-    "\u2154": "2/3",
-    "\u2155": "1/5",
-    "\u2156": "2/5",
-    "\u2157": "3/5",
-    "\u2158": "4/5",
-    "\u2159": "1/6",
-    "\u215a": "5/6",
-    "\u215b": "1/8",
-    "\u215c": "3/8",
-    "\u215d": "5/8",
-    "\u215e": "7/8",
-}
-
-# GSM 03.38's 0x09 was a lowercase ç in the standard's first edition and many handsets still show
-# it so: ç as Ç is the one letter smart encoding changes (every other letter keeps its meaning).
-_CEDILLA = {"\u00e7": "\u00c7"}  # ç → Ç
-
-SMART_REPLACEMENTS: dict[str, str] = {
-    **_QUOTES,
-    **_CEDILLA,
-    **_DASHES,
-    **_ELLIPSIS,
-    **_SPACES,
-    **_ZERO_WIDTH,
-    **_FULL_WIDTH,
-    **_FRACTIONS,
-}
+SMART_REPLACEMENTS: dict[str, str] = SMART_ENCODING  # Twilio's table: templates_app/lookalikes.py
+# Combining marks of the table (U+0302 circumflex, U+0303 tilde, U+0326 comma below…): on a letter
+# they are part of it (ê typed as e + U+0302, ș as s + U+0326) and stay; alone they are replaced.
+_SMART_MARKS = frozenset(c for c in SMART_REPLACEMENTS if unicodedata.category(c).startswith("M"))
 # A regex over the table's keys beats str.translate: it scans in C and calls back only on hits.
 _SMART = re.compile("[" + re.escape("".join(SMART_REPLACEMENTS)) + "]")
-_SMART_LOOKUP = SMART_REPLACEMENTS.__getitem__
+
+
+def _on_letter(text: str, at: int) -> bool:
+    """Whether the combining mark at text[at] belongs to a letter (other marks may come between)."""
+    while at > 0:
+        at -= 1
+        category = unicodedata.category(text[at])
+        if not category.startswith("M"):
+            return category.startswith("L")
+    return False
+
+
+def _smart_character(match: re.Match[str]) -> str:
+    character = match.group()
+    if character in _SMART_MARKS and _on_letter(match.string, match.start()):
+        return character
+    return SMART_REPLACEMENTS[character]
 
 
 def _smart_replace(text: str) -> str:
-    return _SMART.sub(lambda match: _SMART_LOOKUP(match.group()), text)
+    return _SMART.sub(_smart_character, text)
+
+
+def _rewrite(text: str, transliterate: bool) -> str:
+    text = _smart_replace(text)
+    if transliterate:
+        text = closest_letters(text)
+    return text
 
 
 # A URL, as linkify-it finds them, needs a scheme (":"), a dotted host (".") or an e-mail ("@")
@@ -270,37 +220,38 @@ def find_web_links(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
-def _translate_outside(text: str, urls: list[tuple[int, int, str]]) -> str:
+def _rewrite_outside(text: str, urls: list[tuple[int, int, str]], transliterate: bool) -> str:
     pieces, position = [], 0
     for start, end, _ in urls:
-        pieces.append(_smart_replace(text[position:start]))
+        pieces.append(_rewrite(text[position:start], transliterate))
         pieces.append(text[start:end])
         position = end
-    pieces.append(_smart_replace(text[position:]))
+    pieces.append(_rewrite(text[position:], transliterate))
     return "".join(pieces)
 
 
-def optimize_text(text: str) -> str:
-    """Smart encoding: replace look-alikes by GSM characters so the message can go as GSM-7.
+def optimize_text(text: str, *, transliterate: bool = False) -> str:
+    """Smart encoding: the characters of Twilio's Smart Encoding table become their GSM
+    equivalents, so the message can go as GSM-7; with `transliterate`, letters outside GSM become
+    their closest GSM letters too (ç → c, ł → l).
 
-    Returns `text` unchanged when it is already GSM, when the replacements would not make it GSM
-    (a message that stays UCS-2 is sent as written, emoji sequences intact), when a URL would be
-    touched, or when the result would need more parts (e.g. many `…` becoming `...`).
+    Returns `text` unchanged (all or nothing, as Twilio's own Smart Encoding does) when it is
+    already GSM, when the result would still not be GSM (a message that stays UCS-2 is sent as
+    written, emoji sequences intact; without `transliterate` that includes any letter outside GSM,
+    ç too), or when a URL would be touched.
     """
-    if _NON_GSM.search(text) is None or _SMART.search(text) is None:
+    if _NON_GSM.search(text) is None or (not transliterate and _SMART.search(text) is None):
         return text
-    optimized = _smart_replace(text)
+    optimized = _rewrite(text, transliterate)
     if _NON_GSM.search(optimized) is not None:
         return text
     urls = find_urls(text)
     if urls:
-        optimized = _translate_outside(text, urls)
+        optimized = _rewrite_outside(text, urls, transliterate)
         if _NON_GSM.search(optimized) is not None:
             return text  # a character that needs replacing is inside a URL: leave the message alone
         # A replacement next to a URL could join it (e.g. "example.com‐foo" → "example.com-foo").
         found = {url for _, _, url in find_urls(optimized)}
         if any(url not in found for _, _, url in urls):
             return text
-    if analyze(optimized).segments > analyze(text).segments:
-        return text
     return optimized

@@ -62,6 +62,7 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
             "tier",
             "track_links",
             "optimize_text",
+            "transliterate",
             "skip_opted_out",
             "with_replies",
             "list_name",
@@ -246,7 +247,16 @@ class BroadcastCreateSerializer(serializers.Serializer[Any]):
         help_text="Replace each web link by a short link per recipient ({TRACKING_BASE_URL}/r/{code}); parts and "
         "price are those of the rewritten text. Not for WhatsApp templates.",
     )
-    optimize_text = serializers.BooleanField(default=True)
+    optimize_text = serializers.BooleanField(
+        default=True,
+        help_text="Smart encoding (SMS): the characters of Twilio's Smart Encoding table (typographic quotes, dashes, "
+        "bullets, fractions, special spaces…) become GSM when that makes the whole text GSM; letters never change.",
+    )
+    transliterate = serializers.BooleanField(
+        default=False,
+        help_text="Goes further than optimize_text (SMS): letters outside GSM 03.38 become their closest GSM letters "
+        "(ç → c, ê → e, ł → l) when that makes the whole text GSM.",
+    )
     skip_opted_out = serializers.BooleanField(default=True)
     with_replies = serializers.BooleanField(default=False)
     simulate = serializers.BooleanField(default=False)

@@ -65,6 +65,7 @@ def fill(broadcast: Broadcast, request: BroadcastRequest, template: Any) -> None
     broadcast.tier = request.tier
     broadcast.track_links = request.track_links
     broadcast.optimize_text = request.optimize_text
+    broadcast.transliterate = request.transliterate
     broadcast.skip_opted_out = request.skip_opted_out
     broadcast.with_replies = request.with_replies
     broadcast.list_name = request.list_name

@@ -34,7 +34,8 @@ EDITABLE = frozenset(
     {
         "name", "recipients", "recipient_variables", "contacts", "contact_lists", "exclude_lists", "template",
         "text", "base_language", "attachments", "sender", "purpose", "schedule_mode", "scheduled_at", "drip_rate",
-        "route", "tier", "track_links", "optimize_text", "skip_opted_out", "with_replies", "list_name",
+        "route", "tier", "track_links", "optimize_text", "transliterate", "skip_opted_out", "with_replies",
+        "list_name",
     }
 )  # fmt: skip
 

@@ -99,8 +99,8 @@ def base_segments(context: PlanContext) -> int:
     text = context.versions[language].content
     if context.rewriter is not None:
         text = context.rewriter.template(text)[0]
-    if request.optimize_text:
-        text = optimize_text(text)
+    if request.optimize_text or request.transliterate:
+        text = optimize_text(text, transliterate=request.transliterate)
     return max(1, analyze(text).segments)
 
 

@@ -26,6 +26,7 @@ def request_data(broadcast: Broadcast) -> dict[str, Any]:
         "tier": broadcast.tier,
         "track_links": broadcast.track_links,
         "optimize_text": broadcast.optimize_text,
+        "transliterate": broadcast.transliterate,
         "skip_opted_out": broadcast.skip_opted_out,
         "with_replies": broadcast.with_replies,
         "list_name": broadcast.list_name,

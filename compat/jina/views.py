@@ -38,7 +38,7 @@ PLATFORMS = {c.value.upper(): c.value for c in Channel}
 # Native create fields a Jina body may carry as they are (Jina's own names are translated below).
 PASSED = (
     "text", "base_language", "attachments", "sender", "purpose", "drip_rate", "route", "tier", "track_links",
-    "optimize_text", "skip_opted_out", "with_replies", "list_name", "recipient_variables",
+    "optimize_text", "transliterate", "skip_opted_out", "with_replies", "list_name", "recipient_variables",
 )  # fmt: skip
 LIST_FIELDS = ("contact_lists", "exclude_lists")
 # Native field names in errors → Jina's.

@@ -41,7 +41,8 @@ from wallets.selectors import wallet_get
 from .common import error_text, page
 
 # Steps that only redraw the form (nothing is checked or created): "smart:<version>" uses the
-# smart-encoded text of one version, "drop_language:<version>" removes a translation.
+# smart-encoded text of one version, "translit:<version>" its transliterated text (SPEC §6),
+# "drop_language:<version>" removes a translation.
 REDRAW_STEPS = ("edit", "add_language", "drop_upload")
 NOT_CARRIED = ("step", "csrfmiddlewaretoken", "add_contact", "contact_q")
 
@@ -83,6 +84,7 @@ def _form_context(member: Member, form: QueryDict | None) -> dict[str, Any]:
         "contact_q": values.get("contact_q", ""),
         "contact_results": selectors.contact_picker_search(client=client, term=values.get("contact_q", "")),
         "optimize_default": form is None or values.get("optimize_text") == "on",
+        "transliterate_default": values.get("transliterate") == "on",
     }
 
 
@@ -113,6 +115,9 @@ def _redraw_step(form: QueryDict, step: str) -> QueryDict | None:
     if step.startswith("smart"):
         index = _index(step.partition(":")[2])
         return with_version_text(form, index, encoding.optimize_text(version_text(form, index)))
+    if step.startswith("translit"):
+        index = _index(step.partition(":")[2])
+        return with_version_text(form, index, encoding.optimize_text(version_text(form, index), transliterate=True))
     if step.startswith("drop_language:"):
         return without_version(form, _index(step.partition(":")[2]))
     if step == "add_language":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import gsm0338  # noqa: F401  registers the "gsm03.38" codec
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,11 +18,15 @@ from templates_app.encoding import (
     optimize_text,
     split_segments,
 )
+from templates_app.graphemes import joined_positions
 
 # Mostly GSM text, with look-alikes, emoji, other scripts and URLs mixed in, so every branch is hit.
 pieces = st.sampled_from(
-    [*GSM_BASIC, *GSM_EXTENSION, *SMART_REPLACEMENTS, "ç", "\U0001f600", "\U0001f468\u200d\U0001f469", "ж", "中"]
-)
+    [
+        *GSM_BASIC, *GSM_EXTENSION, *SMART_REPLACEMENTS, "ç", "\U0001f600", "\U0001f468\u200d\U0001f469", "ж", "中",
+        "\U0001f1fa\U0001f1ec", "\U0001f44d\U0001f3fd", "\u0301", "\u094d", "ê",
+    ]
+)  # fmt: skip
 urls = st.sampled_from(
     [" https://example.com/a-b?c=d ", " www.example.org/x ", " http://ex.com/\u2019 ", " info@example.com "]
 )
@@ -58,8 +64,32 @@ def test_parts_join_back_and_each_fits(text):
 
 
 @given(texts)
-def test_smart_encoding_never_adds_parts(text):
-    assert analyze(optimize_text(text)).segments <= analyze(text).segments
+def test_parts_never_end_inside_a_grapheme_cluster(text):
+    joined = joined_positions(text)
+    ends, position = [], 0
+    for part in split_segments(text)[:-1]:
+        position += len(part)
+        ends.append(position)
+    # only a cluster longer than a whole part is cut, and a generated one never is
+    assert not any(end in joined for end in ends)
+
+
+@given(texts, st.booleans())
+def test_smart_encoding_is_all_or_nothing(text, transliterate):
+    optimized = optimize_text(text, transliterate=transliterate)
+    assert optimized == text or is_gsm(optimized)
+
+
+def _letters(text: str) -> list[str]:
+    return [c for c in text if unicodedata.category(c).startswith("L") and c not in SMART_REPLACEMENTS]
+
+
+@given(texts)
+def test_smart_encoding_never_changes_a_letter(text):
+    """Every letter outside Twilio's table is still there, in order (the table's full-width and
+    small-capital look-alikes add their plain letters in between)."""
+    remaining = iter(_letters(optimize_text(text)))
+    assert all(letter in remaining for letter in _letters(text))
 
 
 @given(texts)
@@ -71,10 +101,10 @@ def test_smart_encoding_never_changes_a_url(text):
         remaining = remaining[remaining.index(url) + len(url) :]
 
 
-@given(texts)
-def test_smart_encoding_is_idempotent(text):
-    once = optimize_text(text)
-    assert optimize_text(once) == once
+@given(texts, st.booleans())
+def test_smart_encoding_is_idempotent(text, transliterate):
+    once = optimize_text(text, transliterate=transliterate)
+    assert optimize_text(once, transliterate=transliterate) == once
 
 
 @given(st.text(max_size=50))

@@ -27,10 +27,11 @@ def test_the_counter_follows_the_text_and_the_switch_fixes_it(live_server: Any, 
     text.press_sequentially(" ça va")  # ç is not GSM 03.38 (only Ç is)
     expect(page.locator("#counter [data-testid=encoding]")).to_have_text("UCS-2")
     expect(page.locator("#counter [data-testid=non-gsm]")).to_contain_text("ç")
-    # Smart encoding maps ç to Ç (GSM 03.38 has only the capital): the switch fixes the text.
-    page.locator("#counter [data-testid=smart-switch]").click()
+    # Smart encoding never changes a letter; the transliterated text is shown, and its switch uses it.
+    expect(page.locator("#counter [data-testid=transliterated]")).to_contain_text("hello ca va")
+    page.locator("#counter [data-testid=transliterate-switch]").click()
     expect(page.locator("#counter [data-testid=encoding]")).to_have_text("GSM-7")
-    expect(text).to_have_value("hello Ça va")
+    expect(text).to_have_value("hello ca va")
     text.fill("")
     text.press_sequentially("it’s fine")
     page.locator("#counter [data-testid=smart-switch]").click()
