@@ -31,7 +31,7 @@ from django.utils import timezone
 from .leases import lease_seconds, message_lease_seconds
 from .models import Broadcast, Message
 from .quiet_hours import next_allowed, number_zones
-from .states import DISPATCHABLE_BROADCAST, UNCLAIM_FROM, message_sources
+from .states import DISPATCHABLE_BROADCAST, UNCLAIM_FROM, WAIT_QUIET_HOURS, message_sources
 
 M = Message.Status
 # What a claim may take: the statuses states.py lets move to `sending` (and stuck `sending`).
@@ -116,9 +116,11 @@ def claim_batch(broadcast: Broadcast, *, limit: int, now: datetime, token: str) 
                     continue
             claimed.append(_claimed(row))
         for allowed, ids in deferred.items():
-            Message.objects.filter(pk__in=ids).update(not_before=allowed)
+            Message.objects.filter(pk__in=ids).update(not_before=allowed, wait_reason=WAIT_QUIET_HOURS)
         for allowed, ids in retries_deferred.items():
-            Message.objects.filter(pk__in=ids, status=M.SENDING).update(lease_until=allowed)
+            Message.objects.filter(pk__in=ids, status=M.SENDING).update(
+                lease_until=allowed, wait_reason=WAIT_QUIET_HOURS
+            )
         if claimed:
             _mark_sending(cursor, [c.id for c in claimed], now, token)
     return claimed, sum(len(ids) for ids in deferred.values()) + sum(len(ids) for ids in retries_deferred.values())

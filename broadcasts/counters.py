@@ -21,13 +21,14 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-COLUMNS = ("queued", "sent", "delivered", "read", "failed", "skipped", "cancelled", "clicked", "spent")
+COLUMNS = ("queued", "sent", "delivered", "read", "failed", "skipped", "cancelled", "clicked", "spent", "waiting")
 
 
 def _counts(row: tuple[object, ...]) -> Counts:
-    """A row of (broadcast_id, the eight counts, spent) as Counts."""
+    """A row of (broadcast_id, the eight counts, spent, waiting) as Counts."""
     queued, sent, delivered, read, failed, skipped, cancelled, clicked = (int(str(v)) for v in row[1:9])
-    return Counts(queued, sent, delivered, read, failed, skipped, cancelled, clicked, Decimal(str(row[9])))
+    spent, waiting = Decimal(str(row[9])), int(str(row[10]))
+    return Counts(queued, sent, delivered, read, failed, skipped, cancelled, clicked, spent, waiting)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Counts:
     cancelled: int = 0
     clicked: int = 0
     spent: Decimal = field(default_factory=Decimal)
+    waiting: int = 0  # pending: held by their not_before (SPEC §10); also counted in `queued`
 
 
 def counts_for(*, broadcast_ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, Counts]:
@@ -77,7 +79,8 @@ def counts_recount(*, broadcast_ids: Iterable[uuid.UUID | str] | None = None) ->
                    COUNT(*) FILTER (WHERE status = 'skipped'),
                    COUNT(*) FILTER (WHERE status = 'cancelled'),
                    COUNT(*) FILTER (WHERE clicked),
-                   COALESCE(SUM(cost) FILTER (WHERE status IN ('sent', 'delivered', 'read')), 0)
+                   COALESCE(SUM(cost) FILTER (WHERE status IN ('sent', 'delivered', 'read')), 0),
+                   COUNT(*) FILTER (WHERE status = 'pending')
               FROM broadcasts_message {where}
              GROUP BY broadcast_id
             """,  # noqa: S608 - a constant filter

@@ -223,6 +223,9 @@ class Message(models.Model):
     not_before = models.DateTimeField(
         null=True, blank=True, help_text="Waits until then (schedule, drip, quiet hours)."
     )
+    # Why it waits (SPEC §10): scheduled, drip, quiet_hours or retry, written with the time it waits
+    # for (not_before, or lease_until for a retry); read only while the message waits.
+    wait_reason = models.CharField(max_length=16, blank=True, default="", db_default="")
     lease_until = models.DateTimeField(
         null=True, blank=True, help_text="While sending: when a stuck claim may be taken over; or the next retry."
     )
@@ -337,6 +340,7 @@ class BroadcastCount(models.Model):
     cancelled = models.IntegerField(default=0)
     clicked = models.IntegerField(default=0, help_text="recipients who clicked a short link")
     spent = models.DecimalField(max_digits=20, decimal_places=6, default=0, help_text="cost of sent/delivered/read")
+    waiting = models.IntegerField(default=0, db_default=0, help_text="pending: held by their not_before")
 
     def __str__(self) -> str:
         return f"counts of {self.broadcast_id}"

@@ -3,6 +3,8 @@ them (SPEC §8): one list of rules, so create refuses exactly what precheck warn
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.core.exceptions import ValidationError
 
 from .planning import MAX_SMS_RENDERED, PlanTotals
@@ -13,6 +15,10 @@ NONE_INSIDE_WINDOW = (
     "None of the recipients can be sent to: WhatsApp free text goes only to numbers that wrote to this "
     "WhatsApp number in the last 24 hours ({closed} did not); send an approved template instead."
 )
+
+
+# The precheck warnings that name a rule check_plan refuses the create for (the rest only inform).
+REFUSING_WARNINGS = frozenset({"stop_mention_missing", "text_too_long"})
 
 
 def check_plan(totals: PlanTotals, *, request: BroadcastRequest) -> None:
@@ -64,6 +70,16 @@ def plan_warnings(totals: PlanTotals) -> list[dict[str, str]]:
                 "code": "whatsapp_window_closed",
                 "message": f"{totals.window_closed_count} recipient(s) have not written to this WhatsApp number in "
                 "the last 24 hours: free text cannot reach them, so they will be skipped (whatsapp_window_closed).",
+            }
+        )
+    if totals.quiet_hours_count and totals.quiet_hours_first is not None:
+        first = totals.quiet_hours_first.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        warnings.append(
+            {
+                "code": "quiet_hours",
+                "message": f"{totals.quiet_hours_count} recipient(s) are in quiet hours at the send time: they "
+                f"will receive it when their quiet hours end, the first on {totals.quiet_hours_first_local} "
+                f"their time ({first}).",
             }
         )
     if totals.missing_variables:

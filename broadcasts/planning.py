@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from accounts.channels import Channel
 from accounts.models import Client
@@ -34,6 +35,7 @@ from wallets.pricing import BreakdownLine, PricedMessage, PriceRoute, Quote, quo
 from .audience import SKIP_INVALID, SKIP_OPTED_OUT, SKIP_UNROUTABLE, Audience, Target
 from .models import Broadcast, Message
 from .quiet_hours import QUIET_RULES, next_allowed, number_zones
+from .states import WAIT_DRIP, WAIT_QUIET_HOURS, WAIT_SCHEDULED
 from .validation import BroadcastRequest
 from .whatsapp_window import SKIP_WINDOW_CLOSED, is_free_text, open_windows
 
@@ -67,6 +69,7 @@ class Row:
     language: str = ""  # template sends: the version's language
     parameters: list[str] | None = None  # template sends: the variables' values, in order
     links: list[tuple[str, str]] | None = None  # track_links: (url, code) of each short link, in order
+    wait_reason: str = ""  # why it waits for not_before (SPEC §10): scheduled, drip or quiet_hours
 
 
 @dataclass
@@ -90,6 +93,11 @@ class PlanTotals:
     missing_variables: Counter[str] = field(default_factory=Counter)
     warnings: dict[str, str] = field(default_factory=dict)
     stop_missing: int = 0
+    # Marketing messages that will wait for quiet hours to end (SPEC §10), and the first such end:
+    # as an instant, and as the recipient reads it ("Monday 08:00" in their zone).
+    quiet_hours_count: int = 0
+    quiet_hours_first: datetime | None = None
+    quiet_hours_first_local: str = ""
     too_long: int = 0
     sendable_phones: list[str] = field(default_factory=list)
     # track_links: the links rewritten, and the parts that saved (negative: cost) against the
@@ -331,26 +339,34 @@ class Planner:
             totals.stop_missing += 1
         if self.ctx.keep_phones and target.address.startswith("+"):
             totals.sendable_phones.append(target.address)
-        not_before = self._when(target.address, priced.country_code, marketing)
+        not_before, reason = self._when(target.address, priced.country_code, marketing)
         status = Message.Status.QUEUED if not_before is None else Message.Status.PENDING
+        if reason == WAIT_QUIET_HOURS and not_before is not None:
+            totals.quiet_hours_count += 1
+            if totals.quiet_hours_first is None or not_before < totals.quiet_hours_first:
+                zones = number_zones(target.address, priced.country_code)
+                local = not_before.astimezone(ZoneInfo(zones[0])) if zones else not_before
+                totals.quiet_hours_first, totals.quiet_hours_first_local = not_before, local.strftime("%A %H:%M")
         return Row(
             target.contact_id, target.urn, text, encoding, priced.segments, priced.wallet_cost, priced.route_code,
-            priced.connector, priced.country_code, status, "", not_before,
+            priced.connector, priced.country_code, status, "", not_before, wait_reason=reason,
         )  # fmt: skip
 
-    def _when(self, address: str, country: str, marketing: bool) -> datetime | None:
-        """When this message may go (None: at once)."""
+    def _when(self, address: str, country: str, marketing: bool) -> tuple[datetime | None, str]:
+        """When this message may go (None: at once), and why it waits until then."""
         ctx = self.ctx
         if self._drip_interval:
-            due = self._drip_at
+            slot = due = self._drip_at
             if marketing and country in QUIET_RULES:
                 due = next_allowed(country, number_zones(address, country), due)
             self._drip_at = due + self._drip_interval
-            return due
-        due = ctx.start_at
+            return due, WAIT_DRIP if due == slot else WAIT_QUIET_HOURS
+        start = due = ctx.start_at
         if marketing and country in QUIET_RULES:
             due = next_allowed(country, number_zones(address, country), due)
-        return None if due <= ctx.now else due
+        if due <= ctx.now:
+            return None, ""
+        return due, WAIT_SCHEDULED if due == start else WAIT_QUIET_HOURS
 
     def run(self) -> Iterator[list[Row]]:
         for targets in self.audience.chunks():

@@ -33,6 +33,7 @@ from .claims import Claimed
 from .connectors import SendResult, StatusUpdate, build_connector
 from .events import EVENT_COLUMNS, messages_announce
 from .models import Broadcast, Connector, Message
+from .states import WAIT_RETRY
 from .status_updates import early_reports_apply, messages_apply_status
 from .transitions import broadcast_move
 
@@ -159,6 +160,7 @@ def record_results(
                 """
                 UPDATE broadcasts_message AS m
                    SET lease_until = r.retry_at, error_code = r.code, error_message = LEFT(r.message, 500),
+                       wait_reason = %(retry)s,
                        -- An answer (or a request that never left) says the provider does not have it:
                        -- the handed mark goes. An unknown outcome keeps it (idempotent resend only).
                        handed_at = CASE WHEN r.unknown THEN m.handed_at END
@@ -169,6 +171,7 @@ def record_results(
                 """,
                 {
                     "token": token,
+                    "retry": WAIT_RETRY,
                     "unknown": [r.unknown for r in retry],
                     "sending": M.SENDING,
                     "ids": [r.message_id for r in retry],

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
 from accounts.channels import Channel
 from accounts.models import Client
@@ -18,7 +19,7 @@ from tracking.models import TrackedLink
 
 from .counters import counts_for
 from .models import Broadcast, Connector, Message, Reply
-from .states import DISPATCHABLE_BROADCAST
+from .states import DISPATCHABLE_BROADCAST, WAIT_QUIET_HOURS, WAIT_RETRY, WAIT_SCHEDULED
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class BroadcastStats:
     click; `ctr` is unique_clicks ÷ sent."""
 
     queued: int = 0
+    waiting: int = 0  # of `queued`, those held by their not_before (pending): SPEC §8 counts them apart
     sent: int = 0
     delivered: int = 0
     read: int = 0
@@ -47,7 +49,8 @@ class BroadcastStats:
 
     def as_dict(self) -> dict[str, float]:
         return {
-            "queued": self.queued,
+            "waiting": self.waiting,
+            "queued": self.queued - self.waiting,
             "sent": self.sent,
             "delivered": self.delivered,
             "read": self.read,
@@ -74,6 +77,7 @@ def broadcast_stats(*, broadcast_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Br
     return {
         i: BroadcastStats(
             queued=c.queued,
+            waiting=c.waiting,
             sent=c.sent,
             delivered=c.delivered,
             read=c.read,
@@ -86,6 +90,27 @@ def broadcast_stats(*, broadcast_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Br
         )
         for i, c in counts.items()
     }
+
+
+def message_wait(message: Message, *, now: datetime | None = None) -> tuple[datetime | None, str | None]:
+    """(when it may go, why it waits) for a message that waits for a time (SPEC §10), else
+    (None, None): a pending or queued message held by its not_before (its schedule, drip slot or
+    quiet hours), or a retry waiting out its backoff (status `sending` with the last attempt's error
+    kept until it is claimed again, the time in lease_until)."""
+    now = now or timezone.now()
+    status = Message.Status
+    held = message.not_before is not None and message.not_before > now
+    if message.status in (status.PENDING, status.QUEUED) and held:
+        return message.not_before, message.wait_reason or WAIT_SCHEDULED
+    if (
+        message.status == status.SENDING
+        and message.error_code
+        and message.lease_until is not None
+        and message.lease_until > now
+        and message.wait_reason in (WAIT_RETRY, WAIT_QUIET_HOURS)
+    ):
+        return message.lease_until, message.wait_reason
+    return None, None
 
 
 def broadcast_list(

@@ -126,6 +126,15 @@ def actions_allowed(status: str) -> frozenset[str]:
     return frozenset(name for name, spec in ACTIONS.items() if status in spec.sources)
 
 
+# Why a message waits (SPEC §10 `wait_reason`): its broadcast's schedule or drip slot, quiet hours
+# in the recipient's country, a retry's backoff, or credit the broadcast waits for.
+WAIT_SCHEDULED = "scheduled"
+WAIT_DRIP = "drip"
+WAIT_QUIET_HOURS = "quiet_hours"
+WAIT_RETRY = "retry"
+WAIT_INSUFFICIENT_CREDIT = "insufficient_credit"
+WAIT_REASONS = (WAIT_SCHEDULED, WAIT_DRIP, WAIT_QUIET_HOURS, WAIT_RETRY, WAIT_INSUFFICIENT_CREDIT)
+
 TERMINAL_BROADCAST = frozenset({B.SENT, B.PARTIALLY_SENT, B.FAILED, B.CANCELLED})
 DISPATCHABLE_BROADCAST = frozenset({B.QUEUED, B.SENDING})
 

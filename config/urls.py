@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 
 from accounts.api.errors import api_not_found
@@ -30,6 +32,9 @@ urlpatterns = [
     path("api/messages/", include("compat.esms.urls")),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
+    # What browsers ask for before any page says where its icon is.
+    # (resolved per request: the static manifest is read when one is asked for, not at import).
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("dashboard/favicon.svg"))),
     path("hooks/<uuid:connector_id>/<str:kind>/", connector_hook, name="connector-hook"),
     # Short links: anything under r/ is answered by the redirect (an unknown code: its plain 404).
     re_path(r"^r/(?P<code>.*)$", tracking_redirect, name="tracking-redirect"),

@@ -7,6 +7,7 @@ translation, by position, so renaming a language keeps the choice)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -201,3 +202,36 @@ def body_from(form: QueryDict, client: Client, zone: ZoneInfo | None = None) -> 
         raw = form.get("drip_rate", "")
         body["drip_rate"] = int(raw) if raw.strip().isdigit() else raw
     return body
+
+
+def form_from(body: Mapping[str, Any], zone: ZoneInfo) -> QueryDict:
+    """The wizard's fields from a create body (body_from's inverse): what a duplicate or an edit of
+    a broadcast opens with. A schedule is written in `zone`, as the form reads it back."""
+    form = QueryDict(mutable=True)
+    for field in ("name", "channel", "purpose", "schedule_mode", "sender", "template"):
+        if body.get(field):
+            form[field] = str(body[field])
+    form["content_mode"] = "template" if body.get("template") else "text"
+    addresses = [str(r) for r in body.get("recipients") or []]
+    addresses += [str(r.get("phone") or r.get("urn") or "") for r in body.get("recipient_variables") or []]
+    form["recipients"] = "\n".join(a for a in addresses if a)
+    for field in ("contacts", *LIST_FIELDS):
+        form.setlist(field, [str(v) for v in body.get(field) or []])
+    text = body.get("text")
+    if isinstance(text, Mapping):
+        base = str(body.get("base_language") or next(iter(text), ""))
+        form["text_language"], form["text"] = base, str(text.get(base, ""))
+        others = [(language, str(value)) for language, value in text.items() if language != base]
+        form.setlist("tr_language", [language for language, _ in others])
+        form.setlist("tr_text", [value for _, value in others])
+    elif text:
+        form["text"] = str(text)
+    for field in BOOL_FIELDS:
+        if body.get(field):
+            form[field] = "on"
+    if body.get("scheduled_at"):
+        at = datetime.fromisoformat(str(body["scheduled_at"]).replace("Z", "+00:00"))
+        form["scheduled_at"] = at.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+    if body.get("drip_rate"):
+        form["drip_rate"] = str(body["drip_rate"])
+    return form

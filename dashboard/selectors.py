@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import Client, Membership
 from broadcasts.models import Broadcast, Message
 from broadcasts.selectors import broadcast_list, broadcast_stats, message_list
-from broadcasts.states import actions_allowed
+from broadcasts.states import WAIT_SCHEDULED, actions_allowed
 from contacts import phones
 from contacts.models import Contact, ContactImport
 from contacts.selectors import contact_import_queryset, contact_queryset, contact_search
@@ -153,6 +153,43 @@ def problem_reasons(*, broadcast: Broadcast) -> list[Reason]:
         )
         reasons.append(Reason(row["status"], row["error_code"] or "—", row["count"], example or ""))
     return reasons
+
+
+WAITING_SCANNED = 10_000  # a page reads why at most this many messages wait (a 1M drip stays cheap)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reason: str  # SPEC §10 wait_reason
+    count: int
+    first: datetime  # when the first of them may go
+    more: bool  # counted WAITING_SCANNED and stopped: `count` is a floor
+
+
+def waiting_reasons(*, broadcast: Broadcast, now: datetime | None = None) -> list[Waiting]:
+    """Why a broadcast's messages wait for a time (its pending or deferred queued messages), most
+    first: one query over the dispatch index, bounded by WAITING_SCANNED."""
+    now = now or timezone.now()
+    held = (
+        Message.objects.filter(
+            broadcast=broadcast, is_test=False, status__in=[Message.Status.PENDING, Message.Status.QUEUED]
+        )
+        .filter(not_before__gt=now)
+        .order_by("id")
+        .values("wait_reason", "not_before")[: WAITING_SCANNED + 1]
+    )
+    rows = list(held)
+    more = len(rows) > WAITING_SCANNED
+    counts: dict[str, int] = {}
+    firsts: dict[str, datetime] = {}
+    for row in rows[:WAITING_SCANNED]:
+        reason, at = row["wait_reason"] or WAIT_SCHEDULED, row["not_before"]
+        counts[reason] = counts.get(reason, 0) + 1
+        if at is not None and (reason not in firsts or at < firsts[reason]):
+            firsts[reason] = at
+    return sorted(
+        (Waiting(reason, count, firsts[reason], more) for reason, count in counts.items()), key=lambda w: -w.count
+    )
 
 
 def sends_per_minute(*, broadcast: Broadcast) -> list[tuple[datetime, int]]:

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path, reverse_lazy
 
 from . import views
-from .views import account, broadcasts, compose, contacts, team
+from .views import account, broadcasts, compose, contacts, team, templates_pages
 
 app_name = "dashboard"
 
@@ -25,6 +25,8 @@ urlpatterns = [
     path("broadcasts/<uuid:broadcast_id>/", broadcasts.broadcast_detail, name="broadcast_detail"),
     path("broadcasts/<uuid:broadcast_id>/progress/", broadcasts.broadcast_progress, name="broadcast_progress"),
     path("broadcasts/<uuid:broadcast_id>/test/", broadcasts.broadcast_test_send, name="broadcast_test"),
+    path("broadcasts/<uuid:broadcast_id>/duplicate/", compose.broadcast_duplicate, name="broadcast_duplicate"),
+    path("broadcasts/<uuid:broadcast_id>/edit/", compose.broadcast_edit, name="broadcast_edit"),
     re_path(
         r"^broadcasts/(?P<broadcast_id>[0-9a-f-]{36})/(?P<action>pause|resume|cancel|retry-failed)/$",
         broadcasts.broadcast_action,
@@ -39,6 +41,15 @@ urlpatterns = [
         name="contact_opt",
     ),
     path("contacts/lists/", contacts.contact_lists, name="contact_lists"),
+    path("contacts/<uuid:contact_id>/", contacts.contact_detail, name="contact_detail"),
+    path("contacts/<uuid:contact_id>/delete/", contacts.contact_delete, name="contact_delete"),
+    path("contacts/lists/<uuid:list_id>/", contacts.contact_list_detail, name="contact_list_detail"),
+    path("contacts/lists/<uuid:list_id>/delete/", contacts.contact_list_delete, name="contact_list_delete"),
+    path(
+        "contacts/lists/<uuid:list_id>/remove/<uuid:contact_id>/",
+        contacts.contact_list_remove,
+        name="contact_list_remove",
+    ),
     path("contacts/imports/", contacts.contact_imports, name="contact_imports"),
     path("contacts/imports/<uuid:import_id>/", contacts.contact_import_detail, name="contact_import_detail"),
     path(
@@ -46,6 +57,8 @@ urlpatterns = [
     ),
     path("templates/", account.templates, name="templates"),
     path("templates/<uuid:template_id>/submit/", account.template_submit, name="template_submit"),
+    path("templates/<uuid:template_id>/", templates_pages.template_detail, name="template_detail"),
+    path("templates/<uuid:template_id>/delete/", templates_pages.template_delete, name="template_delete"),
     path("wallet/", account.wallet, name="wallet"),
     path("settings/timezone/", account.time_zone, name="time_zone"),
     path("replies/", account.replies, name="replies"),

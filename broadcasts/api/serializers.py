@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from accounts.channels import Channel
 from broadcasts.models import Broadcast, Message, Reply
-from broadcasts.selectors import BroadcastStats, broadcast_skips
+from broadcasts.selectors import BroadcastStats, broadcast_skips, message_wait
 from broadcasts.states import UI_STATUS
 from wallets.models import Tier
 from wallets.pricing import money
@@ -131,6 +131,10 @@ class SimulatedBroadcastSerializer(BroadcastSerializer):
 
 class MessageSerializer(serializers.ModelSerializer[Message]):
     cost = serializers.SerializerMethodField()
+    not_before = serializers.SerializerMethodField(help_text="While it waits for a time: when it may go.")
+    wait_reason = serializers.SerializerMethodField(
+        help_text="While it waits: scheduled, drip, quiet_hours or retry (SPEC §10); else null."
+    )
 
     class Meta:
         model = Message
@@ -150,6 +154,8 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "error_message",
             "attempts",
             "provider_message_id",
+            "not_before",
+            "wait_reason",
             "queued_at",
             "sent_at",
             "delivered_at",
@@ -163,6 +169,13 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
 
     def get_cost(self, obj: Message) -> str:
         return money(obj.cost)
+
+    def get_not_before(self, obj: Message) -> str | None:
+        when, _reason = message_wait(obj)
+        return None if when is None else serializers.DateTimeField().to_representation(when)
+
+    def get_wait_reason(self, obj: Message) -> str | None:
+        return message_wait(obj)[1]
 
 
 class LinkTrackingSerializer(serializers.Serializer[Any]):

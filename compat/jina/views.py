@@ -120,8 +120,8 @@ def render(broadcast: Broadcast, request: Request, *, residual: Any = None, stat
             "contact_lists": audience.get("contact_lists") or [],
             "scheduled_time": data["scheduled_at"],
             "ui_status_display": data["ui_status"],
-            # Herald counts every message still waiting (pending, queued, sending) as queued.
-            "pending_count": 0,
+            # Herald's `waiting` (held by their time: pending) and `queued` (due, or being sent).
+            "pending_count": counts["waiting"],
             "queued_count": counts["queued"],
             "sending_count": 0,
             "sent_count": counts["sent"],

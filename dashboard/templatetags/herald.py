@@ -4,11 +4,21 @@ units (issue 21: "99.707440" beside "98.958040" read as two different figures)."
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from babel.numbers import get_currency_precision
 from django import template
 
-from broadcasts.states import UI_STATUS
+from broadcasts.models import Message
+from broadcasts.selectors import message_wait
+from broadcasts.states import (
+    UI_STATUS,
+    WAIT_DRIP,
+    WAIT_INSUFFICIENT_CREDIT,
+    WAIT_QUIET_HOURS,
+    WAIT_RETRY,
+    WAIT_SCHEDULED,
+)
 
 register = template.Library()
 
@@ -26,6 +36,30 @@ def _decimal(value: object) -> Decimal | None:
 def ui_status(status: str) -> str:
     """A broadcast status as every page names it (SPEC §8 `ui_status`)."""
     return UI_STATUS.get(status, status)
+
+
+WAIT_LABELS = {
+    WAIT_SCHEDULED: "waiting for the scheduled time",
+    WAIT_DRIP: "waiting for their drip slot",
+    WAIT_QUIET_HOURS: "in quiet hours in the recipient's country",
+    WAIT_RETRY: "waiting to be retried",
+    WAIT_INSUFFICIENT_CREDIT: "waiting for credit",
+}
+
+
+@register.filter
+def wait_label(reason: str) -> str:
+    """A SPEC §10 wait_reason in words."""
+    return WAIT_LABELS.get(reason, reason)
+
+
+@register.filter
+def waiting(message: Message) -> dict[str, Any] | None:
+    """{"reason", "label", "until"} while the message waits for a time (broadcasts.selectors.message_wait)."""
+    until, reason = message_wait(message)
+    if until is None or reason is None:
+        return None
+    return {"reason": reason, "label": WAIT_LABELS.get(reason, reason), "until": until}
 
 
 @register.filter

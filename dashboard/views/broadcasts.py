@@ -119,6 +119,9 @@ def progress_context(broadcast: Broadcast) -> dict[str, Any]:
         "ctr_percent": stats.ctr * 100,
         "done": done,
         "total": total,
+        "queued_now": stats.queued - stats.waiting,
+        # Why the rest waits (SPEC §10): read only while something is still to send.
+        "waiting": selectors.waiting_reasons(broadcast=broadcast) if stats.queued else [],
         "percent": _percent(done, total),
         "chart": bar_chart(selectors.sends_per_minute(broadcast=broadcast)),
         "preparation_percent": _percent(broadcast.preparation_processed, broadcast.preparation_total),

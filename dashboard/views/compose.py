@@ -8,6 +8,7 @@ the create body are in `dashboard/compose_form.py`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,13 +19,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.channels import Channel
 from accounts.exceptions import HeraldError
 from broadcasts import services
-from broadcasts.models import Sender
+from broadcasts.models import Broadcast, Sender
+from broadcasts.plan_checks import NO_VALID_RECIPIENTS, REFUSING_WARNINGS
+from broadcasts.services.drafts import EDITABLE
 from contacts.selectors import contact_list_queryset
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
 from dashboard.compose_form import (
     body_from,
     counter,
+    form_from,
     language_choices,
     version_text,
     versions,
@@ -148,8 +152,17 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
     redrawn = _redraw_step(form, step)
     if redrawn is not None:
         return _redraw(request, member, redrawn)
+    editing = _edited(member, form)
     try:
         body = body_from(form, member.client, member.zone)
+        if step == "send" and editing is not None:
+            # An edit of a draft or scheduled broadcast (its detail page's "Edit or reschedule"):
+            # the same service as PATCH; the audience fields the form left empty are emptied.
+            patch = {key: value for key, value in body.items() if key in EDITABLE}
+            for key in AUDIENCE_FIELDS:
+                patch.setdefault(key, [])
+            services.broadcast_update(broadcast=editing, patch=patch)
+            return redirect("dashboard:broadcast_detail", broadcast_id=editing.pk)
         if step == "send":
             accepted = services.broadcast_create(client=member.client, data=body, user=member.user)
             return redirect("dashboard:broadcast_detail", broadcast_id=accepted.broadcast.pk)
@@ -157,18 +170,70 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
     except (HeraldError, ValidationError) as exc:
         return _redraw(request, member, form, 400, error=error_text(exc), field_errors=_field_errors(exc))
     hidden = [(key, value) for key in form for value in form.getlist(key) if key not in NOT_CARRIED]
+    # Send is offered only when the create would accept it: the same rules, read off the precheck.
+    refusals = [w["message"] for w in precheck["warnings"] if w["code"] in REFUSING_WARNINGS]
+    if not precheck["total_contacts"]:
+        refusals.append(NO_VALID_RECIPIENTS)
+    if not precheck["sufficient_balance"]:
+        refusals.append("The wallet does not hold enough credit for this broadcast.")
+    texts = body.get("text")
     return page(
         request,
         member,
         "dashboard/compose/review.html",
         {
             "precheck": precheck,
+            "refusals": refusals,
+            "editing": editing,
+            "texts": sorted(texts.items()) if isinstance(texts, dict) else [("", texts)] if texts else [],
+            "scheduled_at": _parsed(body.get("scheduled_at")),
             "body": body,
             "hidden": hidden,
             "wallet": wallet_get(client=member.client),
             "uploaded_name": form.get("uploaded_name", ""),
         },
     )
+
+
+AUDIENCE_FIELDS = ("recipients", "contacts", "contact_lists", "exclude_lists")
+
+
+def _edited(member: Member, form: QueryDict) -> Broadcast | None:
+    """The broadcast this form edits (`edit_of`), the member's client's only."""
+    raw = form.get("edit_of", "")
+    return selectors.broadcast_for(client=member.client, broadcast_id=raw) if raw else None
+
+
+@require_GET
+@member_required(MANAGER)
+def broadcast_duplicate(request: HttpRequest, member: Member, broadcast_id: object) -> HttpResponse:
+    """The compose form filled from a broadcast's own create body, to send again as a new one (now,
+    whatever its schedule was: the manager picks again)."""
+    broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
+    form = form_from(services.request_data(broadcast), member.zone)
+    form["name"] = f"Copy of {broadcast.name}"[:255]
+    form["schedule_mode"] = Broadcast.ScheduleMode.NOW
+    form.pop("scheduled_at", None)
+    return _redraw(request, member, form, duplicate_of=broadcast)
+
+
+@require_GET
+@member_required(MANAGER)
+def broadcast_edit(request: HttpRequest, member: Member, broadcast_id: object) -> HttpResponse:
+    """The compose form filled from a draft or scheduled broadcast, to change or reschedule it; the
+    review's Send saves the edit (broadcast_update decides whether it still may be edited)."""
+    broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
+    form = form_from(services.request_data(broadcast), member.zone)
+    form["edit_of"] = str(broadcast.pk)
+    return _redraw(request, member, form, editing=broadcast)
+
+
+def _parsed(value: object) -> datetime | None:
+    """The body's scheduled_at as a datetime, for the review to show in the user's zone."""
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 @require_POST

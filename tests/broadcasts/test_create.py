@@ -182,6 +182,7 @@ def test_the_create_response_has_every_field_of_spec(shop, daytime):
     ]:
         assert field in body, field
     assert body["stats"] == {
+        "waiting": 0,
         "queued": 2,
         "sent": 0,
         "delivered": 0,

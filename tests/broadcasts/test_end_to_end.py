@@ -34,6 +34,7 @@ def test_create_delivers_and_settles_exactly(shop, daytime, django_capture_on_co
     assert body["total_recipients"] == 4
     detail = shop.api.get(f"/api/v1/broadcasts/{broadcast.pk}/").json()
     assert detail["stats"] == {
+        "waiting": 0,
         "queued": 0,
         "sent": 4,
         "delivered": 4,

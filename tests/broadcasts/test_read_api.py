@@ -42,6 +42,7 @@ def test_detail_has_live_stats(shop, sent):
     first, _ = sent
     body = shop.api.get(f"/api/v1/broadcasts/{first.pk}/").json()
     assert body["stats"] == {
+        "waiting": 0,
         "queued": 0,
         "sent": 2,
         "delivered": 2,

@@ -80,7 +80,7 @@ def test_the_seeds_create_makes_the_native_broadcast(shop, daytime):
     assert body["scheduled_at"] == body["scheduled_time"]
     assert {key: body[key] for key in COUNTS} == {
         **dict.fromkeys(COUNTS, 0),
-        "queued_count": 2,
+        "pending_count": 2,  # scheduled: held by their time (Herald's `waiting`)
         "total_messages": 2,
     }
     assert body["initial_cost"] == body["estimated_cost"] == "0.016000"

@@ -99,3 +99,9 @@ def test_the_overview_and_wallet_show_money_in_minor_units(login, shop, daytime)
     shown = money(available, "USD")
     assert f'data-testid="available">{shown}<' in web.get("/").content.decode()
     assert f'data-testid="available">{shown}<' in web.get("/wallet/").content.decode()
+
+
+def test_every_page_names_its_icon_and_favicon_ico_leads_to_it(login, shop):
+    assert 'rel="icon" href="/static/dashboard/favicon.svg"' in login(R.VIEWER, shop.client).get("/").content.decode()
+    answer = login(R.VIEWER, shop.client).get("/favicon.ico")
+    assert (answer.status_code, answer["Location"]) == (301, "/static/dashboard/favicon.svg")
