@@ -19,6 +19,7 @@ from broadcasts.states import (
     WAIT_RETRY,
     WAIT_SCHEDULED,
 )
+from wallets.pricing import country_name
 
 register = template.Library()
 
@@ -45,6 +46,12 @@ WAIT_LABELS = {
     WAIT_RETRY: "waiting to be retried",
     WAIT_INSUFFICIENT_CREDIT: "waiting for credit",
 }
+
+
+@register.filter
+def country(code: str) -> str:
+    """A country by its name, with the code a price list is keyed by: `Uganda (UG)`."""
+    return f"{country_name(code)} ({code})" if code else "—"
 
 
 @register.filter

@@ -105,3 +105,11 @@ def test_every_page_names_its_icon_and_favicon_ico_leads_to_it(login, shop):
     assert 'rel="icon" href="/static/dashboard/favicon.svg"' in login(R.VIEWER, shop.client).get("/").content.decode()
     answer = login(R.VIEWER, shop.client).get("/favicon.ico")
     assert (answer.status_code, answer["Location"]) == (301, "/static/dashboard/favicon.svg")
+
+
+def test_the_price_table_names_channels_tiers_and_countries(login, shop):
+    page = login(R.VIEWER, shop.client).get("/wallet/").content.decode()
+    assert "<td>Uganda (UG)</td>" in page
+    assert "<td>Premium</td>" in page
+    assert "<td>premium</td>" not in page
+    assert "<td>SMS</td>" in page
