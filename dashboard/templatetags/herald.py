@@ -48,6 +48,19 @@ WAIT_LABELS = {
 }
 
 
+ADDRESS_LABELS = {"tel": "", "whatsapp": "WhatsApp ", "telegram": "Telegram "}
+
+
+@register.filter
+def address(urn: str) -> str:
+    """A recipient as a person reads it: the phone number alone for SMS (`tel:` is a URN scheme,
+    not something a campaign manager types), WhatsApp or Telegram named."""
+    scheme, sep, path = (urn or "").partition(":")
+    if not sep or scheme not in ADDRESS_LABELS:
+        return urn
+    return f"{ADDRESS_LABELS[scheme]}{path}"
+
+
 @register.filter
 def country(code: str) -> str:
     """A country by its name, with the code a price list is keyed by: `Uganda (UG)`."""

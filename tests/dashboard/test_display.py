@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from broadcasts.models import Broadcast
 from broadcasts.states import UI_STATUS, UI_STATUS_FILTERS, statuses_for_filter, ui_status_choices
-from dashboard.templatetags.herald import exact_money, money, ui_status
+from dashboard.templatetags.herald import address, exact_money, money, ui_status
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +113,17 @@ def test_the_price_table_names_channels_tiers_and_countries(login, shop):
     assert "<td>Premium</td>" in page
     assert "<td>premium</td>" not in page
     assert "<td>SMS</td>" in page
+
+
+@pytest.mark.parametrize(
+    ("urn", "shown"),
+    [
+        ("tel:+256772000001", "+256772000001"),
+        ("whatsapp:+256772000001", "WhatsApp +256772000001"),
+        ("telegram:123456", "Telegram 123456"),
+        ("+256772000001", "+256772000001"),
+        ("mailto:x@example.com", "mailto:x@example.com"),
+    ],
+)
+def test_recipients_read_as_people_write_them(urn, shown):
+    assert address(urn) == shown
