@@ -127,3 +127,10 @@ def test_the_price_table_names_channels_tiers_and_countries(login, shop):
 )
 def test_recipients_read_as_people_write_them(urn, shown):
     assert address(urn) == shown
+
+
+def test_one_recipient_is_singular_and_the_estimate_is_in_minor_units(login, shop, daytime):
+    broadcast = shop.broadcast(shop.create(recipients=["+256772000001"], name="Solo"))
+    page = login(R.VIEWER, shop.client).get(f"/broadcasts/{broadcast.pk}/").content.decode()
+    assert "· 1 recipient ·" in page
+    assert f"estimated {money(broadcast.estimated_cost, broadcast.currency)}" in page
