@@ -204,7 +204,7 @@ def _confirm(
     return page(
         request,
         member,
-        "dashboard/contacts/confirm.html",
+        "dashboard/confirm.html",
         {"title": title, "question": question, "button": button, "back": back},
     )
 

@@ -8,8 +8,9 @@ from zoneinfo import available_timezones
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from accounts.models import Membership, Scope
 from accounts.selectors import api_key_list
@@ -75,12 +76,26 @@ def api_management(request: HttpRequest, member: Member) -> HttpResponse:
     )
 
 
-@require_POST
-@member_required(ADMIN)
+@require_http_methods(["GET", "POST"])
+@member_required(ADMIN, write_role=ADMIN)
 def api_key_revoke_view(request: HttpRequest, member: Member, key_id: object) -> HttpResponse:
+    """GET asks first (a revoked key stops working at once and cannot be restored); POST revokes."""
     api_key = api_key_list(client=member.client).filter(pk=_uuid_or_404(key_id)).first()
     if api_key is None:
         raise Http404("No such key.")
+    if request.method == "GET":
+        return page(
+            request,
+            member,
+            "dashboard/confirm.html",
+            {
+                "title": "Revoke this API key?",
+                "question": f"Key {api_key.name} ({api_key.masked}) stops working at once, for every "
+                "integration that uses it. This cannot be undone: a new key would have to be created.",
+                "button": "Revoke the key",
+                "back": reverse("dashboard:api_management"),
+            },
+        )
     attempt(request, lambda: api_key_revoke(api_key=api_key), f"Key {api_key.masked} revoked.")
     return redirect("dashboard:api_management")
 

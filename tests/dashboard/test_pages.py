@@ -62,9 +62,19 @@ def test_the_api_key_secret_is_shown_exactly_once(login, shop):
     assert key.allowed_ips == ["10.0.0.0/8"]
     assert "no-store" in response["Cache-Control"]
     assert secret not in web.get("/api-management/").content.decode()
+    asked = web.get(f"/api-management/keys/{key.pk}/revoke/")  # a destructive action asks first
+    assert asked.status_code == 200
+    assert "cannot be undone" in asked.content.decode()
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    assert (
+        f'class="button danger" href="/api-management/keys/{key.pk}/revoke/"'
+        in web.get("/api-management/").content.decode()
+    )
     web.post(f"/api-management/keys/{key.pk}/revoke/")
     key.refresh_from_db()
     assert key.revoked_at is not None
+    assert login(R.MANAGER, shop.client).get(f"/api-management/keys/{key.pk}/revoke/").status_code == 403
 
 
 def test_webhook_endpoint_secret_once_and_deliveries_page(login, shop, settings):
