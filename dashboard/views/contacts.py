@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from contacts import services as contact_services
 from contacts.imports.services import contact_import_create
@@ -89,13 +89,29 @@ OPT_ACTIONS = {
 }
 
 
-@require_POST
-@member_required(write_role=MANAGER)
+@require_http_methods(["GET", "POST"])
+@member_required(MANAGER)
 def contact_opt(request: HttpRequest, member: Member, contact_id: object, action: str) -> HttpResponse:
     """A manager opts a contact out (or back in) from the contacts page, through the service the
-    API uses; back to the same search."""
+    API uses; back to the same search. Opting out asks first (GET): the contact then gets no
+    marketing until they or a manager opt back in."""
     contact = selectors.contact_for(client=member.client, contact_id=contact_id)
     service, done = OPT_ACTIONS[action]
+    if request.method == "GET":
+        back = request.GET.get("back", "")
+        name = contact.name or contact.phone or contact.telegram_chat_id
+        return page(
+            request,
+            member,
+            "dashboard/confirm.html",
+            {
+                "title": f"Opt {name} out?",
+                "question": f"{name} will receive no marketing broadcasts until opted back in.",
+                "button": "Opt out",
+                "back": reverse("dashboard:contacts") + (f"?{back}" if back else ""),
+                "hidden": [("back", back)],
+            },
+        )
     attempt(
         request,
         lambda: service(contact=contact, source=OptOutSource.DASHBOARD),

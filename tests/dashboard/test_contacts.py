@@ -24,8 +24,13 @@ def ann(shop) -> Contact:
 def test_a_manager_opts_a_contact_out_and_back_in(login, shop, ann):
     web = login(R.MANAGER, shop.client)
     page = web.get("/contacts/", {"q": "Ann"}).content.decode()
-    assert f'action="/contacts/{ann.pk}/opt-out/"' in page
+    assert f'class="button danger" href="/contacts/{ann.pk}/opt-out/?back=q%3DAnn"' in page
     assert 'aria-label="Opt Ann Okello out"' in page
+    asked = web.get(f"/contacts/{ann.pk}/opt-out/", {"back": "q=Ann"})  # asks first, changes nothing
+    assert asked.status_code == 200
+    assert '<input type="hidden" name="back" value="q=Ann">' in asked.content.decode()
+    ann.refresh_from_db()
+    assert ann.opted_out is False
 
     response = web.post(f"/contacts/{ann.pk}/opt-out/", {"back": "q=Ann"})
 
@@ -62,8 +67,12 @@ def test_another_clients_contact_is_a_404(login, shop):
     assert theirs.opted_out is False
 
 
-def test_an_opt_out_is_a_post(login, shop, ann):
-    assert login(R.MANAGER, shop.client).get(f"/contacts/{ann.pk}/opt-out/").status_code == 405
+def test_an_opt_out_happens_only_on_the_confirming_post(login, shop, ann):
+    web = login(R.MANAGER, shop.client)
+    assert "will receive no marketing broadcasts" in web.get(f"/contacts/{ann.pk}/opt-out/").content.decode()
+    ann.refresh_from_db()
+    assert ann.opted_out is False
+    assert login(R.VIEWER, shop.client).get(f"/contacts/{ann.pk}/opt-out/").status_code == 403
 
 
 def test_the_back_link_keeps_only_the_search(login, shop, ann):
