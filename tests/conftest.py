@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,37 @@ def service_unavailable(name: str, reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def fresh_database(tmp: Path, *, kind: str) -> tuple[str, Callable[[], None]]:
+    """(DATABASE_URL, cleanup) for a stack of real processes: a new database `herald_<kind>_…` on
+    DATABASE_URL's server (dropped by the cleanup), else the embedded PostgreSQL under `tmp`."""
+    from urllib.parse import urlparse, urlunparse
+
+    import psycopg
+
+    from config.embedded import embedded_database_url, stop_embedded_postgres
+    from config.env import instance_tag
+
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        return embedded_database_url(tmp / "var"), lambda: stop_embedded_postgres(tmp / "var")
+    name = f"herald_{kind}_{instance_tag()}_{os.environ.get('HERALD_TEST_TAG', 'main')}"
+    parsed = urlparse(base)
+    admin_url = urlunparse(parsed._replace(path="/postgres"))
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        service_unavailable("PostgreSQL", str(exc))
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return urlunparse(parsed._replace(path=f"/{name}")), drop
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

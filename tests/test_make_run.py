@@ -35,7 +35,7 @@ from types import ModuleType
 import psutil
 import pytest
 
-from tests.conftest import service_unavailable
+from tests.conftest import fresh_database, service_unavailable
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -318,37 +318,6 @@ class RunningStack:
         return int(re.search(r"Redis:\s+redis://127\.0\.0\.1:(\d+)/0 \(its own", self.output()).group(1))
 
 
-def fresh_database(tmp: Path) -> tuple[str, Callable[[], None]]:
-    """(DATABASE_URL, cleanup): a new database on DATABASE_URL's server, else the embedded one in `tmp`."""
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        sys.path.insert(0, str(BASE_DIR))
-        from config.embedded import embedded_database_url, stop_embedded_postgres
-
-        return embedded_database_url(tmp / "var"), lambda: stop_embedded_postgres(tmp / "var")
-    from urllib.parse import urlparse, urlunparse
-
-    import psycopg
-
-    from config.env import instance_tag
-
-    name = f"herald_run_{instance_tag()}_{os.environ.get('HERALD_TEST_TAG', 'main')}"
-    admin_url = urlunparse(urlparse(base)._replace(path="/postgres"))
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        service_unavailable("PostgreSQL", str(exc))
-    with admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunparse(urlparse(base)._replace(path=f"/{name}")), drop
-
-
 @pytest.fixture(scope="module")
 def own_stack() -> Iterator[RunningStack]:
     """scripts/run.py with nothing said about Redis or the broker, redis-server on PATH, a terminal
@@ -357,7 +326,7 @@ def own_stack() -> Iterator[RunningStack]:
         service_unavailable("redis-server", "the binary is not on PATH")
     tmp = Path(tempfile.mkdtemp(prefix="herald-make-run-redis-"))
     tmp.chmod(0o755)
-    database_url, drop_database = fresh_database(tmp)
+    database_url, drop_database = fresh_database(tmp, kind="run")
     port = free_port()
     env = {
         k: v

@@ -25,14 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
 import psycopg
 import pytest
 import requests
 
-from config.env import instance_tag
-from tests.conftest import service_unavailable
+from tests.conftest import fresh_database, service_unavailable
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -156,28 +154,7 @@ def import_list(live: LiveStack, tenant: Tenant, count: int, name: str, prefix: 
 
 def _database(tmp: Path) -> tuple[str, Any]:
     """(database URL, cleanup) — a fresh database on DATABASE_URL's server, else an embedded one."""
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from config.embedded import embedded_database_url, stop_embedded_postgres
-
-        url = embedded_database_url(tmp / "var")
-        return url, lambda: stop_embedded_postgres(tmp / "var")
-    name = f"herald_live_{instance_tag()}_{os.environ.get('HERALD_TEST_TAG', 'main')}"
-    parsed = urlparse(base)
-    admin_url = urlunparse(parsed._replace(path="/postgres"))
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        service_unavailable("PostgreSQL", str(exc))
-    with admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunparse(parsed._replace(path=f"/{name}")), drop
+    return fresh_database(tmp, kind="live")
 
 
 def _redis(tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:
