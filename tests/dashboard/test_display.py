@@ -134,3 +134,11 @@ def test_one_recipient_is_singular_and_the_estimate_is_in_minor_units(login, sho
     page = login(R.VIEWER, shop.client).get(f"/broadcasts/{broadcast.pk}/").content.decode()
     assert "· 1 recipient ·" in page
     assert f"estimated {money(broadcast.estimated_cost, broadcast.currency)}" in page
+
+
+def test_cancel_looks_destructive_and_pause_does_not(login, shop, daytime):
+    broadcast = shop.broadcast(shop.create(recipients=["+256772000001"], schedule_mode="scheduled",
+                                           scheduled_at=(timezone.now() + timedelta(days=1)).isoformat()))  # fmt: skip
+    page = login(R.MANAGER, shop.client).get(f"/broadcasts/{broadcast.pk}/").content.decode()
+    assert 'class="button danger" id="action-cancel"' in page
+    assert 'class="button" id="action-pause"' in page or "action-pause" not in page
