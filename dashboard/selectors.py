@@ -12,8 +12,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncMinute
 from django.http import Http404
 from django.utils import timezone
 
@@ -28,7 +28,6 @@ from tracking.models import Click, TrackedLink
 from tracking.selectors import link_clicks, link_list
 
 PROBLEM_STATUSES = (Message.Status.SKIPPED, Message.Status.FAILED)
-CHART_MINUTES = 60  # the sends-per-minute chart shows the last hour of activity
 
 
 def _uuid(value: object) -> uuid.UUID:
@@ -192,20 +191,57 @@ def waiting_reasons(*, broadcast: Broadcast, now: datetime | None = None) -> lis
     )
 
 
-def sends_per_minute(*, broadcast: Broadcast) -> list[tuple[datetime, int]]:
-    """Messages that left Herald per minute over the broadcast's last hour of sending (tests excluded)."""
-    sent = Message.objects.filter(broadcast=broadcast, is_test=False, sent_at__isnull=False)
-    last = sent.order_by("-sent_at").values_list("sent_at", flat=True).first()
-    if last is None:
-        return []
-    rows = (
-        sent.filter(sent_at__gt=last - timedelta(minutes=CHART_MINUTES))
-        .annotate(minute=TruncMinute("sent_at"))
-        .values("minute")
-        .annotate(count=Count("id"))
-        .order_by("minute")
-    )
-    return [(row["minute"], row["count"]) for row in rows]
+# The sends chart's bucket sizes, in seconds: the smallest that keeps the broadcast's whole span of
+# sending within SEND_BUCKETS_MAX buckets (10 s for a few minutes, 1 min for an hour or two, 10 min
+# for most of a day, 1 h for days); a span longer than the last size allows gets whole days.
+SEND_BUCKET_SIZES = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+SEND_BUCKETS_MAX = 120
+
+
+@dataclass(frozen=True)
+class SendBuckets:
+    step: int  # seconds per bucket
+    points: list[tuple[datetime, int]]  # each bucket's start (aware) and count, gaps zero-filled
+
+
+def send_buckets(*, broadcast: Broadcast) -> SendBuckets:
+    """Messages that left Herald (tests excluded) over the broadcast's whole span of sending, in
+    buckets sized to that span (SEND_BUCKET_SIZES), zero-filled between the first and the last.
+    One query: the span, the bucket size and the counts (date_bin) are all worked out by Postgres.
+    Buckets start on round moments of the active time zone (a 1 h bucket starts on its hour)."""
+    origin = datetime(2000, 1, 1, tzinfo=timezone.get_current_timezone())
+    # Only the table's name is formatted into the SQL; every value is a parameter.
+    sql = f"""
+        WITH sent AS (
+            SELECT sent_at FROM {Message._meta.db_table}
+            WHERE broadcast_id = %s AND NOT is_test AND sent_at IS NOT NULL
+        ), span AS (
+            SELECT EXTRACT(EPOCH FROM max(sent_at) - min(sent_at)) AS seconds FROM sent
+        ), size AS (
+            SELECT COALESCE(
+                (SELECT min(s) FROM unnest(%s::integer[]) AS s WHERE s * %s >= span.seconds),
+                CEIL(span.seconds / %s / 86400) * 86400
+            )::integer AS step
+            FROM span WHERE span.seconds IS NOT NULL
+        )
+        SELECT date_bin(make_interval(secs => size.step), sent.sent_at, %s) AS bucket, size.step, count(*)
+        FROM sent CROSS JOIN size GROUP BY 1, 2 ORDER BY 1
+    """  # noqa: S608
+    last_index = SEND_BUCKETS_MAX - 1  # n sizes of span need n + 1 buckets when aligned to round moments
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [broadcast.pk, list(SEND_BUCKET_SIZES), last_index, last_index, origin])
+        rows = cursor.fetchall()
+    if not rows:
+        return SendBuckets(step=SEND_BUCKET_SIZES[0], points=[])
+    step = rows[0][1]
+    counts = {bucket: count for bucket, _, count in rows}
+    first, last = rows[0][0], rows[-1][0]
+    points = []
+    at = first
+    while at <= last:
+        points.append((at, counts.get(at, 0)))
+        at += timedelta(seconds=step)
+    return SendBuckets(step=step, points=points)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from broadcasts.states import ACTIONS as RULES
 from broadcasts.states import TERMINAL_BROADCAST, UI_STATUS, actions_allowed, statuses_for_filter, ui_status_choices
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
-from dashboard.charts import bar_chart
+from dashboard.charts import bar_chart, sends_chart
 from dashboard.exports import csv_lines
 from tracking.selectors import link_list
 from wallets.selectors import wallet_get
@@ -123,7 +123,7 @@ def progress_context(broadcast: Broadcast) -> dict[str, Any]:
         # Why the rest waits (SPEC §10): read only while something is still to send.
         "waiting": selectors.waiting_reasons(broadcast=broadcast) if stats.queued else [],
         "percent": _percent(done, total),
-        "chart": bar_chart(selectors.sends_per_minute(broadcast=broadcast)),
+        "chart": sends_chart(selectors.send_buckets(broadcast=broadcast)),
         "preparation_percent": _percent(broadcast.preparation_processed, broadcast.preparation_total),
         **actions_context(broadcast, stats),
     }
@@ -326,7 +326,7 @@ def overview(request: HttpRequest, member: Member) -> HttpResponse:
             "days": [day for day in days if day.broadcasts],
             "days_shown": len(days),
             "daily_chart": bar_chart(
-                [(datetime.combine(day.day, time()), day.sent) for day in days], moment="%b %d", zone=""
+                [(datetime.combine(day.day, time()), day.sent) for day in days], moment="%b %d", zone="", step=86400
             ),
         },
     )
