@@ -174,7 +174,9 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
     refusals = [w["message"] for w in precheck["warnings"] if w["code"] in REFUSING_WARNINGS]
     if not precheck["total_contacts"]:
         refusals.append(NO_VALID_RECIPIENTS)
-    if not precheck["sufficient_balance"]:
+    # An edit gives back its own reservation before reserving again, which the precheck (a new
+    # broadcast's view) cannot count: there the service decides on Save.
+    if not precheck["sufficient_balance"] and editing is None:
         refusals.append("The wallet does not hold enough credit for this broadcast.")
     texts = body.get("text")
     return page(

@@ -90,3 +90,20 @@ def test_a_viewer_can_neither_duplicate_nor_edit(login, shop, daytime):
     web = login(R.VIEWER, shop.client)
     assert web.get(f"/broadcasts/{broadcast.pk}/duplicate/").status_code == 403
     assert web.get(f"/broadcasts/{broadcast.pk}/edit/").status_code == 403
+
+
+def test_an_edit_is_offered_when_only_its_own_reservation_makes_the_wallet_look_short(login, make_shop, daytime):
+    shop = make_shop(balance="0.0188")  # exactly two UG messages
+    at = (timezone.now() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    broadcast = shop.broadcast(
+        shop.create(recipients=[UG, UG2], text="Hi", schedule_mode="scheduled", scheduled_at=at.isoformat())
+    )
+    assert shop.refresh().available == 0  # all of it reserved by this very broadcast
+    web = login(R.MANAGER, shop.client)
+    fields = {key: values[0] for key, values in carried(web.get(f"/broadcasts/{broadcast.pk}/edit/")).items() if values}
+    fields["text"] = "Hi there"
+    review = web.post("/broadcasts/new/", {**fields, "step": "review"}).content.decode()
+    assert ">Save changes</button>" in review
+    assert web.post("/broadcasts/new/", {**fields, "step": "send"}).status_code == 302
+    assert Message.objects.filter(broadcast=broadcast, text="Hi there").count() == 2
+    assert shop.refresh().reserved == broadcast.estimated_cost
