@@ -5,20 +5,21 @@ from __future__ import annotations
 import unicodedata
 
 import gsm0338  # noqa: F401  registers the "gsm03.38" codec
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from templates_app.encoding import (
     GSM_BASIC,
     GSM_EXTENSION,
     SMART_REPLACEMENTS,
+    UCS2_PART_LIMIT,
     analyze,
     find_urls,
     is_gsm,
     optimize_text,
     split_segments,
 )
-from templates_app.graphemes import joined_positions
+from templates_app.graphemes import clusters, joined_positions
 
 # Mostly GSM text, with look-alikes, emoji, other scripts and URLs mixed in, so every branch is hit.
 pieces = st.sampled_from(
@@ -35,8 +36,18 @@ chunks = st.one_of(pieces, runs, urls, st.text(max_size=10))
 texts = st.lists(chunks, max_size=40).map("".join)
 
 
+def _only_inserted(*pieces: str) -> bool:
+    """The pieces keep their own grapheme clusters once joined: the join adds whole clusters and
+    changes none. Parts hold whole clusters, so when an insertion rebuilds one (text put between a
+    letter and its combining marks gives the marks another base) the parts can pack differently and
+    fewer of them is possible (hypothesis found '@00𐀀' + 63 acute accents + '@@@': 3 parts, 2 with
+    '@' inserted after 𐀀) — in Twilio's segmenter too. What must hold is the rest."""
+    return clusters("".join(pieces)) == [cluster for piece in pieces for cluster in clusters(piece)]
+
+
 @given(texts, texts)
 def test_more_text_never_means_fewer_parts(a, b):
+    assume(_only_inserted(a, b))
     assert analyze(a + b).segments >= analyze(a).segments
     assert analyze(a + b).segments >= analyze(b).segments
 
@@ -44,6 +55,7 @@ def test_more_text_never_means_fewer_parts(a, b):
 @given(texts, st.integers(min_value=0), texts)
 def test_inserting_text_never_means_fewer_parts(a, at, b):
     at = at % (len(a) + 1)
+    assume(_only_inserted(a[:at], a[at:]) and _only_inserted(a[:at], b, a[at:]))
     assert analyze(a[:at] + b + a[at:]).segments >= analyze(a).segments
 
 
@@ -63,14 +75,26 @@ def test_parts_join_back_and_each_fits(text):
     assert sum(sizes) == info.length  # so no pair was split: each part re-encodes on its own
 
 
+def _inside_overlong_clusters(text: str) -> set[int]:
+    """Positions inside a cluster longer than a whole UCS-2 part (a base with dozens of combining
+    marks): the one kind of cluster a part has to cut, since no part can hold it whole."""
+    inside: set[int] = set()
+    position = 0
+    for cluster in clusters(text):
+        if len(cluster.encode("utf-16-le", "surrogatepass")) // 2 > UCS2_PART_LIMIT:
+            inside.update(range(position + 1, position + len(cluster)))
+        position += len(cluster)
+    return inside
+
+
 @given(texts)
+@example("@" + "\u0302" * 70)  # found by hypothesis in CI: one cluster of 71 units, cut, as it must be
 def test_parts_never_end_inside_a_grapheme_cluster(text):
-    joined = joined_positions(text)
+    joined = joined_positions(text) - _inside_overlong_clusters(text)
     ends, position = [], 0
     for part in split_segments(text)[:-1]:
         position += len(part)
         ends.append(position)
-    # only a cluster longer than a whole part is cut, and a generated one never is
     assert not any(end in joined for end in ends)
 
 
