@@ -305,6 +305,22 @@ def test_a_timeout_after_the_request_left_is_an_unknown_outcome(fake: FakeHttpPr
     http_engine.close_clients()  # no later test may inherit the short timeout
 
 
+def test_a_requests_deadline_starts_when_a_connection_is_free_for_it(
+    fake: FakeHttpProvider, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch larger than the pool: each request's deadline counts its own connect, write and read,
+    not the time it queued behind the batch's earlier requests (with a pool of one connection and
+    0.3 s answers, the third request starts 0.6 s after the batch, past the 0.5 s deadline)."""
+    http_engine.close_clients()
+    monkeypatch.setattr(http_engine, "MAX_IN_FLIGHT", 1)  # read when the connector's pool is made
+    settings.PROVIDER_TIMEOUT = 0.5
+    fake.answer_always(200, delay=0.3)
+    results = connector(fake.url, connector_id=str(uuid.uuid4())).send([message(1), message(2), message(3)])
+    assert [(r.message_id, r.accepted, r.error_code) for r in results] == [(1, True, ""), (2, True, ""), (3, True, "")]
+    assert fake.max_in_flight == 1
+    http_engine.close_clients()  # no later test may inherit the pool of one
+
+
 def test_a_2xx_whose_body_is_cut_short_is_an_unknown_outcome(fake: FakeHttpProvider) -> None:
     """200, then the connection drops before the body ends: the provider took the message, or not."""
     fake.answer_next(200, cut=True)
