@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,11 +47,14 @@ def main() -> None:
     with bench_database():
         from django.db import connection
         from django.test import Client as WebClient
+        from django.utils import timezone
 
         from accounts.models import Membership, User
         from accounts.services import client_create, membership_set
         from broadcasts.models import Broadcast
-        from broadcasts.services import connector_create, sender_create
+        from broadcasts.services import broadcast_create, connector_create, sender_create
+        from contacts.models import Contact
+        from templates_app.services import template_create
         from wallets.models import ExchangeRate, Route
         from wallets.services import wallet_create, wallet_topup
 
@@ -147,6 +151,16 @@ def main() -> None:
         newest = Broadcast.objects.filter(client=client).order_by("-created_at").first()
         assert newest is not None
         b = newest.pk
+        waiting = waiting_broadcast(client, newest, count=args.messages // 20)
+        scheduled = broadcast_create(
+            client=client,
+            data={"name": "Next week", "recipients": ["+256772000001", "+256772000002"], "sender": "Herald",
+                  "text": "See you", "schedule_mode": "scheduled",
+                  "scheduled_at": (timezone.now() + timedelta(days=7)).isoformat()},
+        ).broadcast  # fmt: skip
+        template = template_create(client=client, name="welcome", content="Hi {{first_name}}, welcome!")
+        contact = Contact.objects.filter(client=client).order_by("id").first()
+        assert contact is not None
         pages = [
             "/",
             "/broadcasts/",
@@ -169,6 +183,16 @@ def main() -> None:
             "/tracking/",
             "/api-management/",
             "/settings/",
+            # Pages of issue 21: a broadcast whose messages wait (quiet hours), edit and duplicate,
+            # a contact, a list of every contact, a template, a list of two statuses.
+            f"/broadcasts/{waiting}/",
+            f"/broadcasts/{waiting}/progress/",
+            f"/broadcasts/{b}/duplicate/",
+            f"/broadcasts/{scheduled.pk}/edit/",
+            "/messages/?status=delivered,read",
+            f"/contacts/{contact.pk}/",
+            f"/contacts/lists/{list_id}/",
+            f"/templates/{template.pk}/",
         ]
         web = WebClient()
         web.force_login(user)
@@ -204,6 +228,45 @@ def main() -> None:
             over=over or "none",
         )
     verdict.done()
+
+
+def waiting_broadcast(client: Any, model: Any, *, count: int) -> uuid.UUID:
+    """A broadcast still sending whose `count` messages all wait for quiet hours to end (tomorrow
+    morning): what the detail page's waiting reasons read, written set-based like the rest."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'broadcasts_broadcast'"
+            " AND column_name NOT IN ('id', 'name', 'status', 'created_at', 'updated_at')"
+        )
+        columns = ", ".join(row[0] for row in cursor.fetchall())
+        waiting = uuid.uuid4()
+        cursor.execute(
+            f"""
+            INSERT INTO broadcasts_broadcast (id, name, status, created_at, updated_at, {columns})
+            SELECT %s, 'Waiting for the morning', 'sending', now(), now(), {columns}
+              FROM broadcasts_broadcast WHERE id = %s
+            """,
+            [waiting, model.pk],
+        )
+        cursor.execute(
+            """
+            INSERT INTO broadcasts_message (
+                broadcast_id, client_id, urn, channel, text, encoding, segments, cost, route_code,
+                connector, country_code, status, error_code, error_message, attempts, is_test, clicked,
+                not_before, wait_reason, created_at
+            )
+            SELECT %s, %s, 'tel:+25679' || lpad(i::text, 7, '0'), 'sms', 'Hi', 'gsm7', 1, 0.009400, 'ESMS_UG',
+                   'simulator', 'UG', 'pending', '', '', 0, false, false,
+                   now() + make_interval(hours => 10, secs => i %% 3600), 'quiet_hours', now()
+              FROM generate_series(0, %s - 1) AS i
+            """,
+            [waiting, client.pk, count],
+        )
+        cursor.execute("UPDATE broadcasts_broadcast SET total_recipients = %s WHERE id = %s", [count, waiting])
+        cursor.execute("ANALYZE broadcasts_message")
+    return waiting
 
 
 if __name__ == "__main__":
