@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import ngettext
 
 from .planning import MAX_SMS_RENDERED, PlanTotals
 from .validation import BroadcastRequest
@@ -31,15 +32,25 @@ def check_plan(totals: PlanTotals, *, request: BroadcastRequest) -> None:
     if totals.stop_missing:
         errors.setdefault("text", []).append(
             ValidationError(
-                f"Marketing SMS to French numbers must mention STOP (opt-out); {totals.stop_missing} message(s) "
-                "to France do not.",
+                "Marketing SMS to French numbers must mention STOP (opt-out); "
+                + ngettext(
+                    "%(count)d message to France does not.",
+                    "%(count)d messages to France do not.",
+                    totals.stop_missing,
+                )
+                % {"count": totals.stop_missing},
                 code="stop_mention_missing",
             )
         )
     if totals.too_long:
         errors.setdefault("text", []).append(
             ValidationError(
-                f"{totals.too_long} rendered message(s) are longer than {MAX_SMS_RENDERED} characters.",
+                ngettext(
+                    "%(count)d rendered message is longer than %(limit)d characters.",
+                    "%(count)d rendered messages are longer than %(limit)d characters.",
+                    totals.too_long,
+                )
+                % {"count": totals.too_long, "limit": MAX_SMS_RENDERED},
                 code="text_too_long",
             )
         )
@@ -53,23 +64,40 @@ def plan_warnings(totals: PlanTotals) -> list[dict[str, str]]:
         warnings.append(
             {
                 "code": "stop_mention_missing",
-                "message": f"{totals.stop_missing} marketing SMS to France lack the STOP opt-out mention; "
-                "create will refuse this broadcast.",
+                "message": ngettext(
+                    "%(count)d marketing SMS to France lacks the STOP opt-out mention; "
+                    "create will refuse this broadcast.",
+                    "%(count)d marketing SMS to France lack the STOP opt-out mention; "
+                    "create will refuse this broadcast.",
+                    totals.stop_missing,
+                )
+                % {"count": totals.stop_missing},
             }
         )
     if totals.too_long:
         warnings.append(
             {
                 "code": "text_too_long",
-                "message": f"{totals.too_long} rendered message(s) exceed {MAX_SMS_RENDERED} characters.",
+                "message": ngettext(
+                    "%(count)d rendered message exceeds %(limit)d characters.",
+                    "%(count)d rendered messages exceed %(limit)d characters.",
+                    totals.too_long,
+                )
+                % {"count": totals.too_long, "limit": MAX_SMS_RENDERED},
             }
         )
     if totals.window_closed_count:
         warnings.append(
             {
                 "code": "whatsapp_window_closed",
-                "message": f"{totals.window_closed_count} recipient(s) have not written to this WhatsApp number in "
-                "the last 24 hours: free text cannot reach them, so they will be skipped (whatsapp_window_closed).",
+                "message": ngettext(
+                    "%(count)d recipient has not written to this WhatsApp number in the last 24 hours: free "
+                    "text cannot reach them, so they will be skipped (whatsapp_window_closed).",
+                    "%(count)d recipients have not written to this WhatsApp number in the last 24 hours: free "
+                    "text cannot reach them, so they will be skipped (whatsapp_window_closed).",
+                    totals.window_closed_count,
+                )
+                % {"count": totals.window_closed_count},
             }
         )
     if totals.quiet_hours_count and totals.quiet_hours_first is not None:
@@ -77,9 +105,14 @@ def plan_warnings(totals: PlanTotals) -> list[dict[str, str]]:
         warnings.append(
             {
                 "code": "quiet_hours",
-                "message": f"{totals.quiet_hours_count} recipient(s) are in quiet hours at the send time: they "
-                f"will receive it when their quiet hours end, the first on {totals.quiet_hours_first_local} "
-                f"their time ({first}).",
+                "message": ngettext(
+                    "%(count)d recipient is in quiet hours at the send time: they will receive it when their "
+                    "quiet hours end, on %(local)s their time (%(utc)s).",
+                    "%(count)d recipients are in quiet hours at the send time: they will receive it when their "
+                    "quiet hours end, the first on %(local)s their time (%(utc)s).",
+                    totals.quiet_hours_count,
+                )
+                % {"count": totals.quiet_hours_count, "local": totals.quiet_hours_first_local, "utc": first},
             }
         )
     if totals.missing_variables:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from accounts.channels import Channel
@@ -19,7 +19,15 @@ from tracking.models import TrackedLink
 
 from .counters import counts_for
 from .models import Broadcast, Connector, Message, Reply
-from .states import DISPATCHABLE_BROADCAST, WAIT_QUIET_HOURS, WAIT_RETRY, WAIT_SCHEDULED
+from .states import (
+    DISPATCHABLE_BROADCAST,
+    PAUSE_INSUFFICIENT_CREDIT,
+    WAIT_INSUFFICIENT_CREDIT,
+    WAIT_QUIET_HOURS,
+    WAIT_RETRY,
+    WAIT_SCHEDULED,
+    broadcast_waits_for_credit,
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,9 @@ class BroadcastStats:
     click; `ctr` is unique_clicks ÷ sent."""
 
     queued: int = 0
-    waiting: int = 0  # of `queued`, those held by their not_before (pending): SPEC §8 counts them apart
+    # Of `queued`, those that wait (SPEC §8 counts them apart): held by their not_before (pending), or
+    # every one left while the broadcast is paused for credit (docs/broadcasts.md, "Waiting for credit").
+    waiting: int = 0
     sent: int = 0
     delivered: int = 0
     read: int = 0
@@ -62,27 +72,36 @@ class BroadcastStats:
 
 
 def broadcast_stats(*, broadcast_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, BroadcastStats]:
-    """Each broadcast's stats from its counters (counters.py) and its links' click counters: two
-    indexed reads whatever the number of messages."""
+    """Each broadcast's stats from its counters (counters.py), and from its row its links' click
+    counters and whether it is paused for credit: two indexed reads whatever the number of messages.
+    A broadcast paused for credit counts everything it has left as waiting (for a top-up and resume)."""
     ids = list(broadcast_ids)
     if not ids:
         return {}
     counts = counts_for(broadcast_ids=ids)
-    clicks = dict(
-        TrackedLink.objects.filter(broadcast_id__in=ids)
+    link_clicks = (
+        TrackedLink.objects.filter(broadcast_id=OuterRef("pk"))
+        .order_by()
         .values("broadcast_id")
         .annotate(total=Sum("clicks"))
-        .values_list("broadcast_id", "total")
+        .values("total")
     )
+    rows = Broadcast.objects.filter(pk__in=ids).annotate(link_clicks=Subquery(link_clicks))
+    clicks: dict[uuid.UUID, int] = {}
+    for_credit: set[uuid.UUID] = set()
+    for pk, status, pause_reason, total in rows.values_list("pk", "status", "pause_reason", "link_clicks"):
+        clicks[pk] = int(total or 0)
+        if broadcast_waits_for_credit(status=status, pause_reason=pause_reason):
+            for_credit.add(pk)
     return {
         i: BroadcastStats(
             queued=c.queued,
-            waiting=c.waiting,
+            waiting=c.queued if i in for_credit else c.waiting,
             sent=c.sent,
             delivered=c.delivered,
             read=c.read,
             failed=c.failed,
-            clicks=int(clicks.get(i) or 0),
+            clicks=clicks.get(i, 0),
             skipped=c.skipped,
             cancelled=c.cancelled,
             cost=c.spent,
@@ -92,23 +111,58 @@ def broadcast_stats(*, broadcast_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Br
     }
 
 
+# What message_wait needs of a message's broadcast, annotated by message_list(with_waits=True) so a
+# page of messages reads it in its own query; without it, message_wait reads message.broadcast.
+CREDIT_WAIT = "broadcast_waits_for_credit"
+
+
+def _waits_for_credit(message: Message) -> bool:
+    annotated = getattr(message, CREDIT_WAIT, None)
+    if annotated is not None:
+        return bool(annotated)
+    broadcast = message.broadcast
+    return broadcast_waits_for_credit(status=broadcast.status, pause_reason=broadcast.pause_reason)
+
+
+def _is_retrying(message: Message) -> bool:
+    """A retry waiting out its backoff, or deferred by quiet hours when claimed: status `sending` with
+    the last attempt's error kept until it is claimed again."""
+    return (
+        message.status == Message.Status.SENDING
+        and bool(message.error_code)
+        and message.wait_reason in (WAIT_RETRY, WAIT_QUIET_HOURS)
+    )
+
+
+# Not yet sent and not in flight, as message_wait sees it: pending, queued, or a retry waiting.
+UNSENT = Q(status__in=[Message.Status.PENDING, Message.Status.QUEUED]) | (
+    Q(status=Message.Status.SENDING, wait_reason__in=[WAIT_RETRY, WAIT_QUIET_HOURS]) & ~Q(error_code="")
+)
+
+
+def broadcast_unsent_messages(*, broadcast: Broadcast) -> QuerySet[Message]:
+    """The broadcast's messages not yet sent (tests apart): those that wait while it is paused for credit."""
+    return Message.objects.filter(UNSENT, broadcast=broadcast, is_test=False)
+
+
 def message_wait(message: Message, *, now: datetime | None = None) -> tuple[datetime | None, str | None]:
-    """(when it may go, why it waits) for a message that waits for a time (SPEC §10), else
-    (None, None): a pending or queued message held by its not_before (its schedule, drip slot or
-    quiet hours), or a retry waiting out its backoff (status `sending` with the last attempt's error
-    kept until it is claimed again, the time in lease_until)."""
+    """(when it may go, why it waits) for a message that waits (SPEC §10), else (None, None): a
+    message not yet sent of a broadcast paused for credit (no time: it goes after a top-up and
+    resume), a pending or queued message held by its not_before (its schedule, drip slot or quiet
+    hours), or a retry waiting out its backoff (status `sending` with the last attempt's error kept
+    until it is claimed again, the time in lease_until)."""
     now = now or timezone.now()
     status = Message.Status
+    retrying = _is_retrying(message)
+    unsent = message.status in (status.PENDING, status.QUEUED) or retrying
+    # Checked first, and only for a message not yet sent: the broadcast is read (when not annotated)
+    # only for those. Credit outranks its own time: past it, the message still waits for the resume.
+    if unsent and not message.is_test and _waits_for_credit(message):
+        return None, WAIT_INSUFFICIENT_CREDIT
     held = message.not_before is not None and message.not_before > now
     if message.status in (status.PENDING, status.QUEUED) and held:
         return message.not_before, message.wait_reason or WAIT_SCHEDULED
-    if (
-        message.status == status.SENDING
-        and message.error_code
-        and message.lease_until is not None
-        and message.lease_until > now
-        and message.wait_reason in (WAIT_RETRY, WAIT_QUIET_HOURS)
-    ):
+    if retrying and message.lease_until is not None and message.lease_until > now:
         return message.lease_until, message.wait_reason
     return None, None
 
@@ -139,8 +193,14 @@ def broadcast_list(
     return queryset
 
 
-def message_list(*, client: Client) -> QuerySet[Message]:
-    return Message.objects.filter(client=client)
+def message_list(*, client: Client, with_waits: bool = False) -> QuerySet[Message]:
+    """The client's messages; `with_waits` annotates what message_wait reads of each one's broadcast
+    (for a list that shows `wait_reason`: one join in the page's query instead of a read per row)."""
+    queryset = Message.objects.filter(client=client)
+    if with_waits:
+        for_credit = Q(broadcast__status=Broadcast.Status.PAUSED, broadcast__pause_reason=PAUSE_INSUFFICIENT_CREDIT)
+        queryset = queryset.annotate(**{CREDIT_WAIT: ExpressionWrapper(for_credit, output_field=BooleanField())})
+    return queryset
 
 
 def reply_list(*, client: Client) -> QuerySet[Reply]:

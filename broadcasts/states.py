@@ -134,6 +134,17 @@ WAIT_QUIET_HOURS = "quiet_hours"
 WAIT_RETRY = "retry"
 WAIT_INSUFFICIENT_CREDIT = "insufficient_credit"
 WAIT_REASONS = (WAIT_SCHEDULED, WAIT_DRIP, WAIT_QUIET_HOURS, WAIT_RETRY, WAIT_INSUFFICIENT_CREDIT)
+# A large audience's preparation found too little credit for its next chunk (SPEC §8): the broadcast
+# pauses with this reason, and what it has left to send waits for a top-up and `resume`. Its messages
+# say so by `wait_reason` `insufficient_credit`, derived from the broadcast, never stored on them
+# (broadcasts.selectors.message_wait), so a resume leaves nothing stale behind.
+PAUSE_INSUFFICIENT_CREDIT = WAIT_INSUFFICIENT_CREDIT
+
+
+def broadcast_waits_for_credit(*, status: str, pause_reason: str) -> bool:
+    """A broadcast paused because its credit ran out: its unsent messages wait for credit."""
+    return status == B.PAUSED and pause_reason == PAUSE_INSUFFICIENT_CREDIT
+
 
 TERMINAL_BROADCAST = frozenset({B.SENT, B.PARTIALLY_SENT, B.FAILED, B.CANCELLED})
 DISPATCHABLE_BROADCAST = frozenset({B.QUEUED, B.SENDING})

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from accounts.models import Client, Membership
 from broadcasts.models import Broadcast, Message
-from broadcasts.selectors import broadcast_list, broadcast_stats, message_list
-from broadcasts.states import WAIT_SCHEDULED, actions_allowed
+from broadcasts.selectors import broadcast_list, broadcast_stats, broadcast_unsent_messages, message_list
+from broadcasts.states import WAIT_INSUFFICIENT_CREDIT, WAIT_SCHEDULED, actions_allowed, broadcast_waits_for_credit
 from contacts import phones
 from contacts.models import Contact, ContactImport
 from contacts.selectors import contact_import_queryset, contact_queryset, contact_search
@@ -161,13 +161,18 @@ WAITING_SCANNED = 10_000  # a page reads why at most this many messages wait (a 
 class Waiting:
     reason: str  # SPEC §10 wait_reason
     count: int
-    first: datetime  # when the first of them may go
+    first: datetime | None  # when the first of them may go; None when no time is known (credit)
     more: bool  # counted WAITING_SCANNED and stopped: `count` is a floor
 
 
 def waiting_reasons(*, broadcast: Broadcast, now: datetime | None = None) -> list[Waiting]:
-    """Why a broadcast's messages wait for a time (its pending or deferred queued messages), most
-    first: one query over the dispatch index, bounded by WAITING_SCANNED."""
+    """Why a broadcast's messages wait (its pending or deferred queued messages), most first: one
+    query over the dispatch index, bounded by WAITING_SCANNED. A broadcast paused for credit has one
+    reason for all it has left, as broadcasts.selectors.message_wait says of each message."""
+    if broadcast_waits_for_credit(status=broadcast.status, pause_reason=broadcast.pause_reason):
+        unsent = len(broadcast_unsent_messages(broadcast=broadcast).order_by().values_list("id")[: WAITING_SCANNED + 1])
+        more = unsent > WAITING_SCANNED
+        return [Waiting(WAIT_INSUFFICIENT_CREDIT, min(unsent, WAITING_SCANNED), None, more)] if unsent else []
     now = now or timezone.now()
     held = (
         Message.objects.filter(
@@ -247,9 +252,30 @@ def send_buckets(*, broadcast: Broadcast) -> SendBuckets:
 @dataclass(frozen=True)
 class MessageFilters:
     broadcast: str = ""
-    status: str = ""
+    status: str = ""  # one status, or several separated by commas (any matches), as the API's filter
     phone: str = ""
     error_code: str = ""
+
+
+# The log's status choices: each status, and after `read` both delivered statuses at once — a message
+# read was delivered first but has status `read` (one status, its latest), so "Delivered" alone
+# leaves the read ones out (issue 21).
+DELIVERED_OR_READ = f"{Message.Status.DELIVERED},{Message.Status.READ}"
+
+
+def message_status_choices() -> list[tuple[str, str]]:
+    """(filter value, label) for the message log's status filter."""
+    choices: list[tuple[str, str]] = []
+    for value, label in Message.Status.choices:
+        choices.append((value, label))
+        if value == Message.Status.READ:
+            choices.append((DELIVERED_OR_READ, "Delivered or read"))
+    return choices
+
+
+def _log_statuses(value: str) -> list[str]:
+    """The statuses a log filter names; an unknown one is ignored, as the log ignores a bad filter."""
+    return [status for status in (item.strip() for item in value.split(",")) if status in Message.Status.values]
 
 
 def message_log(*, client: Client, filters: MessageFilters) -> QuerySet[Message]:
@@ -258,8 +284,9 @@ def message_log(*, client: Client, filters: MessageFilters) -> QuerySet[Message]
     queryset = message_list(client=client).filter(is_test=False)
     if filters.broadcast:
         queryset = queryset.filter(broadcast_id=_uuid(filters.broadcast))
-    if filters.status in Message.Status.values:
-        queryset = queryset.filter(status=filters.status)
+    statuses = _log_statuses(filters.status)
+    if statuses:
+        queryset = queryset.filter(status__in=statuses)
     if filters.error_code:
         queryset = queryset.filter(error_code=filters.error_code)
     if filters.phone:

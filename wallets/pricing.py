@@ -25,6 +25,7 @@ from typing import Any
 
 import pycountry
 from django.core.exceptions import ValidationError
+from django.utils.translation import ngettext
 
 from accounts.channels import Channel
 
@@ -345,7 +346,12 @@ def quote_messages(
         total_cost = sum((line.wallet_cost for line in breakdown), ZERO)
 
     warnings = [
-        f"No exchange rate from {currency} to {wallet_currency}: {count} recipient(s) could not be priced."
+        ngettext(
+            "No exchange rate from %(from)s to %(to)s: %(count)d recipient could not be priced.",
+            "No exchange rate from %(from)s to %(to)s: %(count)d recipients could not be priced.",
+            count,
+        )
+        % {"from": currency, "to": wallet_currency, "count": count}
         for currency, count in sorted(missing_rates.items())
     ]
     return Quote(

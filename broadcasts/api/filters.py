@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import Q, QuerySet
+from django_filters.fields import ChoiceField
 from rest_framework.exceptions import ValidationError
 
 from accounts.api.filters import BatchIdFilter, IsoDateTimeFilter
@@ -22,10 +25,35 @@ class BroadcastFilter(django_filters.FilterSet):
         fields = ["status", "channel", "name", "created_after", "created_before"]
 
 
+class StrippedChoiceField(ChoiceField):
+    def to_python(self, value: Any) -> Any:
+        return super().to_python(value.strip() if isinstance(value, str) else value)
+
+
+class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
+    """One choice or several separated by commas (`?status=delivered,read`), each checked: an unknown
+    one is 400 `invalid_choice` naming it, and the filter matches any of them. Spaces around an item
+    are ignored (`delivered, read`); empty items are left out (`delivered,` is `delivered`; `,`
+    filters nothing, as an empty `status=` does)."""
+
+    field_class = StrippedChoiceField
+
+    def filter(self, qs: Any, value: Any) -> Any:
+        return super().filter(qs, [item for item in value or [] if item])
+
+
 class MessageFilter(django_filters.FilterSet):
     broadcast = django_filters.UUIDFilter(field_name="broadcast_id")
     batch_id = BatchIdFilter(field_name="broadcast_id", help_text="batch-<broadcast id>, as eSMS names it.")
-    status = django_filters.ChoiceFilter(choices=Message.Status.choices)
+    # A read message was delivered first but has status `read` (a message has its latest status only),
+    # so "everything delivered" is `delivered,read` (issue 21).
+    status = ChoiceInFilter(
+        choices=Message.Status.choices,
+        help_text=(
+            "One status, or several separated by commas: any of them matches. A message read was delivered "
+            "first but has status `read`, so every delivered message is `status=delivered,read`."
+        ),
+    )
     urn = django_filters.CharFilter(method="filter_urn")
     phone = django_filters.CharFilter(method="filter_phone")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

@@ -240,7 +240,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldGen
     pagination_class = MessagePagination
 
     def get_client_queryset(self) -> QuerySet[Message]:
-        return message_list(client=self.client)
+        return message_list(client=self.client, with_waits=True)
 
 
 class ReplyPagination(HeraldCursorPagination):

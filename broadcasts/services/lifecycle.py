@@ -14,6 +14,7 @@ import structlog
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts.exceptions import ConflictError
 from wallets.services import wallet_reserve
@@ -118,7 +119,7 @@ def broadcast_retry_failed(*, broadcast: Broadcast, include_unknown: bool = Fals
                 wallet=client_wallet(locked.client),
                 amount=cost,
                 broadcast_id=locked.pk,
-                note=f"Retry of {count} message(s)",
+                note=ngettext("Retry of %(count)d message", "Retry of %(count)d messages", count) % {"count": count},
             )
         # The one move back the state machine allows, and only from `failed` (states.RETRY_FROM). A
         # retried message starts over: no trace of the attempt that failed (sent_at included).

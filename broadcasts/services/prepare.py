@@ -47,7 +47,7 @@ from ..lock_objects import broadcast_for_update
 from ..models import Broadcast
 from ..plan_checks import check_plan
 from ..planning import PlanContext, Planner, PlanTotals, Row
-from ..states import DISPATCHABLE_BROADCAST
+from ..states import DISPATCHABLE_BROADCAST, PAUSE_INSUFFICIENT_CREDIT
 from ..transitions import broadcast_move
 from ..validation import BroadcastRequest, parse_broadcast_request
 from ..writing import messages_write
@@ -58,7 +58,7 @@ from .reserve import reserve_after_checks
 log = structlog.get_logger(__name__)
 
 B = Broadcast.Status
-INSUFFICIENT_CREDIT = "insufficient_credit"
+INSUFFICIENT_CREDIT = PAUSE_INSUFFICIENT_CREDIT
 LISTS = "lists"  # the cursor once the explicit recipients are prepared
 DONE = "done"
 PREPARE_CHUNK = 5000  # list members per chunk (and transaction)

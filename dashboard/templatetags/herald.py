@@ -75,9 +75,10 @@ def wait_label(reason: str) -> str:
 
 @register.filter
 def waiting(message: Message) -> dict[str, Any] | None:
-    """{"reason", "label", "until"} while the message waits for a time (broadcasts.selectors.message_wait)."""
+    """{"reason", "label", "until"} while the message waits (broadcasts.selectors.message_wait);
+    `until` is None when no time is known (waiting for credit)."""
     until, reason = message_wait(message)
-    if until is None or reason is None:
+    if reason is None:
         return None
     return {"reason": reason, "label": WAIT_LABELS.get(reason, reason), "until": until}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.channels import Channel
@@ -146,10 +147,13 @@ def tracking_link(request: HttpRequest, member: Member, link_id: object) -> Http
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @member_required(VIEWER)
 def time_zone(request: HttpRequest, member: Member) -> HttpResponse:
-    """The user's own time zone for every time the dashboard shows (any role may set their own)."""
+    """The user's own time zone for every time the dashboard shows (any role may set their own).
+    GET (the address typed, or reloaded) goes to the form on the settings page, not a blank 405."""
+    if request.method == "GET":
+        return redirect(reverse("dashboard:settings") + "#zone-title")
     zone = request.POST.get("timezone", "").strip()
     done = f"Times are now shown in {zone}." if zone else "Times are now shown in the client's time zone."
     attempt(request, lambda: membership_set_timezone(membership=member.membership, zone=zone), done)

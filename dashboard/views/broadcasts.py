@@ -10,6 +10,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.channels import Channel
@@ -17,7 +18,14 @@ from broadcasts import services
 from broadcasts.models import Broadcast, Message
 from broadcasts.selectors import BroadcastStats, broadcast_dashboard, broadcast_list, broadcast_stats
 from broadcasts.states import ACTIONS as RULES
-from broadcasts.states import TERMINAL_BROADCAST, UI_STATUS, actions_allowed, statuses_for_filter, ui_status_choices
+from broadcasts.states import (
+    TERMINAL_BROADCAST,
+    UI_STATUS,
+    actions_allowed,
+    broadcast_waits_for_credit,
+    statuses_for_filter,
+    ui_status_choices,
+)
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
 from dashboard.charts import bar_chart, sends_chart
@@ -120,6 +128,8 @@ def progress_context(broadcast: Broadcast) -> dict[str, Any]:
         "done": done,
         "total": total,
         "queued_now": stats.queued - stats.waiting,
+        # Paused for credit: what is left waits for a top-up and resume, not for a time (stats count it waiting).
+        "for_credit": broadcast_waits_for_credit(status=broadcast.status, pause_reason=broadcast.pause_reason),
         # Why the rest waits (SPEC §10): read only while something is still to send.
         "waiting": selectors.waiting_reasons(broadcast=broadcast) if stats.queued else [],
         "percent": _percent(done, total),
@@ -246,7 +256,10 @@ def broadcast_test_send(request: HttpRequest, member: Member, broadcast_id: obje
         sent = attempt(
             request,
             lambda: services.broadcast_test(broadcast=broadcast, recipients=numbers),
-            f"Test message sent to {len(numbers)} recipient(s).",
+            ngettext(
+                "Test message sent to %(count)d recipient.", "Test message sent to %(count)d recipients.", len(numbers)
+            )
+            % {"count": len(numbers)},
         )
         if sent is not None:
             return redirect("dashboard:broadcast_detail", broadcast_id=broadcast.pk)
@@ -290,7 +303,7 @@ def message_log(request: HttpRequest, member: Member) -> HttpResponse:
         {
             "rows": rows,
             "filters": filters,
-            "statuses": Message.Status.choices,
+            "statuses": selectors.message_status_choices(),
             "next_before": rows[-1].pk if more and rows else None,
             "query": query.urlencode(),
         },

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from contacts import services as contact_services
@@ -302,8 +303,10 @@ def contact_list_delete(request: HttpRequest, member: Member, list_id: object) -
             request,
             member,
             title=f"Delete the list “{contact_list.name}”",
-            question=f"Delete the list “{contact_list.name}”? Its {contact_list.contact_count} contacts stay; "
-            "only the list goes.",
+            question=f"Delete the list “{contact_list.name}”? "
+            + ngettext("Its %(count)d contact stays; ", "Its %(count)d contacts stay; ", contact_list.contact_count)
+            % {"count": contact_list.contact_count}
+            + "only the list goes.",
             button="Delete list",
             back=reverse("dashboard:contact_list_detail", args=[contact_list.pk]),
         )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db.models import F
 
 from broadcasts.models import Message
 from tests.broadcasts.conftest import KE, UG, US
 from tests.helpers import assert_error
+from tests.openapi import api_schema
 from tracking.models import TrackedLink
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +101,40 @@ def test_messages_with_filters(shop, sent):
 @pytest.mark.parametrize("query", ["phone=12", "status=lost", "broadcast=nope", "limit=0"])
 def test_bad_message_filters_are_400(shop, query):
     assert_error(shop.api.get(f"/api/v1/messages/?{query}"), 400, "invalid_request_error")
+
+
+def test_status_takes_several_statuses_separated_by_commas(shop, sent):
+    # A message has its latest status only: one that was read is `read`, not `delivered` (README).
+    Message.objects.filter(urn=f"tel:{KE}").update(status="read", read_at=F("delivered_at"))
+    by = lambda q: sorted(m["urn"] for m in shop.api.get(f"/api/v1/messages/?{q}").json()["results"])  # noqa: E731
+    assert by("status=delivered") == [f"tel:{UG}"]
+    assert by("status=read") == [f"tel:{KE}"]
+    assert by("status=delivered,read") == sorted([f"tel:{UG}", f"tel:{KE}"])
+    assert by("status=delivered%2Cread") == sorted([f"tel:{UG}", f"tel:{KE}"])  # the comma encoded
+    assert by("status=delivered,%20read") == sorted([f"tel:{UG}", f"tel:{KE}"])  # as a person types it
+    assert by("status=delivered,") == [f"tel:{UG}"]
+    assert len(by("status=,")) == 3  # no status named: no filter, as `status=`
+    assert by("status=skipped,read,read") == sorted([f"tel:{KE}", "invalid:12"])
+    assert by("status=failed,queued") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "bad"),
+    [("status=delivered,lost", "lost"), ("status=lost,read", "lost"), ("status=delivered,Read", "Read")],
+)
+def test_an_unknown_status_among_several_is_400_naming_it(shop, sent, query, bad):
+    error = assert_error(shop.api.get(f"/api/v1/messages/?{query}"), 400, "invalid_request_error", "invalid_choice")
+    assert error["fields"] == {"status": [f"Select a valid choice. {bad} is not one of the available choices."]}
+    assert error["message"] == f"status: Select a valid choice. {bad} is not one of the available choices."
+
+
+def test_the_schema_documents_status_as_a_comma_separated_list():
+    operation = api_schema()["paths"]["/api/v1/messages/"]["get"]
+    (status,) = [p for p in operation["parameters"] if p["name"] == "status"]
+    assert (status["in"], status["style"], status["explode"]) == ("query", "form", False)
+    assert status["schema"]["type"] == "array"
+    assert sorted(status["schema"]["items"]["enum"]) == sorted(Message.Status.values)
+    assert "status=delivered,read" in status["description"]
 
 
 def test_messages_and_broadcasts_of_another_client_are_invisible(shop, sent, make_shop):

@@ -193,7 +193,7 @@ def test_precheck_reports_the_expected_skips(shop, daytime):
     assert [line["contacts"] for line in body["breakdown"]] == [1]
     assert (body["unroutable_count"], body["invalid_count"], body["opted_out_count"]) == (0, 0, 0)
     [warning] = [w for w in body["warnings"] if w["code"] == "whatsapp_window_closed"]
-    assert warning["message"].startswith("2 recipient(s) have not written to this WhatsApp number")
+    assert warning["message"].startswith("2 recipients have not written to this WhatsApp number")
     assert not Message.objects.exists()
     assert not Broadcast.objects.exists()
 

@@ -102,6 +102,23 @@ def test_message_log_filters(login, shop, sent):
     assert len(web.get("/messages/", {"phone": "+256772000001"}).context["rows"]) == 1
 
 
+def test_message_log_offers_delivered_or_read(login, shop, sent):
+    """A read message has status `read`: "Delivered" alone leaves it out, "Delivered or read" does not,
+    in the log and in its CSV (the API's `status=delivered,read`)."""
+    web = login(R.VIEWER, shop.client)
+    page = web.get("/messages/")
+    assert ("delivered,read", "Delivered or read") in page.context["statuses"]
+    assert '<option value="delivered,read">Delivered or read</option>' in page.content.decode()
+    assert sorted(m.status for m in web.get("/messages/", {"status": "delivered"}).context["rows"]) == ["delivered"]
+    chosen = web.get("/messages/", {"status": "delivered,read"})
+    assert sorted(m.status for m in chosen.context["rows"]) == ["delivered", "read"]
+    assert '<option value="delivered,read" selected>' in chosen.content.decode()
+    export = web.get("/messages/export.csv", {"status": "delivered,read"})
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert sorted(row[3] for row in rows[1:]) == ["delivered", "read"]
+    assert len(web.get("/messages/", {"status": "lost,read"}).context["rows"]) == 1  # unknown ones ignored
+
+
 @pytest.mark.parametrize(
     ("cell", "expected"),
     [("=1+1", "'=1+1"), ("+256772000001", "'+256772000001"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("ok", "ok")],

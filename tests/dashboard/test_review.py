@@ -45,7 +45,7 @@ def test_send_is_not_offered_for_a_broadcast_the_create_would_refuse(login, shop
     web = login(R.MANAGER, shop.client)
     page = review(web, recipients=FR, text="Promo -20% today")  # French marketing without STOP
     assert 'data-testid="refusals"' in page
-    assert "lack the STOP opt-out mention" in page
+    assert "1 marketing SMS to France lacks the STOP opt-out mention" in page
     assert ">Send</button>" not in page
     refused = web.post("/broadcasts/new/", {**FORM, "recipients": FR, "text": "Promo -20% today", "step": "send"})
     assert refused.status_code == 400  # and the create itself agrees

@@ -74,3 +74,10 @@ def test_a_typed_schedule_is_read_in_the_users_zone(kampala):
     assert datetime.fromisoformat(paris["scheduled_at"]) == AT
     default = body_from(form, kampala.client)
     assert datetime.fromisoformat(default["scheduled_at"]) == datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+
+
+def test_the_zone_address_opened_leads_to_its_form(login, kampala):
+    web = login(R.VIEWER, kampala.client)
+    response = web.get("/settings/timezone/")  # typed or reloaded: the form, not a blank 405
+    assert (response.status_code, response["Location"]) == (302, "/settings/#zone-title")
+    assert membership(kampala, web).timezone == ""

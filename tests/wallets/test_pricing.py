@@ -185,7 +185,7 @@ def test_a_missing_exchange_rate_makes_its_recipients_unroutable_with_a_warning(
     assert result.messages[0].route_code == "ESMS_UG"
     assert result.messages[1] is None
     assert result.unroutable_reasons == {NO_EXCHANGE_RATE: 1}
-    assert result.warnings == ["No exchange rate from NGN to USD: 1 recipient(s) could not be priced."]
+    assert result.warnings == ["No exchange rate from NGN to USD: 1 recipient could not be priced."]
 
 
 def test_a_route_in_the_wallet_currency_needs_no_rate():
