@@ -89,6 +89,8 @@ class Broadcast(models.Model):
         NOW = "now", "Now"
         SCHEDULED = "scheduled", "Scheduled"
         DRIP = "drip", "Drip"
+        RECURRING = "recurring", "Recurring"
+        LOCAL_TIME = "local_time", "Recipient's local time"
 
     class Purpose(models.TextChoices):
         MARKETING = "marketing", "Marketing"
@@ -128,6 +130,25 @@ class Broadcast(models.Model):
     # kept so a draft can be sent later and a scheduled broadcast re-planned when edited.
     audience = models.JSONField(default=dict, blank=True)
 
+    # Campaigns (SPEC §8): a recurring series' occurrences and follow-ups point at their parent.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    # A recurring series (schedule_mode recurring): {rule, start, timezone, count | until}, normalized;
+    # the next occurrence's instant while the series runs (null once it ends, is paused or cancelled).
+    recurrence = models.JSONField(null=True, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    # A series' child: the occurrence (its planned instant, UTC) it was created for.
+    occurrence_at = models.DateTimeField(null=True, blank=True)
+    # schedule_mode local_time: {date, time, if_passed}.
+    local_time = models.JSONField(null=True, blank=True)
+    # A follow-up's audience of its parent (not_clicked, not_delivered, failed, not_replied, clicked, replied).
+    follow_up_audience = models.CharField(max_length=16, blank=True)
+    # A/B test: [{text | template, share}], {metric, decide_after}; its phase, decision time and winner.
+    variants = models.JSONField(default=list, blank=True)
+    ab_test = models.JSONField(null=True, blank=True)
+    ab_status = models.CharField(max_length=16, blank=True)
+    ab_decide_at = models.DateTimeField(null=True, blank=True)
+    ab_winner = models.PositiveSmallIntegerField(null=True, blank=True)
+
     total_recipients = models.PositiveIntegerField(default=0)
     total_segments = models.PositiveIntegerField(default=0)
     estimated_cost = MoneyField(default=0)
@@ -163,7 +184,12 @@ class Broadcast(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["client", "-created_at"], name="broadcast_client_created")]
+        indexes = [
+            models.Index(fields=["client", "-created_at"], name="broadcast_client_created"),
+            # Beat's due series: a small set whatever the number of broadcasts.
+            models.Index(fields=["next_run_at"], name="broadcast_series_due", condition=Q(next_run_at__isnull=False)),
+            models.Index(fields=["ab_decide_at"], name="broadcast_ab_due", condition=Q(ab_decide_at__isnull=False)),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(drip_rate__isnull=True) | Q(drip_rate__gte=1, drip_rate__lte=600),
@@ -177,6 +203,34 @@ class Broadcast(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Occurrence(models.Model):
+    """One occurrence of a recurring series (SPEC §8): created exactly once per series and planned
+    instant; `broadcast` is the child it created, none when it failed (a 402) or was missed."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"
+        FAILED = "failed", "Failed"
+        MISSED = "missed", "Missed"
+
+    id = models.BigAutoField(primary_key=True)
+    series = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="occurrences")
+    occurrence_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    broadcast = models.ForeignKey(Broadcast, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["occurrence_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "occurrence_at"], name="occurrence_once_per_series_and_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series_id} @ {self.occurrence_at:%Y-%m-%d %H:%M}"
 
 
 class Message(models.Model):
@@ -226,6 +280,8 @@ class Message(models.Model):
     # Why it waits (SPEC §10): scheduled, drip, quiet_hours or retry, written with the time it waits
     # for (not_before, or lease_until for a retry); read only while the message waits.
     wait_reason = models.CharField(max_length=16, blank=True, default="", db_default="")
+    # An A/B test's variant (index into the broadcast's `variants`), null for a broadcast without one.
+    variant = models.PositiveSmallIntegerField(null=True, blank=True)
     lease_until = models.DateTimeField(
         null=True, blank=True, help_text="While sending: when a stuck claim may be taken over; or the next retry."
     )

@@ -76,6 +76,11 @@ BOOLEAN_DEFAULTS = {
 }
 
 
+# The schedule modes a create accepts; SPEC §8's campaign modes (recurring, local_time) join as they
+# are built (issue 22).
+SCHEDULE_MODES = (Broadcast.ScheduleMode.NOW, Broadcast.ScheduleMode.SCHEDULED, Broadcast.ScheduleMode.DRIP)
+
+
 @dataclass
 class RecipientInput:
     address: str  # phone, or URN (tel:/whatsapp:/telegram:)
@@ -267,7 +272,7 @@ def _content(errors: _Errors, data: dict[str, Any], channel: str) -> tuple[str |
 def _schedule(
     errors: _Errors, data: dict[str, Any], now: datetime, min_ahead: timedelta
 ) -> tuple[str, datetime | None, int | None]:
-    mode = _choice(errors, data, "schedule_mode", Broadcast.ScheduleMode.values, Broadcast.ScheduleMode.NOW)
+    mode = _choice(errors, data, "schedule_mode", SCHEDULE_MODES, Broadcast.ScheduleMode.NOW)
     raw_at, raw_rate = data.get("scheduled_at"), data.get("drip_rate")
     scheduled_at: datetime | None = None
     if raw_at not in (None, ""):

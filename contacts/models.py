@@ -41,6 +41,8 @@ class Contact(models.Model):
     first_name = models.CharField(max_length=128, blank=True, default="", db_default="")
     last_name = models.CharField(max_length=128, blank=True, default="", db_default="")
     language = models.CharField(max_length=3, null=True, blank=True, help_text="ISO 639-3, e.g. eng.")
+    # IANA zone (e.g. Africa/Kampala), for sends at the recipient's local time (SPEC §8); '' unknown.
+    timezone = models.CharField(max_length=64, blank=True, default="", db_default="")
     fields = models.JSONField(default=dict, db_default={}, blank=True)
     opted_out = models.BooleanField(default=False, db_default=False)
     opted_out_at = models.DateTimeField(null=True, blank=True)
