@@ -78,7 +78,7 @@ BOOLEAN_DEFAULTS = {
 
 # The schedule modes a create accepts; SPEC §8's campaign modes (recurring, local_time) join as they
 # are built (issue 22).
-SCHEDULE_MODES = (Broadcast.ScheduleMode.NOW, Broadcast.ScheduleMode.SCHEDULED, Broadcast.ScheduleMode.DRIP)
+SCHEDULE_MODES: list[str] = [Broadcast.ScheduleMode.NOW, Broadcast.ScheduleMode.SCHEDULED, Broadcast.ScheduleMode.DRIP]
 
 
 @dataclass

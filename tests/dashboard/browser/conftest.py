@@ -40,6 +40,15 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_FLAGS}
 
 
+@pytest.fixture(autouse=True)
+def _cookies_outlive_the_server_clock(settings: Any) -> None:
+    """Cookies without an expiry date: the live server may run on a travelled clock (`daytime`, a
+    Sunday for quiet hours), and an expiry it computes from a past date would already have passed
+    for chromium, which would drop the session and the CSRF cookie at once."""
+    settings.SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+    settings.CSRF_COOKIE_AGE = None
+
+
 @pytest.fixture
 def signed_in(live_server: Any, page: Any) -> Callable[..., Any]:
     """signed_in(client, role) → the page, signed in through the login form as a new member."""
