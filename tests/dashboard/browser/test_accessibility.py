@@ -25,6 +25,7 @@ LONG_URL = "https://shop.example.com/r/" + "aGVsbG8gSGVyYWxkIGZyb20gYSBzaWduZWQg
 
 
 def _violations(page: Any) -> list[str]:
+    page.wait_for_load_state("networkidle")  # the page as shown: its stylesheet and scripts loaded
     results = Axe().run(page)
     assert results.response["testEngine"]["name"] == "axe-core"
     return [
@@ -48,7 +49,9 @@ def _main_pages(shop: Any) -> list[str]:
     broadcast = shop.broadcast(response)
     job = contact_import_create(
         client=shop.client,
-        file=SimpleUploadedFile("people.csv", f"phone,first_name\n+256772000001,Ann\nnope,Bob\n{LONG_URL},Cy\n".encode()),
+        file=SimpleUploadedFile(
+            "people.csv", f"phone,first_name\n+256772000001,Ann\nnope,Bob\n{LONG_URL},Cy\n".encode()
+        ),
         file_name="people.csv",
         list_name="VIP",
         update_existing=False,
@@ -183,5 +186,6 @@ def test_no_main_page_scrolls_sideways_at_1024_by_768(
     page.fill("#text", f"Deals at {LONG_URL} and " + "a long line of words without a newline " * 8 + "STOP 8080")
     page.click("#compose button[type=submit][value=review]:not(.sr-only)")
     expect(page.locator("[data-testid=total-contacts]")).to_have_text("1")
+    page.wait_for_load_state("load")  # the stylesheet applied: before it, a <pre> never wraps
     widths["review"] = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert {path: (scroll, client) for path, (scroll, client) in widths.items() if scroll > client} == {}
