@@ -16,13 +16,13 @@ from decimal import Decimal
 
 import structlog
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.exceptions import ConflictError, InsufficientCreditError
 from accounts.models import Client, User
 
-from .lock_objects import reservation_for_update, wallet_for_update
+from .lock_objects import capture_with_locks, reservation_for_update, wallet_for_update
 from .models import ZERO, LedgerEntry, Reservation, Wallet
 from .validators import QUANTUM, parse_amount, parse_positive_amount, validate_currency
 
@@ -226,33 +226,6 @@ def wallet_reserve(
     return entry
 
 
-# One statement, one round trip: lock the wallet, take the amount out of the reservation only if it
-# holds that much, take it from balance and reserved, write the entry. The wallet's lock is taken
-# first (w, evaluated for r's condition), then the reservation's (r), the fixed order of
-# lock_objects.py. Nothing is written unless every step applies: no row comes back, and the caller
-# asks why (capture's refusals below).
-_CAPTURE = """
-WITH w AS (
-    SELECT client_id FROM wallets_wallet WHERE client_id = %(wallet)s FOR UPDATE
-), r AS (
-    UPDATE wallets_reservation
-       SET captured = captured + %(amount)s, updated_at = %(now)s
-     WHERE broadcast_id = %(broadcast)s AND wallet_id = (SELECT client_id FROM w)
-       AND reserved - captured - released >= %(amount)s
- RETURNING wallet_id
-), u AS (
-    UPDATE wallets_wallet
-       SET balance = balance - %(amount)s, reserved = reserved - %(amount)s, updated_at = %(now)s
-     WHERE client_id = (SELECT wallet_id FROM r)
- RETURNING client_id, balance, reserved
-)
-INSERT INTO wallets_ledgerentry (wallet_id, kind, amount, balance_after, reserved_after, broadcast_id, note,
-                                 created_by_id, created_at)
-SELECT client_id, %(kind)s, %(amount)s, balance, reserved, %(broadcast)s, %(note)s, NULL, %(now)s FROM u
-RETURNING id, balance_after, reserved_after
-"""
-
-
 def wallet_capture(
     *, wallet: Wallet, amount: Decimal | str, broadcast_id: uuid.UUID | str, note: str = ""
 ) -> LedgerEntry:
@@ -261,18 +234,13 @@ def wallet_capture(
     ConflictError (`capture_exceeds_reservation`) when the reservation holds less than `amount`
     (`no_reservation`, `reservation_other_wallet` as for a release). The hot path of every sent
     group (broadcasts.recording), so it is one statement (_CAPTURE) rather than the ORM's seven
-    round trips; what it writes is what the other movements write through _record.
+    round trips (lock_objects.capture_with_locks); what it writes is what _record writes.
     """
     value = parse_positive_amount(amount)
     bid = _broadcast_uuid(broadcast_id)
     now = timezone.now()
     note = (note or "")[:500]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CAPTURE,
-            {"wallet": wallet.pk, "amount": value, "broadcast": bid, "now": now, "kind": Kind.CAPTURE, "note": note},
-        )
-        row = cursor.fetchone()
+    row = capture_with_locks(wallet_id=wallet.pk, broadcast_id=bid, amount=value, now=now, note=note)
     if row is None:
         with transaction.atomic():
             reservation = _require_reservation(_lock_wallet(wallet), bid)
