@@ -23,6 +23,13 @@
     if (!block) return;
     var data = JSON.parse(block.textContent);
     if (!data.x || !data.x.length) return;
+    if (data.x.length === 1) {
+      // One bucket (a small broadcast sent within seconds): uPlot widens a one-point time scale by
+      // a thousand days, whatever the range callback says; the empty buckets on each side keep the
+      // axis on the bucket's own minutes.
+      data.x = [data.x[0] - data.step, data.x[0], data.x[0] + data.step];
+      data.y = [0, data.y[0], 0];
+    }
     var svg = box.querySelector("svg.chart");
     var stamp = stamper(data);
     var half = data.step / 2;

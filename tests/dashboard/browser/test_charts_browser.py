@@ -84,3 +84,28 @@ def test_the_overview_chart_is_drawn_across_its_card(
     page = signed_in(shop.client, R.VIEWER)
     page.goto(f"{live_server.url}/")
     _drawn(page, "[data-testid=daily-chart]")
+
+
+def test_a_broadcast_sent_within_one_bucket_keeps_the_axis_on_its_minutes(
+    live_server: Any, signed_in: Any, make_shop: Any, daytime: Any
+) -> None:
+    """Three messages in the same 10 s: one bucket. uPlot stretches a one-point time scale over a
+    thousand days (the chart was a sliver under a 2027–2029 axis); the chart pads it with the empty
+    buckets on either side, so the middle of the chart is the bucket itself."""
+    shop = make_shop()
+    broadcast = _sending(shop)
+    Message.objects.filter(broadcast=broadcast).update(sent_at=T0)
+    page = signed_in(shop.client, R.VIEWER)
+    page.goto(f"{live_server.url}/broadcasts/{broadcast.pk}/")
+    box = "[data-testid=sends-chart]"
+    _drawn(page, box)
+    page.locator(box).scroll_into_view_if_needed()
+    over = page.locator(f"{box} .u-over").bounding_box()
+    values = page.locator(f"{box} .u-legend .u-value")
+    page.mouse.move(over["x"] + over["width"] / 2, over["y"] + over["height"] / 2, steps=5)
+    expect(values.first).to_have_text("2026-11-24 15:00:00 EAT")
+    expect(values.nth(1)).to_have_text("3")
+    page.mouse.move(over["x"] + 3, over["y"] + over["height"] / 2, steps=5)
+    expect(values.first).to_have_text("2026-11-24 14:59:50 EAT")
+    expect(values.nth(1)).to_have_text("0")
+    expect(page.locator("main")).to_contain_text("15:00:00 EAT · 3 sent in those 10 seconds")  # not "15:00:00–15:00:00"
