@@ -24,7 +24,7 @@ def ann(shop) -> Contact:
 def test_a_manager_opts_a_contact_out_and_back_in(login, shop, ann):
     web = login(R.MANAGER, shop.client)
     page = web.get("/contacts/", {"q": "Ann"}).content.decode()
-    assert f'class="button danger" href="/contacts/{ann.pk}/opt-out/?back=q%3DAnn"' in page
+    assert f'class="button danger row" href="/contacts/{ann.pk}/opt-out/?back=q%3DAnn"' in page
     assert 'aria-label="Opt Ann Okello out"' in page
     asked = web.get(f"/contacts/{ann.pk}/opt-out/", {"back": "q=Ann"})  # asks first, changes nothing
     assert asked.status_code == 200

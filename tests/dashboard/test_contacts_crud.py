@@ -218,7 +218,7 @@ def test_a_list_page_is_paged_by_50(login, shop):
 def test_removing_a_member_asks_first_and_keeps_the_contact(login, shop, ann, vip):
     web = login(R.MANAGER, shop.client)
     page = web.get(f"/contacts/lists/{vip.pk}/").content.decode()
-    assert f'class="button danger" href="/contacts/lists/{vip.pk}/remove/{ann.pk}/"' in page
+    assert f'class="button danger row" href="/contacts/lists/{vip.pk}/remove/{ann.pk}/"' in page
 
     assert "The contact stays" in web.get(f"/contacts/lists/{vip.pk}/remove/{ann.pk}/").content.decode()
     assert vip.contacts.filter(pk=ann.pk).exists()

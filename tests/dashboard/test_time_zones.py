@@ -81,3 +81,20 @@ def test_the_zone_address_opened_leads_to_its_form(login, kampala):
     response = web.get("/settings/timezone/")  # typed or reloaded: the form, not a blank 405
     assert (response.status_code, response["Location"]) == (302, "/settings/#zone-title")
     assert membership(kampala, web).timezone == ""
+
+
+def test_every_time_of_day_a_template_prints_names_its_zone():
+    """Issue 21: every time is in the user's zone *and labelled*. A `date` filter that prints an hour
+    (H) prints the zone's abbreviation too (T); dates alone need none. The contact page's
+    "Added 2026-12-06 21:32" (Kampala time, unlabelled) was the last one."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "dashboard" / "templates"
+    unlabelled = [
+        f"{path.relative_to(root)}: {fmt}"
+        for path in root.rglob("*.html")
+        for fmt in re.findall(r'\|date:"([^"]*)"', path.read_text())
+        if "H" in fmt and not fmt.rstrip().endswith("T")
+    ]
+    assert unlabelled == []
