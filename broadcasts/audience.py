@@ -50,6 +50,7 @@ class Target:
     opted_out: bool = False
     skip: str = ""  # already known to be skipped (invalid or no address for the channel)
     raw: str = ""
+    timezone: str = ""  # the contact's IANA zone ("" unknown), for sends at local time
 
     def fill_from(self, contact: Contact) -> None:
         """What rendering and opt-out need to know of the recipient's contact."""
@@ -57,6 +58,7 @@ class Target:
         self.first_name = contact.first_name or ""
         self.last_name = contact.last_name or ""
         self.language = contact.language or ""
+        self.timezone = contact.timezone or ""
         self.fields = contact.fields or {}
         self.opted_out = contact.opted_out
 
@@ -179,15 +181,16 @@ class Audience:
         keys = {f"field_{i}": KT(f"fields__{name}") for i, name in enumerate(names)}
         values = queryset.annotate(**keys).annotate(id_text=Cast("pk", output_field=TextField()))
         rows = values.values_list(
-            "id_text", "phone", "telegram_chat_id", "first_name", "last_name", "language", "opted_out", *keys
-        )
+            "id_text", "phone", "telegram_chat_id", "first_name", "last_name", "language", "opted_out", "timezone",
+            *keys,
+        )  # fmt: skip
         sql, params = rows[:limit].query.sql_with_params()
         return sql, params
 
     def _member_targets(self, rows: list[tuple[Any, ...]]) -> list[Target]:
         channel, names, seen = self.request.channel, self.field_names, self._seen
         chunk: list[Target] = []
-        for pk, phone, chat_id, first, last, language, opted_out, *values in rows:
+        for pk, phone, chat_id, first, last, language, opted_out, zone, *values in rows:
             resolved = contact_urn(channel, phone, chat_id)
             if resolved is None:
                 target = Target(urn=f"contact:{pk}", address="", skip=SKIP_UNROUTABLE)
@@ -202,6 +205,7 @@ class Audience:
             target.language = language or ""
             target.fields = {n: v for n, v in zip(names, values, strict=True) if v is not None}
             target.opted_out = opted_out
+            target.timezone = zone
             chunk.append(target)
         return chunk
 

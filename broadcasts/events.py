@@ -115,3 +115,20 @@ def broadcast_completed_announce(*, broadcast: Any, counts: dict[str, int], cost
         "completed_at": completed_at,
     }
     return event_record(client_id=broadcast.client_id, type=types.BROADCAST_COMPLETED, data=data)
+
+
+def broadcast_failed_announce(*, broadcast: Any, occurrence_at: datetime, error_code: str, error_message: str) -> int:
+    """broadcast.failed: an occurrence of the recurring series `broadcast` could not be created (a
+    402 insufficient_credit, or a rule its audience now breaks); the series goes on."""
+    if types.BROADCAST_FAILED not in event_types_wanted(client_id=broadcast.client_id):
+        return 0
+    data = {
+        "broadcast_id": broadcast.pk,
+        "name": broadcast.name,
+        "channel": broadcast.channel,
+        "status": "failed",
+        "occurrence_at": occurrence_at,
+        "error_code": error_code,
+        "error_message": error_message,
+    }
+    return event_record(client_id=broadcast.client_id, type=types.BROADCAST_FAILED, data=data)

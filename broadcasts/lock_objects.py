@@ -9,6 +9,8 @@ test sends and the dispatcher's settlement from deadlocking each other. Claims l
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
+from datetime import datetime
 
 from django.db.models import QuerySet
 
@@ -34,3 +36,15 @@ def broadcast_for_action(broadcast: Broadcast, action: str) -> Broadcast:
 def messages_for_update(messages: QuerySet[Message]) -> QuerySet[Message]:
     """These messages, locked in pk order (one order for every locker: no deadlock between two)."""
     return messages.select_for_update().order_by("pk")
+
+
+def series_due_for_update(*, now: datetime, skip: Collection[uuid.UUID]) -> Broadcast | None:
+    """The recurring series due first at `now` (but those in `skip`), locked; one another
+    transaction holds is skipped, not waited for (two beats fire different series)."""
+    return (
+        Broadcast.objects.select_for_update(skip_locked=True)
+        .filter(status=Broadcast.Status.SCHEDULED, schedule_mode=Broadcast.ScheduleMode.RECURRING, next_run_at__lte=now)
+        .exclude(pk__in=list(skip))
+        .order_by("next_run_at")
+        .first()
+    )

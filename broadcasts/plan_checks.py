@@ -19,13 +19,17 @@ NONE_INSIDE_WINDOW = (
 
 
 # The precheck warnings that name a rule check_plan refuses the create for (the rest only inform).
-REFUSING_WARNINGS = frozenset({"stop_mention_missing", "text_too_long"})
+REFUSING_WARNINGS = frozenset({"stop_mention_missing", "text_too_long", "local_time_passed"})
 
 
 def check_plan(totals: PlanTotals, *, request: BroadcastRequest) -> None:
     """The rules a broadcast must pass to be accepted (a precheck reports them as warnings)."""
     errors: dict[str, list[ValidationError]] = {}
-    if totals.total_contacts == 0:
+    local = totals.local_time
+    if local is not None and (local.refusal() or (totals.total_contacts == 0 and local.all_skipped())):
+        # Local time (local_time.py): passed for some recipients without `if_passed`, or for all.
+        errors["local_time"] = [ValidationError(local.refusal() or local.all_skipped(), code="local_time_passed")]
+    elif totals.total_contacts == 0:
         closed = totals.window_closed_count
         message = NONE_INSIDE_WINDOW.format(closed=closed) if closed else NO_VALID_RECIPIENTS
         errors.setdefault("recipients", []).append(ValidationError(message, code="no_valid_recipients"))
@@ -115,6 +119,9 @@ def plan_warnings(totals: PlanTotals) -> list[dict[str, str]]:
                 % {"count": totals.quiet_hours_count, "local": totals.quiet_hours_first_local, "utc": first},
             }
         )
+    if totals.local_time is not None and totals.local_time.refusal():
+        refusal = totals.local_time.refusal()
+        warnings.append({"code": "local_time_passed", "message": f"{refusal} Create will refuse this broadcast."})
     if totals.missing_variables:
         names = ", ".join(sorted(totals.missing_variables))
         warnings.append({"code": "missing_variables", "message": f"Some recipients have no value for: {names}."})

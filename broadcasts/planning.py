@@ -33,6 +33,7 @@ from wallets.models import Wallet
 from wallets.pricing import BreakdownLine, PricedMessage, PriceRoute, Quote, quote_messages
 
 from .audience import SKIP_INVALID, SKIP_OPTED_OUT, SKIP_UNROUTABLE, Audience, Target
+from .local_time import SKIP_LOCAL_TIME_PASSED, LocalTimePlan, LocalTimeTally
 from .models import Broadcast, Message
 from .quiet_hours import QUIET_RULES, next_allowed, number_zones
 from .states import WAIT_DRIP, WAIT_QUIET_HOURS, WAIT_SCHEDULED
@@ -104,6 +105,8 @@ class PlanTotals:
     # same messages with their links as written.
     tracked_links: int = 0
     segments_saved_by_tracking: int = 0
+    # schedule_mode local_time: recipients per send time and zone, and those whose time had passed.
+    local_time: LocalTimeTally | None = None
 
     def breakdown(self) -> list[BreakdownLine]:
         return [self.lines[key] for key in sorted(self.lines)]
@@ -146,6 +149,9 @@ class Planner:
         self._text_cache: dict[str, tuple[str, str, int, tuple[str, ...]]] = {}
         self._drip_at = context.start_at
         self._drip_interval = timedelta(seconds=60 / self.request.drip_rate) if self.request.drip_rate else timedelta(0)
+        wall = context.request.local_time
+        self.local = LocalTimePlan(wall, client_zone=context.client.timezone, now=context.now) if wall else None
+        self.totals.local_time = self.local.tally if self.local is not None else None
 
     # --- audience ---------------------------------------------------------------------------
 
@@ -195,6 +201,9 @@ class Planner:
                 continue
             if target.opted_out and request.skip_opted_out:
                 rows.append(self._skip(target, SKIP_OPTED_OUT))
+                continue
+            if self.local is not None and self.local.skips(target):
+                rows.append(self._row(target, "", Message.Status.SKIPPED, SKIP_LOCAL_TIME_PASSED, "", 0))
                 continue
             rendered = self._version(target.language).render(
                 variables=target.variables,
@@ -339,7 +348,7 @@ class Planner:
             totals.stop_missing += 1
         if self.ctx.keep_phones and target.address.startswith("+"):
             totals.sendable_phones.append(target.address)
-        not_before, reason = self._when(target.address, priced.country_code, marketing)
+        not_before, reason = self._when(target.address, priced.country_code, marketing, target)
         status = Message.Status.QUEUED if not_before is None else Message.Status.PENDING
         if reason == WAIT_QUIET_HOURS and not_before is not None:
             totals.quiet_hours_count += 1
@@ -352,7 +361,9 @@ class Planner:
             priced.connector, priced.country_code, status, "", not_before, wait_reason=reason,
         )  # fmt: skip
 
-    def _when(self, address: str, country: str, marketing: bool) -> tuple[datetime | None, str]:
+    def _when(
+        self, address: str, country: str, marketing: bool, target: Target | None = None
+    ) -> tuple[datetime | None, str]:
         """When this message may go (None: at once), and why it waits until then."""
         ctx = self.ctx
         if self._drip_interval:
@@ -361,9 +372,12 @@ class Planner:
                 due = next_allowed(country, number_zones(address, country), due)
             self._drip_at = due + self._drip_interval
             return due, WAIT_DRIP if due == slot else WAIT_QUIET_HOURS
-        start = due = ctx.start_at
+        zone_slot = self.local.slot(target) if self.local is not None and target is not None else None
+        start = due = ctx.start_at if zone_slot is None else zone_slot.start  # local time: the recipient's own
         if marketing and country in QUIET_RULES:
             due = next_allowed(country, number_zones(address, country), due)
+        if self.local is not None and zone_slot is not None:
+            self.local.count(zone_slot, due if due > ctx.now else None)
         if due <= ctx.now:
             return None, ""
         return due, WAIT_SCHEDULED if due == start else WAIT_QUIET_HOURS

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
+from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,14 @@ ZONE_PREFIX_DIGITS = 7
 _zones_by_prefix: dict[str, tuple[str, ...]] = {}
 
 
+def _parse_zones(e164: str) -> tuple[str, ...] | None:
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+    return tuple(z for z in phone_timezone.time_zones_for_number(number) if z != phone_timezone.UNKNOWN_TIMEZONE)
+
+
 def number_zones(e164: str, country: str) -> tuple[str, ...]:
     """Time zones a number may be in; () when its country has no quiet rule (no need to know)."""
     if country not in QUIET_RULES:
@@ -107,10 +116,27 @@ def number_zones(e164: str, country: str) -> tuple[str, ...]:
     prefix = e164[: ZONE_PREFIX_DIGITS + 1]
     zones = _zones_by_prefix.get(prefix)
     if zones is None:
-        try:
-            number = phonenumbers.parse(e164)
-        except phonenumbers.NumberParseException:
+        zones = _parse_zones(e164)
+        if zones is None:
             return ()
-        zones = tuple(z for z in phone_timezone.time_zones_for_number(number) if z != "Etc/Unknown")
         _zones_by_prefix[prefix] = zones
+    return zones
+
+
+# Any country (sends at the recipient's local time, local_time.py): the longest prefix phonenumbers'
+# time-zone data is keyed by (up to 9 digits, e.g. Brazilian area codes) decides; numbers sharing it
+# are parsed once.
+_any_zones_by_prefix: dict[str, tuple[str, ...]] = {}
+MAX_CACHED_PREFIXES = 200_000
+
+
+def phone_zones(e164: str) -> tuple[str, ...]:
+    """Time zones an E.164 number may be in, in any country; () when phonenumbers knows none."""
+    prefix = e164[: TIMEZONE_LONGEST_PREFIX + 1]
+    zones = _any_zones_by_prefix.get(prefix)
+    if zones is None:
+        zones = _parse_zones(e164) or ()
+        if len(_any_zones_by_prefix) >= MAX_CACHED_PREFIXES:
+            _any_zones_by_prefix.clear()
+        _any_zones_by_prefix[prefix] = zones
     return zones

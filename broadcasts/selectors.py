@@ -218,6 +218,9 @@ def broadcast_skips(broadcast: Broadcast) -> dict[str, int]:
     if broadcast.channel == Channel.WHATSAPP and not broadcast.template_name:
         # WhatsApp free text (SPEC §14): outside the 24-hour window, when planned or when claimed.
         skipped["whatsapp_window_closed"] = broadcast.skipped_window_closed
+    if broadcast.schedule_mode == Broadcast.ScheduleMode.LOCAL_TIME:
+        # Recipient local time: their time had passed and `if_passed` was skip (kept with local_time).
+        skipped["local_time_passed"] = int((broadcast.local_time or {}).get("skipped") or 0)
     return skipped
 
 

@@ -118,6 +118,20 @@ ACTIONS: dict[str, BroadcastAction] = {
     ),
     # Not a move: a test send leaves the status alone. Listed so every door asks this one table.
     "test": BroadcastAction("test", frozenset(B.values) - {B.CANCELLED}, "A cancelled broadcast cannot be tested."),
+    # A recurring series (services/recurring.py): `scheduled` while it runs, `paused`, `cancelled`
+    # (the `cancel` above), or `sent` once its rule has no occurrence left. It sends nothing itself.
+    "series_pause": BroadcastAction(
+        "series_pause", frozenset({B.SCHEDULED}), "Only a running series can be paused.", frozenset({B.PAUSED})
+    ),
+    "series_resume": BroadcastAction(
+        "series_resume", frozenset({B.PAUSED}), "Only a paused series can be resumed.", frozenset({B.SCHEDULED})
+    ),
+    "series_edit": BroadcastAction(
+        "series_edit", frozenset({B.SCHEDULED, B.PAUSED}), "Only a running or paused series can be changed."
+    ),
+    "series_end": BroadcastAction(
+        "series_end", frozenset({B.SCHEDULED}), "Only a running series can end.", frozenset({B.SENT})
+    ),
 }
 
 

@@ -14,7 +14,7 @@ from .clicks import clicks_apply_all
 from .connectors import build_connector
 from .dispatch import dispatch_run, send_tests
 from .models import Connector
-from .services import broadcasts_tick, prepare_run
+from .services import broadcasts_tick, prepare_run, series_fire_due
 from .status_updates import messages_apply_status
 
 log = structlog.get_logger(__name__)
@@ -38,6 +38,12 @@ def dispatch_broadcast(self: Task, broadcast_id: str, token: str | None = None, 
 def tick() -> dict[str, int]:
     """Beat, every 10 s: start due scheduled broadcasts; restart dispatchers that died."""
     return broadcasts_tick()
+
+
+@shared_task
+def fire_series() -> int:
+    """Beat, every 10 s: create the due occurrences of recurring series (services/recurring_runs.py)."""
+    return series_fire_due()
 
 
 @shared_task

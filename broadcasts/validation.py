@@ -14,38 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.channels import Channel
 from accounts.dates import parse_iso_datetime
 
+from .local_time import LocalTime, local_time_fields
 from .models import Broadcast
-
-# --- sender IDs ------------------------------------------------------------------------------
-
-ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9]{3,11}$")
-
-
-def normalize_sender(value: str) -> str:
-    """A sender ID (3–11 letters/digits, at least one letter or all digits) or an E.164 number."""
-    text = (value or "").strip()
-    if text.startswith("+"):
-        try:
-            number = phonenumbers.parse(text)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise ValidationError(f"'{value}' is not a valid E.164 number.", code="invalid_sender")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if not ALPHANUMERIC_SENDER.match(text):
-        raise ValidationError(
-            f"'{value}' is not a sender ID: use 3–11 letters and digits, or an E.164 number.",
-            code="invalid_sender",
-        )
-    return text
-
+from .recurrence import Recurrence, recurrence_of
+from .sender_ids import normalize_sender
 
 MAX_RECIPIENTS = 10_000
 MAX_SMS_TEXT = 1224
@@ -65,6 +43,8 @@ FIELDS = {
     "template", "text", "base_language", "attachments", "sender", "purpose", "schedule_mode", "scheduled_at",
     "drip_rate", "route", "tier", "track_links", "optimize_text", "transliterate", "skip_opted_out",
     "with_replies", "simulate", "list_name", "status",
+    "local_time",
+    "recurrence",
 }  # fmt: skip
 BOOLEAN_DEFAULTS = {
     "track_links": False,
@@ -79,6 +59,8 @@ BOOLEAN_DEFAULTS = {
 # The schedule modes a create accepts; SPEC §8's campaign modes (recurring, local_time) join as they
 # are built (issue 22).
 SCHEDULE_MODES: list[str] = [Broadcast.ScheduleMode.NOW, Broadcast.ScheduleMode.SCHEDULED, Broadcast.ScheduleMode.DRIP]
+SCHEDULE_MODES.append(Broadcast.ScheduleMode.LOCAL_TIME)  # recipient local time (local_time.py)
+SCHEDULE_MODES.append(Broadcast.ScheduleMode.RECURRING)  # a series of child broadcasts (recurrence.py)
 
 
 @dataclass
@@ -115,6 +97,8 @@ class BroadcastRequest:
     simulate: bool = False
     list_name: str = ""
     draft: bool = False
+    local_time: LocalTime | None = None  # schedule_mode local_time (local_time.py)
+    recurrence: Recurrence | None = None  # schedule_mode recurring (recurrence.py)
 
     def audience_json(self) -> dict[str, Any]:
         """What is kept on the broadcast to plan it again later (drafts, edits)."""
@@ -308,9 +292,14 @@ def _schedule(
 
 
 def parse_broadcast_request(
-    data: Any, *, now: datetime | None = None, min_schedule_ahead: timedelta = MIN_SCHEDULE_AHEAD
+    data: Any,
+    *,
+    now: datetime | None = None,
+    min_schedule_ahead: timedelta = MIN_SCHEDULE_AHEAD,
+    default_timezone: str = "UTC",
 ) -> BroadcastRequest:
-    """`min_schedule_ahead`: SPEC §8's 10 minutes, or less for a compat API (SPEC §14: Octopush's send_at)."""
+    """`min_schedule_ahead`: SPEC §8's 10 minutes, or less for a compat API (SPEC §14: Octopush's send_at).
+    `default_timezone`: a recurring series' zone when its recurrence names none (the client's)."""
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", code="invalid")
     now = now or timezone.now()
@@ -350,6 +339,10 @@ def parse_broadcast_request(
                 errors.add("sender", exc.messages[0], "invalid_sender")
     purpose = _choice(errors, data, "purpose", Broadcast.Purpose.values, Broadcast.Purpose.MARKETING)
     mode, scheduled_at, drip_rate = _schedule(errors, data, now, min_schedule_ahead)
+    local_time = local_time_fields(errors, data, mode, recipients, now)
+    recurrence, problems = recurrence_of(data, mode=mode, now=now, default_timezone=default_timezone)
+    for problem in problems:
+        errors.add(*problem)
     route = _string(errors, data, "route", max_length=64)
     tier = _choice(errors, data, "tier", Broadcast.Tier.values, Broadcast.Tier.PREMIUM)
     flags: dict[str, bool] = {}
@@ -396,5 +389,7 @@ def parse_broadcast_request(
         tier=tier,
         list_name=list_name,
         draft=status == Broadcast.Status.DRAFT,
+        local_time=local_time,
+        recurrence=recurrence,
         **flags,
     )

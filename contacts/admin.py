@@ -58,7 +58,7 @@ IMPORT_FIELDS = (
     "started_at",
     "finished_at",
 )
-EDITABLE = ("phone", "telegram_chat_id", "first_name", "last_name", "language", "fields")
+EDITABLE = ("phone", "telegram_chat_id", "first_name", "last_name", "language", "timezone", "fields")
 
 
 class ContactAdminForm(forms.ModelForm[Contact]):
@@ -89,6 +89,7 @@ class ContactAdminForm(forms.ModelForm[Contact]):
         data["fields"] = {k: v for k, v in data.get("fields", {}).items() if v is not None}
         data["first_name"] = data.get("first_name") or ""
         data["last_name"] = data.get("last_name") or ""
+        data["timezone"] = data.get("timezone") or ""
         return data
 
 

@@ -70,6 +70,40 @@ def validate_language(value: object) -> str | None:
         raise ValidationError(str(exc), code="invalid_language") from None
 
 
+@lru_cache(maxsize=1)
+def _time_zones() -> dict[str, str]:
+    """IANA zone names by their lower-case spelling (read from tzdata once: imports check a million rows)."""
+    import zoneinfo
+
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def normalize_timezone(value: str) -> str:
+    """An IANA zone name as IANA spells it (`africa/kampala` → `Africa/Kampala`); "" for blank.
+
+    Raises ValueError with a message for people.
+    """
+    text = value.strip()
+    if not text:
+        return ""
+    name = _time_zones().get(text.lower())
+    if name is None:
+        raise ValueError(f"'{text[:64]}' is not an IANA time zone (e.g. Africa/Kampala, America/New_York).")
+    return name
+
+
+def validate_timezone(value: object) -> str:
+    """A contact's `timezone`: an IANA name, or "" (unknown) for null or blank."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError("The time zone must be a string, e.g. Africa/Kampala.", code="invalid_timezone")
+    try:
+        return normalize_timezone(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid_timezone") from None
+
+
 def validate_name(value: object, label: str) -> str:
     if value is None:
         return ""

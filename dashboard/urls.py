@@ -27,6 +27,7 @@ urlpatterns = [
     path("broadcasts/<uuid:broadcast_id>/test/", broadcasts.broadcast_test_send, name="broadcast_test"),
     path("broadcasts/<uuid:broadcast_id>/duplicate/", compose.broadcast_duplicate, name="broadcast_duplicate"),
     path("broadcasts/<uuid:broadcast_id>/edit/", compose.broadcast_edit, name="broadcast_edit"),
+    path("broadcasts/<uuid:broadcast_id>/follow-up/", compose.broadcast_follow_up, name="broadcast_follow_up"),
     re_path(
         r"^broadcasts/(?P<broadcast_id>[0-9a-f-]{36})/(?P<action>pause|resume|cancel|retry-failed)/$",
         broadcasts.broadcast_action,

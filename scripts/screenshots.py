@@ -116,6 +116,15 @@ def shoot(url: str) -> None:
         ]:
             page.goto(f"{url}{path}")
             save(name)
+        # One of each object a manager opens from those lists: a contact, a list, a template.
+        for name, listing, link in [
+            ("contact", "/contacts/", "main table a[href*='/contacts/']"),
+            ("contact-list", "/contacts/lists/", "main table a[href*='/contacts/lists/']"),
+            ("template", "/templates/", "main table a[href*='/templates/']"),
+        ]:
+            page.goto(f"{url}{listing}")
+            page.locator(link).first.click()
+            save(name)
         browser.close()
 
 

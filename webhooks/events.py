@@ -12,6 +12,7 @@ MESSAGE_READ = "message.read"
 MESSAGE_CLICKED = "message.clicked"
 MESSAGE_REPLIED = "message.replied"
 BROADCAST_COMPLETED = "broadcast.completed"
+BROADCAST_FAILED = "broadcast.failed"  # an occurrence of a recurring series could not be created
 CONTACT_OPTED_OUT = "contact.opted_out"
 WEBHOOK_TEST = "webhook.test"
 ALL = "*"
@@ -26,6 +27,7 @@ EVENT_TYPES: tuple[str, ...] = (
     MESSAGE_CLICKED,
     MESSAGE_REPLIED,
     BROADCAST_COMPLETED,
+    BROADCAST_FAILED,
     CONTACT_OPTED_OUT,
 )
 RECORDABLE = frozenset({*EVENT_TYPES, WEBHOOK_TEST})

@@ -19,10 +19,13 @@ class BroadcastFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    parent = django_filters.UUIDFilter(
+        field_name="parent_id", help_text="The occurrences of a recurring series, or the follow-ups of a broadcast."
+    )
 
     class Meta:
         model = Broadcast
-        fields = ["status", "channel", "name", "created_after", "created_before"]
+        fields = ["status", "channel", "name", "created_after", "created_before", "parent"]
 
 
 class StrippedChoiceField(ChoiceField):

@@ -15,9 +15,37 @@ from broadcasts.states import UI_STATUS
 from wallets.models import Tier
 from wallets.pricing import money
 
+from .recurring_serializers import RecurrenceSerializer
+
+
+class LocalTimeSerializer(serializers.Serializer[Any]):
+    """schedule_mode local_time (SPEC §8; docs/broadcasts.md, "Recipient local time")."""
+
+    date = serializers.DateField(help_text="The day, in each recipient's own calendar.")
+    time = serializers.CharField(help_text="HH:MM (or HH:MM:SS), the recipient's wall clock; no zone.")
+    if_passed = serializers.ChoiceField(
+        choices=["send_now", "skip"],
+        required=False,
+        allow_null=True,
+        help_text="Where that time has already passed (or is under a minute ahead) at create: send_now (at once) "
+        "or skip (skipped, error_code local_time_passed). Absent: such a create is refused (400 on local_time).",
+    )
+
+
+class SendTimeSerializer(serializers.Serializer[Any]):
+    at = serializers.DateTimeField(allow_null=True, help_text="When these messages go (UTC); null: at once.")
+    local_at = serializers.CharField(allow_null=True, help_text="The same instant on the recipients' wall clock.")
+    timezone = serializers.CharField(help_text="The recipients' zone (contact, recipient variable, number, client).")
+    recipients = serializers.IntegerField()
+    passed = serializers.BooleanField(help_text="The local time had already passed (or was under a minute ahead).")
+
 
 class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
     """Context: `stats` ({id: BroadcastStats}) and `residual_credit` (Decimal)."""
+
+    local_time = serializers.SerializerMethodField(
+        help_text="schedule_mode local_time: {date, time, if_passed} as asked; null for other modes."
+    )
 
     ui_status = serializers.SerializerMethodField()
     estimated_cost = serializers.SerializerMethodField()
@@ -31,6 +59,29 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
         read_only=True, help_text="A large audience's messages are still being prepared in the background."
     )
     preparation = serializers.SerializerMethodField(help_text="{processed, total} recipients while preparing.")
+    # The metaclass moves declared fields into _declared_fields, so this never shadows Field.parent at runtime.
+    parent = serializers.UUIDField(  # type: ignore[assignment]
+        source="parent_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The broadcast this one follows up (POST /broadcasts/{id}/follow-up/), or the recurring series "
+        "it is an occurrence of; null for others.",
+    )
+    recurrence = serializers.SerializerMethodField(
+        help_text="A recurring series: {rule, start, timezone, count, until}, normalized; null for other broadcasts."
+    )
+    next_run_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="A recurring series: its next occurrence (UTC) while it runs or is paused; null once it ended.",
+    )
+    occurrence_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="An occurrence of a series: the instant it was planned for."
+    )
+    follow_up_audience = serializers.SerializerMethodField(
+        help_text="A follow-up's audience of its parent: not_clicked, not_delivered, failed, not_replied, clicked "
+        "or replied; null for other broadcasts."
+    )
 
     class Meta:
         model = Broadcast
@@ -43,6 +94,9 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
             "schedule_mode",
             "scheduled_at",
             "drip_rate",
+            "local_time",
+            "recurrence",
+            "next_run_at",
             "preparing",
             "preparation",
             "total_recipients",
@@ -68,6 +122,9 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
             "list_name",
             "contact_list",
             "pause_reason",
+            "parent",
+            "occurrence_at",
+            "follow_up_audience",
             "started_at",
             "completed_at",
             "cancelled_at",
@@ -75,6 +132,21 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(RecurrenceSerializer(allow_null=True))
+    def get_recurrence(self, obj: Broadcast) -> dict[str, Any] | None:
+        return obj.recurrence if obj.schedule_mode == Broadcast.ScheduleMode.RECURRING else None
+
+    def get_follow_up_audience(self, obj: Broadcast) -> str | None:
+        return obj.follow_up_audience or None
+
+    @extend_schema_field(LocalTimeSerializer(allow_null=True))
+    def get_local_time(self, obj: Broadcast) -> dict[str, Any] | None:
+        """schedule_mode local_time: {date, time, if_passed} as asked; null for other modes."""
+        value = obj.local_time
+        if not value or obj.schedule_mode != Broadcast.ScheduleMode.LOCAL_TIME:
+            return None
+        return {key: value.get(key) for key in ("date", "time", "if_passed")}
 
     def get_preparation(self, obj: Broadcast) -> dict[str, int] | None:
         if not obj.preparing and not obj.preparation_total:
@@ -217,6 +289,16 @@ class PrecheckSerializer(serializers.Serializer[Any]):
     link_tracking = LinkTrackingSerializer(
         required=False, help_text="With track_links and links in the text: what the short links changed."
     )
+    send_times = SendTimeSerializer(
+        many=True,
+        required=False,
+        help_text="schedule_mode local_time: recipients per send time and zone (quiet hours applied), earliest first.",
+    )
+    local_time_passed_count = serializers.IntegerField(
+        required=False,
+        help_text="schedule_mode local_time: recipients whose local time had already passed (or was under a minute "
+        "ahead): sent at once (if_passed send_now), skipped (skip), or the create is refused (absent).",
+    )
 
 
 @extend_schema_serializer(
@@ -253,6 +335,16 @@ class BroadcastCreateSerializer(serializers.Serializer[Any]):
     schedule_mode = serializers.ChoiceField(choices=Broadcast.ScheduleMode.choices, default=Broadcast.ScheduleMode.NOW)
     scheduled_at = serializers.DateTimeField(required=False)
     drip_rate = serializers.IntegerField(required=False, min_value=1, max_value=600)
+    recurrence = RecurrenceSerializer(
+        required=False,
+        help_text="schedule_mode recurring: a series that sends nothing itself; each occurrence is a child broadcast "
+        "(its `parent`) created at its time through this same create.",
+    )
+    local_time = LocalTimeSerializer(
+        required=False,
+        help_text="schedule_mode local_time: each recipient gets it at this wall-clock time in their own zone (the "
+        "recipient variable or contact timezone, else their number's zone when it has one, else the client's).",
+    )
     route = serializers.CharField(required=False)
     tier = serializers.ChoiceField(choices=Tier.choices, default=Tier.PREMIUM)
     track_links = serializers.BooleanField(
@@ -291,44 +383,6 @@ class RetryFailedSerializer(serializers.Serializer[Any]):
 
 class TestSendResultSerializer(serializers.Serializer[Any]):
     results = MessageSerializer(many=True, help_text="One test message per recipient, outside the stats.")
-
-
-class DashboardRowSerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-    status = serializers.CharField()
-    recipients = serializers.IntegerField()
-    sent = serializers.IntegerField()
-    delivered = serializers.IntegerField()
-    read = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    clicks = serializers.IntegerField()
-    unique_clicks = serializers.IntegerField()
-    ctr = serializers.FloatField(help_text="unique_clicks ÷ sent.")
-    delivery_rate = serializers.FloatField()
-    cost = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class DashboardTotalsSerializer(serializers.Serializer[Any]):
-    broadcasts = serializers.IntegerField()
-    recipients = serializers.IntegerField()
-    sent = serializers.IntegerField()
-    delivered = serializers.IntegerField()
-    read = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    clicks = serializers.IntegerField()
-    unique_clicks = serializers.IntegerField()
-    ctr = serializers.FloatField(help_text="unique_clicks ÷ sent.")
-    delivery_rate = serializers.FloatField()
-    cost = serializers.CharField()
-
-
-class DashboardSerializer(serializers.Serializer[Any]):
-    """GET /broadcasts/dashboard/: totals over the period's newest broadcasts, and one row each."""
-
-    totals = DashboardTotalsSerializer()
-    results = DashboardRowSerializer(many=True)
 
 
 class ReplySerializer(serializers.ModelSerializer[Reply]):

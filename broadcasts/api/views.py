@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,17 +22,20 @@ from accounts.api.schema import error_responses
 from accounts.api.throttles import API, SEND
 from accounts.channels import Channel, send_scope
 from accounts.dates import parse_iso_datetime
+from accounts.exceptions import NotFoundError
 from broadcasts import services
-from broadcasts.models import Broadcast, Message, Reply
+from broadcasts.models import Broadcast, Message, Occurrence, Reply
 from broadcasts.selectors import broadcast_dashboard, broadcast_stats, message_list, reply_list
 from wallets.pricing import money
 from wallets.selectors import wallet_get
 
+from .dashboard_serializers import DashboardSerializer
 from .filters import BroadcastFilter, MessageFilter, ReplyFilter
+from .follow_up_serializers import FollowUpSerializer
+from .recurring_serializers import OccurrencePageSerializer, OccurrenceSerializer, UpcomingOccurrenceSerializer
 from .serializers import (
     BroadcastCreateSerializer,
     BroadcastSerializer,
-    DashboardSerializer,
     MessageSerializer,
     PrecheckSerializer,
     ReplySerializer,
@@ -41,7 +45,7 @@ from .serializers import (
     TestSendSerializer,
 )
 
-SEND_ACTIONS = {"create", "send"}
+SEND_ACTIONS = {"create", "send", "follow_up"}
 DASHBOARD_PARAMS = ("created_after", "created_before")
 BODY_CHANNEL_ACTIONS = {"create", "precheck"}
 
@@ -61,6 +65,11 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
         if self.action in BODY_CHANNEL_ACTIONS:
             channel = request.data.get("channel") if isinstance(request.data, dict) else None
             return send_scope(channel if channel in Channel.values else Channel.SMS)
+        if self.action == "follow_up":
+            # A follow-up is a create on its own channel: the body's, else the original's (below).
+            channel = request.data.get("channel") if isinstance(request.data, dict) else None
+            if channel in Channel.values:
+                return send_scope(channel)
         channel = (
             Broadcast.objects.filter(pk=str(self.kwargs.get("pk")), client=self.client)
             .values_list("channel", flat=True)
@@ -176,6 +185,52 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
         return Response(TestSendResultSerializer({"results": messages}).data)
 
     @extend_schema(
+        request=FollowUpSerializer,
+        responses={
+            201: BroadcastSerializer,
+            200: OpenApiResponse(SimulatedBroadcastSerializer, description="`simulate: true`: nothing was stored."),
+            **error_responses(402),
+        },
+        description="A new broadcast (`parent` = this one) to an audience of this finished broadcast's recipients, "
+        "through the normal create: opt-outs and quiet hours apply again. 409 while this one has not finished.",
+    )
+    @action(detail=True, methods=["post"], url_path="follow-up")
+    def follow_up(self, request: Request, pk: str | None = None) -> Response:
+        principal = self.principal
+        accepted = services.broadcast_follow_up(
+            original=self.get_object(), data=request.data, api_key=principal.api_key, user=principal.user
+        )
+        code = status.HTTP_200_OK if accepted.simulated else status.HTTP_201_CREATED
+        return self._respond(accepted, code)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cursor", str, description="The next/previous URL's cursor."),
+            OpenApiParameter("limit", int, description="1–1000 (default 50)."),
+        ],
+        responses={200: OccurrencePageSerializer, **error_responses(404)},
+        description="A recurring series' occurrences: the past ones (newest first, a cursor page: created, with "
+        "their broadcast; failed, with the error; missed) and `upcoming`, the next 5 from its rule.",
+    )
+    @action(detail=True, methods=["get"])
+    def occurrences(self, request: Request, pk: str | None = None) -> Response:
+        series = self.get_object()
+        if not services.is_series(series):
+            raise NotFoundError("This broadcast is not a recurring series: it has no occurrences.")
+        paginator = OccurrencePagination()
+        page: list[Occurrence] | None = paginator.paginate_queryset(series.occurrences.all(), request, view=self)
+        response = paginator.get_paginated_response(OccurrenceSerializer(page, many=True).data)
+        zone = ZoneInfo((series.recurrence or {}).get("timezone") or "UTC")
+        response.data["upcoming"] = UpcomingOccurrenceSerializer(
+            [
+                {"occurrence_at": at, "local": at.astimezone(zone).isoformat()}
+                for at in services.series_upcoming(series=series)
+            ],
+            many=True,
+        ).data
+        return response
+
+    @extend_schema(
         parameters=[
             OpenApiParameter("created_after", str, description="ISO 8601"),
             OpenApiParameter("created_before", str, description="ISO 8601"),
@@ -226,6 +281,10 @@ def _is_uuid(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+class OccurrencePagination(HeraldCursorPagination):
+    ordering = ("-occurrence_at", "-id")
 
 
 class MessagePagination(HeraldCursorPagination):

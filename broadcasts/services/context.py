@@ -23,6 +23,7 @@ from wallets.models import Wallet
 from wallets.pricing import money
 from wallets.selectors import exchange_rates, price_routes, wallet_get
 
+from ..local_time import precheck_fields
 from ..models import Broadcast
 from ..plan_checks import plan_warnings
 from ..planning import PlanContext, Planner, PlanTotals, plan_totals_only, versions_from_text
@@ -122,6 +123,9 @@ def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
     if totals.free_text:
         # WhatsApp free text (SPEC §14): recipients outside the 24-hour window, skipped like the others.
         body["whatsapp_window_closed_count"] = totals.window_closed_count
+    if totals.local_time is not None:
+        # Local time (SPEC §8): recipients per send time and zone; those whose time had passed.
+        body.update(precheck_fields(totals.local_time))
     if totals.tracked_links:
         body["link_tracking"] = {
             "links": totals.tracked_links,
@@ -133,7 +137,7 @@ def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
 def broadcast_precheck(*, client: Client, data: Any) -> dict[str, Any]:
     """SPEC §8 precheck: what create would do, with nothing created or reserved."""
     now = timezone.now()
-    request = parse_broadcast_request(data, now=now)
+    request = parse_broadcast_request(data, now=now, default_timezone=client.timezone)
     context, _ = plan_context(client=client, request=request, now=now)
     totals = plan_totals_only(Planner(context))
     return precheck_body(totals, context.wallet)

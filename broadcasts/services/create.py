@@ -24,7 +24,7 @@ from contacts.services import contact_list_create_with_phones
 from wallets.models import Wallet
 from wallets.pricing import money
 
-from .. import queue
+from .. import local_time, queue
 from ..models import Broadcast
 from ..plan_checks import check_plan
 from ..planning import PlanContext, Planner, PlanTotals, plan_totals_only
@@ -32,6 +32,7 @@ from ..validation import MIN_SCHEDULE_AHEAD, BroadcastRequest, parse_broadcast_r
 from ..writing import messages_write
 from .context import client_wallet, plan_context
 from .prepare import accept_in_background, in_background
+from .recurring import series_accept
 from .reserve import reserve_after_checks
 
 log = structlog.get_logger(__name__)
@@ -70,6 +71,7 @@ def fill(broadcast: Broadcast, request: BroadcastRequest, template: Any) -> None
     broadcast.with_replies = request.with_replies
     broadcast.list_name = request.list_name
     broadcast.audience = request.audience_json()
+    broadcast.local_time = request.local_time.as_json() if request.local_time is not None else None
 
 
 def apply_totals(broadcast: Broadcast, totals: PlanTotals, currency: str) -> None:
@@ -82,6 +84,16 @@ def apply_totals(broadcast: Broadcast, totals: PlanTotals, currency: str) -> Non
     broadcast.skipped_unroutable = totals.unroutable_count
     broadcast.skipped_window_closed = totals.window_closed_count
     broadcast.duplicates = totals.duplicate_count
+    if totals.local_time is not None and broadcast.local_time is not None:
+        broadcast.local_time = {**broadcast.local_time, "skipped": totals.local_time.skipped}
+
+
+def local_time_start(broadcast: Broadcast, totals: PlanTotals, status: str) -> str:
+    """A local-time broadcast whose messages all wait is scheduled until the first one's time."""
+    status, scheduled_at = local_time.start(totals.local_time, status)
+    if scheduled_at is not None:
+        broadcast.scheduled_at = scheduled_at
+    return status
 
 
 def _materialize(broadcast: Broadcast, context: PlanContext) -> PlanTotals:
@@ -110,6 +122,7 @@ def accept(*, broadcast: Broadcast, context: PlanContext, status: str, keep_list
     totals = _materialize(broadcast, context)
     check_plan(totals, request=request)
     apply_totals(broadcast, totals, context.wallet.currency)
+    status = local_time_start(broadcast, totals, status)
     if keep_list and request.list_name:
         broadcast.created_list = contact_list_create_with_phones(
             client=context.client, name=request.list_name, phones=totals.sendable_phones
@@ -147,12 +160,18 @@ def broadcast_create(
 ) -> Accepted:
     """`min_schedule_ahead`: see parse_broadcast_request (a compatibility API may schedule sooner)."""
     now = timezone.now()
-    request = parse_broadcast_request(data, now=now, min_schedule_ahead=min_schedule_ahead)
+    request = parse_broadcast_request(
+        data, now=now, min_schedule_ahead=min_schedule_ahead, default_timezone=client.timezone
+    )
     if request.list_name and contact_list_name_taken(client=client, name=request.list_name):
         raise ConflictError(f"A contact list named '{request.list_name}' already exists.", code="list_name_taken")
     context, template = plan_context(client=client, request=request, now=now, keep_phones=bool(request.list_name))
     broadcast = Broadcast(client=client, created_by_key=api_key, created_by_user=user)
     fill(broadcast, request, template)
+    if request.recurrence is not None:
+        # A recurring series sends nothing itself: checked, then each occurrence is a create of its own.
+        series_accept(broadcast=broadcast, context=context, now=now)
+        return Accepted(broadcast, context.wallet.available, simulated=request.simulate)
     if request.simulate or request.draft:
         totals = plan_totals_only(Planner(context))
         apply_totals(broadcast, totals, context.wallet.currency)
@@ -160,7 +179,7 @@ def broadcast_create(
             check_plan(totals, request=request)
             if totals.total_cost > context.wallet.available:
                 raise _short(context.wallet, totals.total_cost)
-            broadcast.status = start_status(request)
+            broadcast.status = local_time_start(broadcast, totals, start_status(request))
             broadcast.created_at = now
             return Accepted(broadcast, context.wallet.available - totals.total_cost, simulated=True)
         broadcast.status = B.DRAFT

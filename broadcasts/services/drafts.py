@@ -22,6 +22,7 @@ from ..planning import Planner, plan_totals_only
 from ..validation import parse_broadcast_request
 from .context import client_wallet, plan_context
 from .create import Accepted, accept, apply_totals, enqueue_dispatch, fill, start_status
+from .recurring_runs import series_update
 from .request import request_data
 
 log = structlog.get_logger(__name__)
@@ -35,7 +36,7 @@ EDITABLE = frozenset(
         "name", "recipients", "recipient_variables", "contacts", "contact_lists", "exclude_lists", "template",
         "text", "base_language", "attachments", "sender", "purpose", "schedule_mode", "scheduled_at", "drip_rate",
         "route", "tier", "track_links", "optimize_text", "transliterate", "skip_opted_out", "with_replies",
-        "list_name",
+        "list_name", "local_time",
     }
 )  # fmt: skip
 
@@ -57,11 +58,15 @@ def _merge(broadcast: Broadcast, patch: dict[str, Any]) -> dict[str, Any]:
         data.pop("scheduled_at", None)
     if mode != Broadcast.ScheduleMode.DRIP and "drip_rate" not in patch:
         data.pop("drip_rate", None)
+    if mode != Broadcast.ScheduleMode.LOCAL_TIME and "local_time" not in patch:
+        data.pop("local_time", None)
     return data
 
 
 def broadcast_update(*, broadcast: Broadcast, patch: Any) -> Accepted:
     """PATCH while draft or scheduled. A scheduled broadcast is planned again and re-reserved."""
+    if broadcast.schedule_mode == Broadcast.ScheduleMode.RECURRING:
+        return series_update(series=broadcast, patch=patch)  # a series: its future occurrences
     if not isinstance(patch, dict):
         raise ValidationError("The body must be a JSON object.")
     now = timezone.now()

@@ -28,6 +28,7 @@ from ..models import Broadcast, Message
 from ..states import RETRY_FROM, message_sources
 from ..transitions import broadcast_transition
 from .context import client_wallet
+from .recurring import is_series, series_cancel, series_pause, series_resume
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +39,8 @@ UNKNOWN_OUTCOME = "delivery_unknown"  # SPEC §10: the request left and no compl
 
 def broadcast_cancel(*, broadcast: Broadcast) -> Broadcast:
     """Stop for good: waiting messages are cancelled; the credit they held goes back to the wallet."""
+    if is_series(broadcast):
+        return series_cancel(series=broadcast)
     now = timezone.now()
     with transaction.atomic():
         # A preparation in progress stops at its next chunk (preparing is cleared here).
@@ -74,6 +77,8 @@ def broadcast_cancel(*, broadcast: Broadcast) -> Broadcast:
 
 
 def broadcast_pause(*, broadcast: Broadcast, reason: str = "") -> Broadcast:
+    if is_series(broadcast):
+        return series_pause(series=broadcast)
     broadcast = broadcast_transition(broadcast, "pause", B.PAUSED, paused_at=timezone.now(), pause_reason=reason[:255])
     log.info("broadcast.paused", broadcast_id=str(broadcast.pk))
     return broadcast
@@ -81,6 +86,8 @@ def broadcast_pause(*, broadcast: Broadcast, reason: str = "") -> Broadcast:
 
 def broadcast_resume(*, broadcast: Broadcast) -> Broadcast:
     """Back in the queue. A drip's remaining slots move by the time it was paused, keeping its pace."""
+    if is_series(broadcast):
+        return series_resume(series=broadcast)
     now = timezone.now()
     with transaction.atomic():
         paused_at = Broadcast.objects.filter(pk=broadcast.pk).values_list("paused_at", flat=True).first()

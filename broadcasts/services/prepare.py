@@ -30,7 +30,7 @@ import structlog
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Min, Value
+from django.db.models import Case, Count, Min, Q, Value, When
 from django.db.models.functions import Left
 from django.utils import timezone
 
@@ -43,6 +43,8 @@ from wallets.models import Wallet
 from wallets.pricing import money, quote_messages
 
 from .. import queue
+from ..audience import Target
+from ..local_time import LocalTimePlan, start
 from ..lock_objects import broadcast_for_update
 from ..models import Broadcast
 from ..plan_checks import check_plan
@@ -152,6 +154,8 @@ def accept_in_background(*, broadcast: Broadcast, context: PlanContext, status: 
             f"This broadcast needs about {money(cost)} {wallet.currency} (an estimate over its lists); "
             f"{money(wallet.available)} {wallet.currency} is available."
         )
+    if context.request.local_time is not None:
+        status = local_time_accept(broadcast, context, status)
     broadcast.status = status
     broadcast.currency = wallet.currency
     broadcast.estimated_cost = cost
@@ -163,6 +167,45 @@ def accept_in_background(*, broadcast: Broadcast, context: PlanContext, status: 
     broadcast.preparation_cursor = ""
     broadcast.save()
     queue.prepare_on_commit(broadcast.pk)
+
+
+# Numbers sharing this many characters of E.164 share their time zones (phonenumbers' longest prefix).
+ZONE_PREFIX = 10
+
+
+def local_time_accept(broadcast: Broadcast, context: PlanContext, status: str) -> str:
+    """A large local-time audience, read as its members' zones (one aggregate: a contact's own
+    timezone, else its number's prefix) before anything is prepared: refused when the time already
+    passed for some and `if_passed` says nothing (400, as a small one), scheduled until the first
+    zone's time (quiet hours, which only delay, are left to the preparation)."""
+    request, client = context.request, context.client
+    assert request.local_time is not None  # noqa: S101 - the caller's condition
+    plan = LocalTimePlan(request.local_time, client_zone=client.timezone, now=context.now)
+    members = audience_contacts(client=client, list_ids=request.list_ids, exclude_list_ids=request.exclude_list_ids)
+    phone_prefix = Value("") if request.channel == Channel.TELEGRAM else Left("phone", ZONE_PREFIX)
+    groups = (
+        members.annotate(prefix=Case(When(~Q(timezone=""), then=Value("")), default=phone_prefix))
+        .values("timezone", "prefix")
+        .annotate(sample=Min("phone"), count=Count("pk"))
+        .values_list("timezone", "sample", "count")
+        .order_by()
+    )
+    explicit = Planner(context).audience.explicit_targets()
+    named = [(t.timezone, t.address, 1, t.variables) for t in explicit if not t.skip]
+    for zone, sample, count, variables in [(z, p, c, {}) for z, p, c in groups] + named:
+        phone = sample if sample and request.channel != Channel.TELEGRAM else ""
+        target = Target(urn="", address=phone or "", timezone=zone or "", variables=variables)
+        if not plan.skips(target, count):
+            slot = plan.slot(target)
+            plan.count(slot, None if slot.passed else slot.send_at, count)
+    tally = plan.tally
+    problem = tally.refusal() or ("" if tally.send_times else tally.all_skipped())
+    if problem:
+        raise ValidationError({"local_time": [ValidationError(problem, code="local_time_passed")]})
+    broadcast.local_time = {**(broadcast.local_time or {}), "skipped": 0}
+    status, scheduled_at = start(tally, status)
+    broadcast.scheduled_at = scheduled_at
+    return status
 
 
 # --- the worker side ---------------------------------------------------------------------------
@@ -242,12 +285,16 @@ def prepare_chunk(*, broadcast_id: uuid.UUID | str, planned: PlannedChunk | None
             return "stopped"
         first = planned.cursor == ""
         _add_totals(broadcast, totals, duplicates=planned.duplicates, first=first)
+        if totals.local_time is not None and broadcast.local_time is not None:
+            # Local time: recipients skipped because their time had passed (the broadcast's `skipped`).
+            before = 0 if first else int(broadcast.local_time.get("skipped") or 0)
+            broadcast.local_time = {**broadcast.local_time, "skipped": before + totals.local_time.skipped}
         broadcast.preparation_processed = (0 if first else broadcast.preparation_processed) + planned.read
         broadcast.preparation_cursor = planned.next_cursor
         broadcast.preparing = planned.next_cursor != DONE
         if not broadcast.preparing:
             broadcast.preparation_total = broadcast.preparation_processed
-        broadcast.save(update_fields=[*_TOTAL_FIELDS, *_PREPARATION_FIELDS, "updated_at"])
+        broadcast.save(update_fields=[*_TOTAL_FIELDS, *_PREPARATION_FIELDS, "local_time", "updated_at"])
         if broadcast.status != B.SCHEDULED:
             queue.dispatch_on_commit(broadcast.pk)
     log.info(

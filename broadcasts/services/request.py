@@ -45,4 +45,7 @@ def request_data(broadcast: Broadcast) -> dict[str, Any]:
         data["scheduled_at"] = broadcast.scheduled_at.isoformat()
     if broadcast.drip_rate:
         data["drip_rate"] = broadcast.drip_rate
+    if broadcast.local_time and broadcast.schedule_mode == Broadcast.ScheduleMode.LOCAL_TIME:
+        # What was asked ({date, time, if_passed}), not what planning found (its `skipped` count).
+        data["local_time"] = {key: broadcast.local_time.get(key) for key in ("date", "time", "if_passed")}
     return data

@@ -216,6 +216,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 } | {
     # Starts scheduled broadcasts (within 10 s of scheduled_at) and restarts dead dispatchers.
     "broadcasts-tick": {"task": "broadcasts.tasks.tick", "schedule": timedelta(seconds=10)},
+    # Recurring series: creates each due occurrence's broadcast, once (broadcasts/services/recurring_runs.py).
+    "broadcasts-series": {"task": "broadcasts.tasks.fire_series", "schedule": timedelta(seconds=10)},
     # Link tracking: counts new clicks into their links; a message's first click by a person marks
     # it clicked and emits message.clicked (broadcasts/clicks.py).
     "tracking-clicks": {"task": "broadcasts.tasks.process_clicks", "schedule": timedelta(seconds=2)},
@@ -264,6 +266,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ErrorTypeEnum": "accounts.api.schema.ERROR_TYPES",
         "BroadcastStatusEnum": "broadcasts.models.Broadcast.Status",
+        # The create's and the follow-up's `status: draft` (one choice set in two bodies).
+        "BroadcastCreateStatusEnum": ["draft"],
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -17,6 +17,9 @@ MAX_IDS_PER_REQUEST = 10_000
 
 class ContactSerializer(serializers.ModelSerializer[Contact]):
     lists = serializers.SerializerMethodField(help_text="Ids of the contact lists the contact is in.")
+    timezone = serializers.SerializerMethodField(
+        help_text="IANA time zone (e.g. Africa/Kampala), for sends at the recipient's local time; null: unknown."
+    )
 
     class Meta:
         model = Contact
@@ -27,6 +30,7 @@ class ContactSerializer(serializers.ModelSerializer[Contact]):
             "first_name",
             "last_name",
             "language",
+            "timezone",
             "fields",
             "lists",
             "opted_out",
@@ -39,6 +43,10 @@ class ContactSerializer(serializers.ModelSerializer[Contact]):
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_lists(self, obj: Contact) -> list[UUID]:
         return contact_list_ids(obj)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_timezone(self, obj: Contact) -> str | None:
+        return obj.timezone or None
 
 
 class ContactWriteSerializer(serializers.Serializer[Any]):
@@ -56,6 +64,13 @@ class ContactWriteSerializer(serializers.Serializer[Any]):
     last_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=128)
     language = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=64, help_text="ISO 639-3, e.g. eng."
+    )
+    timezone = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=64,
+        help_text="IANA time zone, e.g. Africa/Kampala (any case); null or empty: unknown.",
     )
     fields = serializers.DictField(  # type: ignore[assignment]  # DRF's metaclass pops declared fields
         required=False,

@@ -34,9 +34,10 @@ ALIASES: Final = {
     **dict.fromkeys(("first_name", "firstname", "given_name"), "first_name"),
     **dict.fromkeys(("last_name", "lastname", "surname", "family_name"), "last_name"),
     **dict.fromkeys(("language", "lang"), "language"),
+    **dict.fromkeys(("timezone", "time_zone", "tz"), "timezone"),
     **dict.fromkeys(("opted_out", "optout", "opt_out"), "opted_out"),
 }
-ATTRIBUTES: Final = ("phone", "telegram_chat_id", "first_name", "last_name", "language", "opted_out")
+ATTRIBUTES: Final = ("phone", "telegram_chat_id", "first_name", "last_name", "language", "timezone", "opted_out")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 

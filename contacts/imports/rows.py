@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from contacts.phones import AddressError, parse_phone, parse_telegram_chat_id
-from contacts.validation import MAX_FIELD_VALUE, MAX_NAME, normalize_language
+from contacts.validation import MAX_FIELD_VALUE, MAX_NAME, normalize_language, normalize_timezone
 
 from .files import Columns
 
@@ -54,6 +54,7 @@ class StagedRow:
     language: str | None
     fields: str | None  # JSON text, as COPY takes it
     opted_out: bool
+    timezone: str | None = None  # IANA name; None: the cell was blank (an update keeps the contact's)
 
     def copy_tuple(self) -> tuple[object, ...]:
         return (
@@ -65,6 +66,7 @@ class StagedRow:
             self.language,
             self.fields,
             self.opted_out,
+            self.timezone,
         )
 
 
@@ -79,6 +81,7 @@ class RowParser:
         self.first_name = attributes["first_name"]
         self.last_name = attributes["last_name"]
         self.language = attributes["language"]
+        self.timezone = attributes["timezone"]
         self.opted_out = attributes["opted_out"]
         self.fields = columns.fields
 
@@ -118,6 +121,13 @@ class RowParser:
                 language = normalize_language(language)
             except ValueError as exc:
                 return RowError(number, language, str(exc))
+        raw_zone = cell(cells, self.timezone)
+        zone: str | None = None
+        if raw_zone:
+            try:
+                zone = normalize_timezone(raw_zone) or None
+            except ValueError as exc:
+                return RowError(number, raw_zone[:50], str(exc))
         opted_out = cell(cells, self.opted_out).lower()
         if opted_out not in TRUE_VALUES and opted_out not in FALSE_VALUES:
             return RowError(number, opted_out, "opted_out must be yes or no (or 1/0, true/false, empty).")
@@ -137,6 +147,7 @@ class RowParser:
             language=language,
             fields=_json_object(fields) if fields else None,
             opted_out=opted_out in TRUE_VALUES,
+            timezone=zone,
         )
 
 

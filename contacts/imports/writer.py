@@ -35,13 +35,13 @@ CONTACTS: Final = Contact._meta.db_table
 MEMBERSHIP: Final = ContactListMembership._meta.db_table
 # Versioned: a worker's session keeps its temporary table across imports (ON COMMIT DELETE ROWS
 # empties it), so a new shape needs a new name.
-STAGE: Final = "contacts_import_stage_v2"
-STAGE_COLUMNS: Final = "row_no, phone, telegram_chat_id, first_name, last_name, language, fields, opted_out"
+STAGE: Final = "contacts_import_stage_v3"
+STAGE_COLUMNS: Final = "row_no, phone, telegram_chat_id, first_name, last_name, language, fields, opted_out, timezone"
 
 _CREATE_STAGE = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (
     row_no integer NOT NULL, phone text, telegram_chat_id text, first_name text, last_name text,
-    language text, fields jsonb, opted_out boolean NOT NULL, contact_id uuid
+    language text, fields jsonb, opted_out boolean NOT NULL, timezone text, contact_id uuid
 ) ON COMMIT DELETE ROWS
 """
 
@@ -73,6 +73,7 @@ _NEW_VALUES = {
     "first_name": "coalesce(s.first_name, c.first_name)",
     "last_name": "coalesce(s.last_name, c.last_name)",
     "language": "coalesce(s.language, c.language)",
+    "timezone": "coalesce(s.timezone, c.timezone)",
     "fields": "c.fields || coalesce(s.fields, '{}'::jsonb)",
     "opted_out": "c.opted_out OR s.opted_out",
 }
@@ -92,11 +93,11 @@ WHERE c.id = s.contact_id AND {_CHANGED}
 # Step 4. clock_timestamp(), not now(): the rows of a chunk get distinct, increasing created_at,
 # which keeps the newest-first cursor pagination cheap (it pages on created_at).
 _INSERT = f"""
-INSERT INTO {CONTACTS} (id, client_id, phone, telegram_chat_id, first_name, last_name, language, fields,
+INSERT INTO {CONTACTS} (id, client_id, phone, telegram_chat_id, first_name, last_name, language, timezone, fields,
                         opted_out, opted_out_at, opted_out_source, opt_out_changed_at, opt_out_requested_at,
                         created_at, updated_at)
 SELECT gen_random_uuid(), %(client)s, s.phone, s.telegram_chat_id, coalesce(s.first_name, ''),
-       coalesce(s.last_name, ''), s.language, coalesce(s.fields, '{{}}'::jsonb), s.opted_out,
+       coalesce(s.last_name, ''), s.language, coalesce(s.timezone, ''), coalesce(s.fields, '{{}}'::jsonb), s.opted_out,
        CASE WHEN s.opted_out THEN now() END, CASE WHEN s.opted_out THEN 'import' ELSE '' END,
        CASE WHEN s.opted_out THEN now() END, CASE WHEN s.opted_out THEN now() END,
        clock_timestamp(), clock_timestamp()

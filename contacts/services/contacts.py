@@ -10,14 +10,14 @@ import structlog
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone as django_timezone
 
 from accounts.exceptions import ConflictError
 from accounts.models import Client
 from contacts.models import Contact, ContactList, ContactListMembership, ContactTombstone
 from contacts.phones import PHONE_SCHEMES, TEL, TELEGRAM, AddressError, parse_phone, parse_telegram_chat_id, parse_urn
 from contacts.selectors import contact_lists_by_ids, parse_ids
-from contacts.validation import is_blank, validate_fields, validate_language, validate_name
+from contacts.validation import is_blank, validate_fields, validate_language, validate_name, validate_timezone
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +28,7 @@ WRITABLE: Final = (
     "first_name",
     "last_name",
     "language",
+    "timezone",
     "fields",
     "lists",
     "urn_schemes",
@@ -78,6 +79,7 @@ def _validate(*, client: Client, data: Mapping[str, Any]) -> dict[str, Any]:
         "first_name": lambda v: validate_name(v, "first name"),
         "last_name": lambda v: validate_name(v, "last name"),
         "language": validate_language,
+        "timezone": validate_timezone,
         "fields": lambda v: validate_fields(v, allow_null_values=True),
         "lists": lambda v: parse_ids(v or [], field="lists"),
         "urn_schemes": clean_urn_schemes,
@@ -166,6 +168,7 @@ def contact_create(
     fields: Mapping[str, Any] | None = None,
     lists: Iterable[UUID | str] = (),
     urn_schemes: Iterable[str] = (),
+    timezone: str | None = None,
 ) -> Contact:
     """Create a contact. A phone already used by another of the client's contacts is a ConflictError.
 
@@ -178,6 +181,7 @@ def contact_create(
             "first_name": first_name,
             "last_name": last_name,
             "language": language,
+            "timezone": timezone,
             "fields": fields,
             "lists": list(lists),
             "urn_schemes": list(urn_schemes),
@@ -196,6 +200,7 @@ def contact_create(
                 first_name=data["first_name"],
                 last_name=data["last_name"],
                 language=data["language"],
+                timezone=data["timezone"],
                 fields={k: v for k, v in data["fields"].items() if v is not None},
                 urn_schemes=data["urn_schemes"],
             )
@@ -221,7 +226,7 @@ def contact_update(*, contact: Contact, data: Mapping[str, Any], replace_fields:
         with transaction.atomic():
             # Lock the row: two concurrent PATCHes of `fields` must both land.
             locked = Contact.objects.select_for_update().get(pk=contact.pk)
-            for name in ("phone", "telegram_chat_id", "first_name", "last_name", "language", "urn_schemes"):
+            for name in ("phone", "telegram_chat_id", "first_name", "last_name", "language", "timezone", "urn_schemes"):
                 if name in clean:
                     setattr(locked, name, clean[name])
             if "fields" in clean:
@@ -264,7 +269,7 @@ def contact_delete(*, contact: Contact) -> None:
         _adjust_counts(left, -1)
         Contact.objects.filter(pk=contact.pk).delete()
         ContactTombstone.objects.create(
-            client_id=client_id, contact_id=contact.pk, contact_created_at=created_at, deleted_at=timezone.now()
+            client_id=client_id, contact_id=contact.pk, contact_created_at=created_at, deleted_at=django_timezone.now()
         )
     log.info("contact.deleted", client_id=str(contact.client_id), contact_id=str(contact.pk))
 
@@ -272,7 +277,7 @@ def contact_delete(*, contact: Contact) -> None:
 def _adjust_counts(list_ids: list[UUID], delta: int) -> None:
     if list_ids:
         ContactList.objects.filter(pk__in=list_ids).update(
-            contact_count=F("contact_count") + delta, updated_at=timezone.now()
+            contact_count=F("contact_count") + delta, updated_at=django_timezone.now()
         )
 
 

@@ -89,6 +89,8 @@ def actions_context(broadcast: Broadcast, stats: BroadcastStats) -> dict[str, An
     return {
         "available_actions": [(slug, action) for slug, action in ACTIONS.items() if action.rule in applicable],
         "can_test": "test" in applicable,
+        "can_follow_up": services.follow_up_possible(broadcast),
+        "follow_up_label": services.FOLLOW_UP_LABELS.get(broadcast.follow_up_audience, ""),
     }
 
 

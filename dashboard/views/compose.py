@@ -89,6 +89,8 @@ def _form_context(member: Member, form: QueryDict | None) -> dict[str, Any]:
         "contact_results": selectors.contact_picker_search(client=client, term=values.get("contact_q", "")),
         "optimize_default": form is None or values.get("optimize_text") == "on",
         "transliterate_default": values.get("transliterate") == "on",
+        "follow_up_of": _followed_up(member, values),
+        "follow_up_choices": list(services.FOLLOW_UP_LABELS.items()),
     }
 
 
@@ -153,8 +155,17 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
     if redrawn is not None:
         return _redraw(request, member, redrawn)
     editing = _edited(member, form)
+    follow_up = _followed_up(member, form)
     try:
         body = body_from(form, member.client, member.zone)
+        if follow_up is not None:
+            # A follow-up (the original's "Follow up"): its audience is the choice, never the form's.
+            for key in (*AUDIENCE_FIELDS, "recipient_variables"):
+                body.pop(key, None)
+            body["audience"] = form.get("follow_up_audience", "")
+            if step == "send":
+                accepted = services.broadcast_follow_up(original=follow_up, data=body, user=member.user)
+                return redirect("dashboard:broadcast_detail", broadcast_id=accepted.broadcast.pk)
         if step == "send" and editing is not None:
             # An edit of a draft or scheduled broadcast (its detail page's "Edit or reschedule"):
             # the same service as PATCH; the audience fields the form left empty are emptied.
@@ -166,7 +177,10 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
         if step == "send":
             accepted = services.broadcast_create(client=member.client, data=body, user=member.user)
             return redirect("dashboard:broadcast_detail", broadcast_id=accepted.broadcast.pk)
-        precheck = services.broadcast_precheck(client=member.client, data=body)
+        if follow_up is not None:
+            precheck = services.broadcast_follow_up_precheck(original=follow_up, data=body)
+        else:
+            precheck = services.broadcast_precheck(client=member.client, data=body)
     except (HeraldError, ValidationError) as exc:
         return _redraw(request, member, form, 400, error=error_text(exc), field_errors=_field_errors(exc))
     hidden = [(key, value) for key in form for value in form.getlist(key) if key not in NOT_CARRIED]
@@ -193,6 +207,8 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
             "hidden": hidden,
             "wallet": wallet_get(client=member.client),
             "uploaded_name": form.get("uploaded_name", ""),
+            "follow_up_of": follow_up,
+            "follow_up_label": services.FOLLOW_UP_LABELS.get(form.get("follow_up_audience", ""), ""),
         },
     )
 
@@ -217,6 +233,30 @@ def broadcast_duplicate(request: HttpRequest, member: Member, broadcast_id: obje
     form["schedule_mode"] = Broadcast.ScheduleMode.NOW
     form.pop("scheduled_at", None)
     return _redraw(request, member, form, duplicate_of=broadcast)
+
+
+def _followed_up(member: Member, form: QueryDict) -> Broadcast | None:
+    """The broadcast this form follows up (`follow_up_of`), the member's client's only."""
+    raw = form.get("follow_up_of", "")
+    return selectors.broadcast_for(client=member.client, broadcast_id=raw) if raw else None
+
+
+@require_GET
+@member_required(MANAGER)
+def broadcast_follow_up(request: HttpRequest, member: Member, broadcast_id: object) -> HttpResponse:
+    """The compose form for a follow-up of a finished broadcast (its detail page's "Follow up"): its
+    content, sender and options to start from, and instead of an audience the choice of which of its
+    recipients (not clicked, not delivered, …); the review and Send go through the follow-up service."""
+    broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
+    form = form_from(services.request_data(broadcast), member.zone)
+    for key in ("recipients", "contacts", "contact_lists", "exclude_lists"):
+        form.pop(key, None)
+    form["name"] = f"Follow-up of {broadcast.name}"[:255]
+    form["schedule_mode"] = Broadcast.ScheduleMode.NOW
+    form.pop("scheduled_at", None)
+    form["follow_up_of"] = str(broadcast.pk)
+    form["follow_up_audience"] = "not_clicked" if broadcast.track_links else "not_delivered"
+    return _redraw(request, member, form)
 
 
 @require_GET

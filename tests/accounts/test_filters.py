@@ -52,7 +52,7 @@ def test_the_error_says_what_the_list_takes(client_for):
     error = assert_error(client_for(url).get(f"{url}?state=sent&foo=1"), 400, "invalid_request_error")
     takes = (
         "Unknown query parameter; this endpoint takes: "
-        "channel, created_after, created_before, cursor, limit, name, status."
+        "channel, created_after, created_before, cursor, limit, name, parent, status."
     )
     assert error["fields"] == {"state": [takes], "foo": [takes]}
 

@@ -22,6 +22,7 @@ FIELDS = {
     "first_name",
     "last_name",
     "language",
+    "timezone",
     "fields",
     "lists",
     "opted_out",

@@ -66,8 +66,10 @@ def test_rows_carry_spreadsheet_row_numbers_and_skip_blank_lines():
 
 
 def test_header_aliases_and_fields():
-    data = csv_bytes([["Mobile Number", "Given Name", "Surname", "Lang", "Opt-Out", "Param 1", "", "Ville"]])
-    data += b"+256772000001,a,b,eng,no,p,,Kampala\n"
+    data = csv_bytes(
+        [["Mobile Number", "Given Name", "Surname", "Lang", "Opt-Out", "Param 1", "", "Ville", "Time Zone"]]
+    )
+    data += b"+256772000001,a,b,eng,no,p,,Kampala,Africa/Kampala\n"
     table = open_import_file(data)
     assert table.columns.attributes == {
         "phone": 0,
@@ -75,6 +77,7 @@ def test_header_aliases_and_fields():
         "first_name": 1,
         "last_name": 2,
         "language": 3,
+        "timezone": 8,
         "opted_out": 4,
     }
     assert table.columns.fields == ((5, "param_1"), (7, "ville"))
