@@ -31,7 +31,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from common import Verdict, bench_database, quick_option, report, require, timed
+from common import Verdict, bench_database, list_of_bench_contacts, quick_option, report, require, timed
 
 TEXT = "Hi {{first_name}}, your code is {{code}}. Reply STOP to opt out."
 COLUMNS = (
@@ -176,7 +176,6 @@ def main() -> None:
 
         # --- 1,000,000-contact list -----------------------------------------------------------
         n = args.contacts
-        list_id = uuid.uuid4()
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -187,18 +186,7 @@ def main() -> None:
                 """,
                 [client.pk, n],
             )
-            cursor.execute(
-                "INSERT INTO contacts_contactlist (id, client_id, name, contact_count, created_at, updated_at)"
-                " VALUES (%s, %s, 'Everyone', %s, now(), now())",
-                [list_id, client.pk, n],
-            )
-            cursor.execute(
-                "INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id)"
-                " SELECT %s, id FROM contacts_contact WHERE client_id = %s AND last_name = 'Bench'",
-                [list_id, client.pk],
-            )
-            cursor.execute("ANALYZE contacts_contact")
-            cursor.execute("ANALYZE contacts_contactlistmembership")
+            list_id = list_of_bench_contacts(cursor, client.pk, n)
         rss_before = peak_rss_mb()
         started = time.perf_counter()
         accepted = broadcast_create(

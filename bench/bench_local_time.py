@@ -28,7 +28,7 @@ from datetime import time as dtime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from common import Verdict, bench_database, quick_option, report, require
+from common import Verdict, bench_database, list_of_bench_contacts, quick_option, report, require
 
 TEXT = "Hi {{first_name}}, your code is {{code}}. Reply STOP to opt out."
 ZONES = ["Pacific/Honolulu", "America/New_York", "Europe/Paris", "Asia/Tokyo", "Pacific/Kiritimati", "Asia/Kolkata"]
@@ -69,7 +69,6 @@ def main() -> None:
         sender_create(client=client, sender="Herald")
 
         n = args.contacts
-        list_id = uuid.uuid4()
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -81,18 +80,7 @@ def main() -> None:
                 """,
                 [client.pk, ZONES, len(ZONES), n],
             )
-            cursor.execute(
-                "INSERT INTO contacts_contactlist (id, client_id, name, contact_count, created_at, updated_at)"
-                " VALUES (%s, %s, 'Everyone', %s, now(), now())",
-                [list_id, client.pk, n],
-            )
-            cursor.execute(
-                "INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id)"
-                " SELECT %s, id FROM contacts_contact WHERE client_id = %s AND last_name = 'Bench'",
-                [list_id, client.pk],
-            )
-            cursor.execute("ANALYZE contacts_contact")
-            cursor.execute("ANALYZE contacts_contactlistmembership")
+            list_id = list_of_bench_contacts(cursor, client.pk, n)
 
         day = (datetime.now(UTC) + timedelta(days=2)).date()
         expected = {

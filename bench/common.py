@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,3 +143,22 @@ class Verdict:
             print(f"{self.name}: verdict=FAILED mode={self.mode}", flush=True)
             fail(f"{self.name}: " + "; ".join(problems))
         print(f"{self.name}: verdict=ok mode={self.mode}", flush=True)
+
+
+def list_of_bench_contacts(cursor: Any, client_id: Any, count: int) -> uuid.UUID:
+    """A contact list 'Everyone' holding the client's `count` contacts written with last name
+    'Bench' (set-based, as the benches write them), its tables analyzed; returns its id."""
+    list_id = uuid.uuid4()
+    cursor.execute(
+        "INSERT INTO contacts_contactlist (id, client_id, name, contact_count, created_at, updated_at)"
+        " VALUES (%s, %s, 'Everyone', %s, now(), now())",
+        [list_id, client_id, count],
+    )
+    cursor.execute(
+        "INSERT INTO contacts_contactlistmembership (contact_list_id, contact_id)"
+        " SELECT %s, id FROM contacts_contact WHERE client_id = %s AND last_name = 'Bench'",
+        [list_id, client_id],
+    )
+    cursor.execute("ANALYZE contacts_contact")
+    cursor.execute("ANALYZE contacts_contactlistmembership")
+    return list_id

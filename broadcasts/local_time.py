@@ -36,6 +36,7 @@ from contacts.validation import normalize_timezone
 
 from .models import Broadcast
 from .quiet_hours import phone_zones
+from .recurrence import wall_to_utc
 
 SEND_NOW = "send_now"
 SKIP = "skip"
@@ -148,23 +149,9 @@ def zone_name(value: str) -> str:
 
 def wall_to_instant(day: date, clock: time, zone: ZoneInfo) -> datetime:
     """The instant (UTC) the wall clock of `zone` shows `clock` on `day`: the first of two (fall
-    back), or the end of the gap when it never does (spring forward)."""
-    local = datetime.combine(day, clock, tzinfo=zone)  # fold=0: the earlier of an ambiguous pair
-    instant = local.astimezone(UTC)
-    if instant.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
-        return instant
-    # Inside a gap: read with the offset after it (fold=1) the wall time is an instant before the
-    # transition, with the offset before it (fold=0) one after; the transition — the first valid
-    # instant after the wall time — lies between. Whole seconds: offsets and transitions are.
-    low, high = local.replace(fold=1).astimezone(UTC), instant
-    after = high.astimezone(zone).utcoffset()
-    while high - low > timedelta(seconds=1):
-        mid = low + timedelta(seconds=(high - low).total_seconds() // 2)
-        if mid.astimezone(zone).utcoffset() == after:
-            high = mid
-        else:
-            low = mid
-    return high
+    back), or the end of the gap when it never does (spring forward); recurrence.wall_to_utc, which
+    recurring series use, so both modes read a wall time alike."""
+    return wall_to_utc(datetime.combine(day, clock), zone)
 
 
 @dataclass(frozen=True, slots=True)
