@@ -177,6 +177,12 @@ def send_claimed(
             text = f"Connector '{message.connector}' is missing, inactive or unreadable."
             unusable.append(_unusable(message, "connector_unavailable", text))
             continue
+        if connector.client_id is not None and connector.client_id != broadcast.client_id:
+            # Another tenant's own connector (SPEC §10): pricing never routes there; this guards a
+            # route edited since the broadcast was planned, so their account never carries it.
+            text = f"Connector '{message.connector}' belongs to another client."
+            unusable.append(_unusable(message, "connector_not_allowed", text))
+            continue
         plugin = plugins.get(message.connector) or plugins.setdefault(message.connector, build_connector(connector))
         if message.recovering and not plugin.idempotent:
             text = "Handed to the provider before, with no answer recorded; not resent."

@@ -31,15 +31,16 @@ class Connector(models.Model):
     config = EncryptedJSONField(blank=True, default=dict, help_text="Backend settings; stored encrypted.")
     tps = models.PositiveIntegerField(default=50, help_text="Messages a second, shared by all workers.")
     active = models.BooleanField(default=True)
-    # Inbound from someone Herald never messaged through this connector (Telegram's /start from a
-    # new chat) belongs to this client; replies to our messages belong to the messages' client.
+    # A tenant's own connector (SPEC §10): only its broadcasts are routed through it (wallets'
+    # price_list, dispatch's guard), and inbound from someone never messaged through it (Telegram's
+    # /start from a new chat) is its; replies to our messages belong to the messages' client.
     client = models.ForeignKey(
         Client,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The client that owns inbound from unknown senders (e.g. Telegram /start).",
+        help_text="Empty: platform-wide. Set: this client's own (only its broadcasts use it; it owns new inbound).",
     )
     # The moment the next message may go out at `tps`; every worker reserves its slots here.
     pacing_next_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -60,6 +60,7 @@ class PriceRoute:
     currency: str
     price_per_segment: Decimal
     overridden: bool = False
+    own: bool = False  # through the client's own connector (SPEC §10): preferred to a platform route
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -213,11 +214,12 @@ def _choose_routes(
     else:
         pool = [r for r in pool if r.tier == tier]
 
-    def rank(route: PriceRoute) -> tuple[bool, bool, Decimal, str, int]:
+    def rank(route: PriceRoute) -> tuple[bool, bool, bool, Decimal, str, int]:
         rate = rate_between(rates, route.currency, wallet_currency)
         unit = route.price_per_segment * rate if rate is not None else ZERO
-        # A forced route code may exist in both tiers: the requested one comes first.
-        return (rate is None, route.tier != tier, unit, route.route_code, route.route_id)
+        # A forced route code may exist in both tiers: the requested one comes first. A client who
+        # brought their own provider account sends through it before any platform route.
+        return (rate is None, route.tier != tier, not route.own, unit, route.route_code, route.route_id)
 
     by_prefix: dict[str, _Slot] = {}
     by_country: dict[str, _Slot] = {}

@@ -8,7 +8,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from accounts.models import Client
@@ -118,12 +132,22 @@ def price_list(
 ) -> QuerySet[Route]:
     """Active routes with the client's price: `price` and `price_currency` (its override, else the route's)."""
     overrides = PriceOverride.objects.filter(client=client, route=OuterRef("pk"))
-    routes = Route.objects.filter(active=True)
+    client_id = getattr(client, "pk", client)
+    # A tenant's own connector (SPEC §10) serves only that tenant: another's routes through it are
+    # not this client's to see or take; this client's own come first (PriceRoute.own). The table is
+    # named, not imported: connectors are the broadcasts app's, which builds on this one.
+    routes = Route.objects.filter(active=True).exclude(
+        connector__in=RawSQL(
+            "SELECT name FROM broadcasts_connector WHERE client_id IS NOT NULL AND client_id <> %s", [client_id]
+        )
+    )
     if channel:
         routes = routes.filter(channel=channel)
     if country:
         routes = routes.filter(country_code=country.upper())
+    own = Q(connector__in=RawSQL("SELECT name FROM broadcasts_connector WHERE client_id = %s", [client_id]))
     return routes.annotate(
+        own=ExpressionWrapper(own, output_field=BooleanField()),
         override_price=Subquery(overrides.values("price_per_segment")[:1]),
         override_currency=Subquery(overrides.values("currency")[:1]),
     ).annotate(
@@ -149,6 +173,7 @@ def price_routes(*, client: Client | uuid.UUID, channel: str) -> list[PriceRoute
             currency=route.price_currency,  # type: ignore[attr-defined]
             price_per_segment=route.price,  # type: ignore[attr-defined]
             overridden=route.override_price is not None,  # type: ignore[attr-defined]
+            own=bool(route.own),  # type: ignore[attr-defined]
         )
         for route in price_list(client=client, channel=channel)
     ]

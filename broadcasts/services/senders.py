@@ -39,8 +39,17 @@ def sender_is_registered(*, client: Client, sender: str, channel: str) -> bool:
 
 
 def connector_create(
-    *, name: str, channel: str, backend: str, config: dict[str, Any] | None = None, tps: int = 50, active: bool = True
+    *,
+    name: str,
+    channel: str,
+    backend: str,
+    config: dict[str, Any] | None = None,
+    tps: int = 50,
+    active: bool = True,
+    client: Client | None = None,
 ) -> Connector:
+    """A provider connector: platform-wide, or `client`'s own (SPEC §10: only that client's
+    broadcasts are routed through it, and inbound from unknown senders belongs to that client)."""
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
     if not name or len(name) > 64:
@@ -64,7 +73,7 @@ def connector_create(
     if errors:
         raise ValidationError(errors)
     connector = Connector.objects.create(
-        name=name, channel=channel, backend=backend, config=normalized, tps=tps, active=active
+        name=name, channel=channel, backend=backend, config=normalized, tps=tps, active=active, client=client
     )
-    log.info("connector.created", connector_id=str(connector.pk), backend=backend)
+    log.info("connector.created", connector_id=str(connector.pk), backend=backend, client_id=str(client and client.pk))
     return connector

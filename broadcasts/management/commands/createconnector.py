@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -8,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.channels import Channel
 from accounts.exceptions import describe_validation_error
+from accounts.models import Client
 from broadcasts.models import Connector
 from broadcasts.services import connector_create
 
@@ -21,8 +23,19 @@ class Command(BaseCommand):
         parser.add_argument("--backend", required=True, choices=Connector.Backend.values)
         parser.add_argument("--config", default="{}", help="JSON object, e.g. '{\"failure_rate\": 0.1}'")
         parser.add_argument("--tps", type=int, default=50)
+        parser.add_argument(
+            "--client",
+            metavar="CLIENT_ID",
+            help="a tenant's own connector: only that client's broadcasts go through it (default: platform-wide)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        client = None
+        if options["client"]:
+            try:
+                client = Client.objects.get(pk=uuid.UUID(options["client"]))
+            except (ValueError, Client.DoesNotExist):
+                raise CommandError(f"No client with the id '{options['client']}'.") from None
         try:
             config = json.loads(options["config"])
         except json.JSONDecodeError as exc:
@@ -34,8 +47,10 @@ class Command(BaseCommand):
                 backend=options["backend"],
                 config=config,
                 tps=options["tps"],
+                client=client,
             )
         except ValidationError as exc:
             raise CommandError(describe_validation_error(exc)) from None
-        self.stderr.write(f"Created connector '{connector.name}' ({connector.backend}, {connector.channel}).")
+        owner = f", {client.name}'s own" if client else ""
+        self.stderr.write(f"Created connector '{connector.name}' ({connector.backend}, {connector.channel}{owner}).")
         self.stdout.write(str(connector.id))
