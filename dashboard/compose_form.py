@@ -21,6 +21,7 @@ from accounts.channels import Channel
 from accounts.models import Client
 from broadcasts.models import Broadcast
 from contacts.validation import normalize_language
+from dashboard.compose_campaigns import campaign_fields, local_time_body, recurrence_body
 from templates_app import encoding
 
 LIST_FIELDS = ("contact_lists", "exclude_lists")
@@ -201,6 +202,10 @@ def body_from(form: QueryDict, client: Client, zone: ZoneInfo | None = None) -> 
     if body["schedule_mode"] == Broadcast.ScheduleMode.DRIP:
         raw = form.get("drip_rate", "")
         body["drip_rate"] = int(raw) if raw.strip().isdigit() else raw
+    if body["schedule_mode"] == Broadcast.ScheduleMode.RECURRING:
+        body["recurrence"] = recurrence_body(form, zone or ZoneInfo(client.timezone or "UTC"))
+    if body["schedule_mode"] == Broadcast.ScheduleMode.LOCAL_TIME:
+        body["local_time"] = local_time_body(form)
     return body
 
 
@@ -234,4 +239,5 @@ def form_from(body: Mapping[str, Any], zone: ZoneInfo) -> QueryDict:
         form["scheduled_at"] = at.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
     if body.get("drip_rate"):
         form["drip_rate"] = str(body["drip_rate"])
+    campaign_fields(form, body)
     return form

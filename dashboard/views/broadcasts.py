@@ -33,6 +33,7 @@ from dashboard.exports import csv_lines
 from tracking.selectors import link_list
 from wallets.selectors import wallet_get
 
+from . import campaigns
 from .common import PAGE_SIZE, attempt, link_row, offset, page, rate
 
 POLL_SECONDS = 3
@@ -86,6 +87,8 @@ def actions_context(broadcast: Broadcast, stats: BroadcastStats) -> dict[str, An
     """The actions that apply to the broadcast's status now (dashboard.selectors.broadcast_actions,
     from the rule table the services use), so the page never offers one the service would refuse."""
     applicable = selectors.broadcast_actions(broadcast=broadcast, failed=stats.failed)
+    if services.is_series(broadcast):  # a series: its own pause and resume, and cancel (campaigns.py)
+        applicable = campaigns.series_actions(broadcast)
     return {
         "available_actions": [(slug, action) for slug, action in ACTIONS.items() if action.rule in applicable],
         "can_test": "test" in applicable,
@@ -196,6 +199,7 @@ def broadcast_detail(request: HttpRequest, member: Member, broadcast_id: object)
             ).filter(status__in=selectors.PROBLEM_STATUSES)[:20],
             "wallet": wallet,
             "text": broadcast.text or {},
+            **campaigns.detail_context(broadcast, member),
             "links": [
                 link_row(link)
                 for link in link_list(client=member.client)
@@ -226,6 +230,7 @@ def broadcast_action(request: HttpRequest, member: Member, broadcast_id: object,
     if action not in ACTIONS:
         return page(request, member, "404.html", status=404)
     chosen = ACTIONS[action]
+    rule = campaigns.rule_for(chosen.rule, broadcast)
     if request.method == "POST":
         attempt(request, lambda: chosen.service(broadcast=broadcast), f"{chosen.button}: done.")
         return redirect("dashboard:broadcast_detail", broadcast_id=broadcast.pk)
@@ -235,10 +240,10 @@ def broadcast_action(request: HttpRequest, member: Member, broadcast_id: object,
         "dashboard/broadcasts/confirm.html",
         {
             "broadcast": broadcast,
-            "question": chosen.question,
+            "question": campaigns.series_question(action, broadcast) or chosen.question,
             "button": chosen.button,
             "action": action,
-            "refusal": "" if chosen.rule in actions_allowed(broadcast.status) else _refusal(chosen.rule, broadcast),
+            "refusal": "" if rule in actions_allowed(broadcast.status) else _refusal(rule, broadcast),
         },
     )
 

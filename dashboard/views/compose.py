@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
@@ -21,10 +22,10 @@ from accounts.exceptions import HeraldError
 from broadcasts import services
 from broadcasts.models import Broadcast, Sender
 from broadcasts.plan_checks import NO_VALID_RECIPIENTS, REFUSING_WARNINGS
-from broadcasts.services.drafts import EDITABLE
 from contacts.selectors import contact_list_queryset
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
+from dashboard.compose_campaigns import FREQUENCIES, IF_PASSED_CHOICES, WEEKDAYS, split_errors
 from dashboard.compose_form import (
     body_from,
     counter,
@@ -42,6 +43,7 @@ from templates_app.rendering import BUILTINS
 from templates_app.selectors import template_list
 from wallets.selectors import wallet_get
 
+from . import campaigns
 from .common import error_text, page
 
 # Steps that only redraw the form (nothing is checked or created): "smart:<version>" uses the
@@ -91,12 +93,19 @@ def _form_context(member: Member, form: QueryDict | None) -> dict[str, Any]:
         "transliterate_default": values.get("transliterate") == "on",
         "follow_up_of": _followed_up(member, values),
         "follow_up_choices": list(services.FOLLOW_UP_LABELS.items()),
+        # Repeat and local time (dashboard/compose_campaigns.py): a series' zone defaults to the user's.
+        "frequencies": FREQUENCIES,
+        "weekdays": WEEKDAYS,
+        "repeat_days": values.getlist("repeat_days"),
+        "if_passed_choices": IF_PASSED_CHOICES,
+        "time_zones": sorted(available_timezones()),
     }
 
 
 def _redraw(request: HttpRequest, member: Member, form: QueryDict, status: int = 200, **extra: Any) -> HttpResponse:
     context = _form_context(member, form)
     context.update(extra)
+    context.update(split_errors(context.get("field_errors") or {}))
     return page(request, member, "dashboard/compose/form.html", context, status=status)
 
 
@@ -169,7 +178,7 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
         if step == "send" and editing is not None:
             # An edit of a draft or scheduled broadcast (its detail page's "Edit or reschedule"):
             # the same service as PATCH; the audience fields the form left empty are emptied.
-            patch = {key: value for key, value in body.items() if key in EDITABLE}
+            patch = campaigns.edit_patch(editing, body, member.client)
             for key in AUDIENCE_FIELDS:
                 patch.setdefault(key, [])
             services.broadcast_update(broadcast=editing, patch=patch)
@@ -183,6 +192,9 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
             precheck = services.broadcast_precheck(client=member.client, data=body)
     except (HeraldError, ValidationError) as exc:
         return _redraw(request, member, form, 400, error=error_text(exc), field_errors=_field_errors(exc))
+    passed = campaigns.local_time_refusal(body, precheck)
+    if passed:  # "refuse" where the local time has passed: said on its field, as the create would
+        return _redraw(request, member, form, 400, error=passed, field_errors={"local_time": [passed]})
     hidden = [(key, value) for key in form for value in form.getlist(key) if key not in NOT_CARRIED]
     # Send is offered only when the create would accept it: the same rules, read off the precheck.
     refusals = [w["message"] for w in precheck["warnings"] if w["code"] in REFUSING_WARNINGS]
@@ -190,7 +202,9 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
         refusals.append(NO_VALID_RECIPIENTS)
     # An edit gives back its own reservation before reserving again, which the precheck (a new
     # broadcast's view) cannot count: there the service decides on Save.
-    if not precheck["sufficient_balance"] and editing is None:
+    # A series reserves nothing now: each run is quoted and reserved at its time (the review says so).
+    series = body.get("schedule_mode") == Broadcast.ScheduleMode.RECURRING
+    if not precheck["sufficient_balance"] and editing is None and not series:
         refusals.append("The wallet does not hold enough credit for this broadcast.")
     texts = body.get("text")
     return page(
@@ -209,6 +223,7 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
             "uploaded_name": form.get("uploaded_name", ""),
             "follow_up_of": follow_up,
             "follow_up_label": services.FOLLOW_UP_LABELS.get(form.get("follow_up_audience", ""), ""),
+            **campaigns.review_context(body, precheck, member),
         },
     )
 
@@ -228,7 +243,7 @@ def broadcast_duplicate(request: HttpRequest, member: Member, broadcast_id: obje
     """The compose form filled from a broadcast's own create body, to send again as a new one (now,
     whatever its schedule was: the manager picks again)."""
     broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
-    form = form_from(services.request_data(broadcast), member.zone)
+    form = form_from(_body_of(broadcast), member.zone)
     form["name"] = f"Copy of {broadcast.name}"[:255]
     form["schedule_mode"] = Broadcast.ScheduleMode.NOW
     form.pop("scheduled_at", None)
@@ -265,9 +280,17 @@ def broadcast_edit(request: HttpRequest, member: Member, broadcast_id: object) -
     """The compose form filled from a draft or scheduled broadcast, to change or reschedule it; the
     review's Send saves the edit (broadcast_update decides whether it still may be edited)."""
     broadcast = selectors.broadcast_for(client=member.client, broadcast_id=broadcast_id)
-    form = form_from(services.request_data(broadcast), member.zone)
+    form = form_from(_body_of(broadcast), member.zone)
     form["edit_of"] = str(broadcast.pk)
     return _redraw(request, member, form, editing=broadcast)
+
+
+def _body_of(broadcast: Broadcast) -> dict[str, Any]:
+    """The create body of a broadcast, with a series' recurrence (its edit keeps the mode)."""
+    body = services.request_data(broadcast)
+    if broadcast.recurrence:
+        body["recurrence"] = broadcast.recurrence
+    return body
 
 
 def _parsed(value: object) -> datetime | None:

@@ -18,3 +18,14 @@ document.addEventListener("click", function (event) {
 document.addEventListener("keydown", function (event) {
   if (event.key === "Enter" && event.target.name === "contact_q") event.preventDefault();
 });
+// The schedule shows the chosen mode's fields only (all of them show with JavaScript off).
+function showScheduleMode() {
+  var chosen = document.querySelector("input[name=schedule_mode]:checked");
+  document.querySelectorAll(".schedule-mode").forEach(function (part) {
+    part.hidden = !chosen || part.dataset.mode !== chosen.value;
+  });
+}
+document.addEventListener("change", function (event) {
+  if (event.target.name === "schedule_mode") showScheduleMode();
+});
+document.addEventListener("DOMContentLoaded", showScheduleMode);

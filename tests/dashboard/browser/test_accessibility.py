@@ -91,6 +91,7 @@ def _recent_pages(shop: Any, sent: Any) -> list[str]:
     contact_services.contact_list_add_contacts(contact_list=team, contact_ids=[ann.pk])
     template = TemplateFactory(client=shop.client, name="welcome", content=f"Hi {{{{first_name}}}}, see {LONG_URL}")
     scheduled = scheduled_broadcast(shop)
+    campaigns = _campaign_pages(shop)
     return [
         f"/contacts/{ann.pk}/",
         f"/contacts/{ann.pk}/delete/",
@@ -104,6 +105,32 @@ def _recent_pages(shop: Any, sent: Any) -> list[str]:
         f"/broadcasts/{scheduled.pk}/cancel/",
         f"/broadcasts/{sent.pk}/duplicate/",
         "/settings/timezone/",
+        *campaigns,
+    ]
+
+
+def _campaign_pages(shop: Any) -> list[str]:
+    """Issue 22's pages: a recurring series' page, its edit (the Repeat fields shown) and its pause
+    step; a local-time broadcast's page."""
+    series = shop.create(
+        recipients=["+256772000001"],
+        schedule_mode="recurring",
+        recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO,TH", "start": "2026-11-26T09:00", "count": 10},
+    )
+    assert series.status_code == 201, series.content
+    local = shop.create(
+        recipients=["+256772000001", "+12125550101"],
+        purpose="transactional",
+        schedule_mode="local_time",
+        local_time={"date": "2026-11-25", "time": "10:00"},
+    )
+    assert local.status_code == 201, local.content
+    series_id, local_id = series.json()["id"], local.json()["id"]
+    return [
+        f"/broadcasts/{series_id}/",
+        f"/broadcasts/{series_id}/edit/",
+        f"/broadcasts/{series_id}/pause/",
+        f"/broadcasts/{local_id}/",
     ]
 
 
@@ -145,6 +172,17 @@ def test_pages_after_a_form_is_sent_have_no_serious_or_critical_violation(
     page.click("#compose button[type=submit][value=review]:not(.sr-only)")
     expect(page.locator("[data-testid=total-contacts]")).to_have_text("2")
     found["review"] = _violations(page)
+
+    page.goto(f"{live_server.url}/broadcasts/new/")  # a weekly series' review: its words and next runs
+    page.fill("input[name=name]", "Weekly")
+    page.fill("textarea[name=recipients]", "+256772000001")
+    page.fill("#text", "Deals")
+    page.check("[data-testid=mode-recurring]")
+    page.check("input[name=repeat_days][value=MO]")
+    page.fill("input[name=repeat_count]", "4")
+    page.click("#compose button[type=submit][value=review]:not(.sr-only)")
+    expect(page.locator("[data-testid=next-runs] li")).to_have_count(4)
+    found["series review"] = _violations(page)
 
     page.goto(f"{live_server.url}/contacts/")
     add = page.locator("form:has(button:text-is('Add contact'))")
