@@ -224,7 +224,11 @@ class ContactListMembership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contact_list", "contact"], name="membership_unique_list_contact")
         ]
-        indexes = [models.Index(fields=["contact"], name="membership_contact")]
+        indexes = [
+            models.Index(fields=["contact"], name="membership_contact"),
+            # A list's page, newest members first (dashboard): read in order, never sorted whole.
+            models.Index(fields=["contact_list", "-created_at", "-id"], name="membership_list_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.contact_id} in {self.contact_list_id}"
