@@ -31,7 +31,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from common import Verdict, bench_database, list_of_bench_contacts, quick_option, report, require, timed
+from common import Verdict, bench_database, list_of_bench_contacts, quick_option, report, require, timed, ugandan_tenant
 
 TEXT = "Hi {{first_name}}, your code is {{code}}. Reply STOP to opt out."
 COLUMNS = (
@@ -69,23 +69,14 @@ def main() -> None:
         from rest_framework.test import APIClient
 
         from accounts.models import Scope
-        from accounts.services import api_key_create, client_create
+        from accounts.services import api_key_create
         from broadcasts.models import Broadcast, Message
-        from broadcasts.services import broadcast_create, connector_create, prepare_run, sender_create
+        from broadcasts.services import broadcast_create, prepare_run
         from config.celery import app
-        from wallets.models import ExchangeRate, Route
-        from wallets.services import wallet_create, wallet_topup
 
         app.conf.task_always_eager = False  # dispatch would be a worker's job; here it is only queued
         app.conf.broker_url = "memory://"
-        client = client_create(name="Bench", country="UG", timezone_name="Africa/Kampala", send_rate_limit="1000/m")
-        wallet = wallet_create(client=client, currency="USD")
-        wallet_topup(wallet=wallet, amount=Decimal("100000000"))
-        Route.objects.create(channel="sms", country_code="UG", route_code="ESMS_UG", connector="simulator",
-                             currency="UGX", price_per_segment=Decimal("35"))  # fmt: skip
-        ExchangeRate.objects.create(from_currency="UGX", to_currency="USD", rate=Decimal("0.000268571"))
-        connector_create(name="simulator", channel="sms", backend="simulator", tps=10_000)
-        sender_create(client=client, sender="Herald")
+        client = ugandan_tenant(send_rate_limit="1000/m")
         _, raw_key = api_key_create(client=client, name="bench", scopes=Scope.values)
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")

@@ -25,10 +25,9 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from common import Verdict, bench_database, list_of_bench_contacts, quick_option, report, require
+from common import Verdict, bench_database, list_of_bench_contacts, quick_option, report, require, ugandan_tenant
 
 TEXT = "Hi {{first_name}}, your code is {{code}}. Reply STOP to opt out."
 ZONES = ["Pacific/Honolulu", "America/New_York", "Europe/Paris", "Asia/Tokyo", "Pacific/Kiritimati", "Asia/Kolkata"]
@@ -50,23 +49,13 @@ def main() -> None:
         from django.db import connection
 
         from broadcasts.models import Broadcast, Message
-        from broadcasts.services import broadcast_create, connector_create, prepare_run, sender_create
+        from broadcasts.services import broadcast_create, prepare_run
         from config.celery import app
-        from wallets.models import ExchangeRate, Route
-        from wallets.services import wallet_create, wallet_topup
 
         app.conf.task_always_eager = False  # preparation and dispatch would be workers' jobs: timed here
         app.conf.broker_url = "memory://"
-        from accounts.services import client_create
 
-        client = client_create(name="Bench", country="UG", timezone_name="Africa/Kampala", send_rate_limit="1000/m")
-        wallet = wallet_create(client=client, currency="USD")
-        wallet_topup(wallet=wallet, amount=Decimal("100000000"))
-        Route.objects.create(channel="sms", country_code="UG", route_code="ESMS_UG", connector="simulator",
-                             currency="UGX", price_per_segment=Decimal("35"))  # fmt: skip
-        ExchangeRate.objects.create(from_currency="UGX", to_currency="USD", rate=Decimal("0.000268571"))
-        connector_create(name="simulator", channel="sms", backend="simulator", tps=10_000)
-        sender_create(client=client, sender="Herald")
+        client = ugandan_tenant(send_rate_limit="1000/m")
 
         n = args.contacts
         with connection.cursor() as cursor:

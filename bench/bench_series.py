@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
-from common import Verdict, bench_database, quick_option, report, require
+from common import Verdict, bench_database, quick_option, report, require, ugandan_tenant
 
 TARGET_SECONDS = 60.0
 
@@ -37,25 +36,15 @@ def main() -> None:
     with bench_database():
         from django.db import connection
 
-        from accounts.services import client_create
         from broadcasts.models import Broadcast, Occurrence
-        from broadcasts.services import broadcast_create, connector_create, sender_create
+        from broadcasts.services import broadcast_create
         from broadcasts.services.recurring_runs import series_fire_due
         from config.celery import app
-        from wallets.models import ExchangeRate, Route
-        from wallets.services import wallet_create, wallet_topup
 
         app.conf.task_always_eager = False  # the children's dispatch would be the workers' job
         app.conf.broker_url = "memory://"
 
-        client = client_create(name="Bench", country="UG", timezone_name="Africa/Kampala", send_rate_limit="1000000/m")
-        wallet = wallet_create(client=client, currency="USD")
-        wallet_topup(wallet=wallet, amount=Decimal("100000000"))
-        Route.objects.create(channel="sms", country_code="UG", route_code="ESMS_UG", connector="simulator",
-                             currency="UGX", price_per_segment=Decimal("35"))  # fmt: skip
-        ExchangeRate.objects.create(from_currency="UGX", to_currency="USD", rate=Decimal("0.000268571"))
-        connector_create(name="simulator", channel="sms", backend="simulator", tps=10_000)
-        sender_create(client=client, sender="Herald")
+        client = ugandan_tenant(send_rate_limit="1000000/m")
 
         start = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0, tzinfo=None)
         first = broadcast_create(

@@ -162,3 +162,25 @@ def list_of_bench_contacts(cursor: Any, client_id: Any, count: int) -> uuid.UUID
     cursor.execute("ANALYZE contacts_contact")
     cursor.execute("ANALYZE contacts_contactlistmembership")
     return list_id
+
+
+def ugandan_tenant(*, send_rate_limit: str = "1000/m") -> Any:
+    """A client ready to send SMS to Uganda, as the benches use it: a USD wallet with 100,000,000 of
+    credit, the simulator connector (tps 10,000), the seed's UG route (35 UGX a part) and its rate,
+    the sender `Herald`. Returns the client (its wallet is `client.wallet`)."""
+    from decimal import Decimal
+
+    from accounts.services import client_create
+    from broadcasts.services import connector_create, sender_create
+    from wallets.models import ExchangeRate, Route
+    from wallets.services import wallet_create, wallet_topup
+
+    client = client_create(name="Bench", country="UG", timezone_name="Africa/Kampala", send_rate_limit=send_rate_limit)
+    wallet = wallet_create(client=client, currency="USD")
+    wallet_topup(wallet=wallet, amount=Decimal("100000000"))
+    Route.objects.create(channel="sms", country_code="UG", route_code="ESMS_UG", connector="simulator",
+                         currency="UGX", price_per_segment=Decimal("35"))  # fmt: skip
+    ExchangeRate.objects.create(from_currency="UGX", to_currency="USD", rate=Decimal("0.000268571"))
+    connector_create(name="simulator", channel="sms", backend="simulator", tps=10_000)
+    sender_create(client=client, sender="Herald")
+    return client
