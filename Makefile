@@ -13,6 +13,9 @@ PYTEST_ARGS ?=
 # skipped (so is that test): `make run` needs nothing but Python.
 ORACLES := tests/oracles
 ORACLES_STAMP := $(ORACLES)/node_modules/.package-lock.json
+# The test SMSC (npm `smpp`, pinned): tests/smsc/README.md. Without npm its tests skip.
+SMSC := tests/smsc
+SMSC_STAMP := $(SMSC)/node_modules/.package-lock.json
 
 .PHONY: setup run test lint format bench screenshots clean
 
@@ -31,7 +34,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: setup
 	$(BIN)/python scripts/run.py
 
-test: setup $(ORACLES_STAMP)
+test: setup $(ORACLES_STAMP) $(SMSC_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 $(ORACLES_STAMP): $(ORACLES)/package.json $(ORACLES)/package-lock.json
@@ -40,6 +43,14 @@ $(ORACLES_STAMP): $(ORACLES)/package.json $(ORACLES)/package-lock.json
 	    || echo "npm ci failed: tests/templates_app/test_twilio_oracle.py will skip." >&2; \
 	else \
 	  echo "npm not found: tests/templates_app/test_twilio_oracle.py will skip (apt-get install nodejs npm)."; \
+	fi
+
+$(SMSC_STAMP): $(SMSC)/package.json $(SMSC)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(SMSC) --no-audit --no-fund --loglevel=error \
+	    || echo "npm ci failed: the tests using the test SMSC (tests/smsc) will skip." >&2; \
+	else \
+	  echo "npm not found: the tests using the test SMSC (tests/smsc) will skip (apt-get install nodejs npm)."; \
 	fi
 
 lint: setup
@@ -59,4 +70,4 @@ screenshots: setup
 	$(BIN)/python scripts/screenshots.py
 
 clean:
-	rm -rf $(VENV) var/static .mypy_cache .ruff_cache .pytest_cache $(ORACLES)/node_modules
+	rm -rf $(VENV) var/static .mypy_cache .ruff_cache .pytest_cache $(ORACLES)/node_modules $(SMSC)/node_modules

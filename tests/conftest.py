@@ -133,3 +133,19 @@ def make_session_api(db: None) -> Callable[..., HeraldAPIClient]:
         return api
 
     return _make
+
+
+@pytest.fixture
+def smsc_factory() -> Iterator[Callable[..., Any]]:
+    """smsc_factory(MAX_TPS=100, …) → a test SMSC (tests.smsc.Smsc, tests/smsc/README.md) in its own
+    process; as many as wanted, all stopped after the test. Skips without node (fails in CI)."""
+    from tests.smsc import running_smscs
+
+    with running_smscs(service_unavailable) as start:
+        yield start
+
+
+@pytest.fixture
+def smsc(smsc_factory: Callable[..., Any]) -> Any:
+    """A test SMSC with its default settings (a receipt 200 ms after each accepted submit_sm)."""
+    return smsc_factory()
