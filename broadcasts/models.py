@@ -23,6 +23,7 @@ class Connector(models.Model):
         TWILIO = "twilio", "Twilio"
         TELEGRAM = "telegram", "Telegram Bot API"
         WHATSAPP_CLOUD = "whatsapp_cloud", "WhatsApp Cloud API"
+        SMPP = "smpp", "SMPP 3.4"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=64, unique=True)

@@ -12,14 +12,18 @@ import uuid
 from celery import current_app
 from django.db import transaction
 
+from .smpp.routing import dispatch_queue
+
 DISPATCH = "broadcasts.tasks.dispatch_broadcast"
 SEND_TESTS = "broadcasts.tasks.send_test_messages"
 PREPARE = "broadcasts.tasks.prepare_broadcast"
 CONNECTOR_REPORTS = "broadcasts.tasks.connector_reports"
 
 
-def _enqueue(name: str, *args: object, countdown: float | None = None) -> None:
+def _enqueue(name: str, *args: object, countdown: float | None = None, queue: str | None = None) -> None:
     signature = current_app.signature(name, args=args)
+    if queue is not None:
+        signature.set(queue=queue)
     if countdown is None:
         signature.apply_async()
     else:
@@ -30,10 +34,12 @@ def dispatch(
     broadcast_id: uuid.UUID | str, token: str | None = None, *, lane: int = 0, countdown: float | None = None
 ) -> None:
     """Run (or continue, with the lease's token) a broadcast's dispatcher, or one of its helper lanes."""
+    # Broadcasts sending through an smpp connector go to the `smpp` queue (broadcasts/smpp/routing.py).
+    to = dispatch_queue(broadcast_id)
     if lane:
-        _enqueue(DISPATCH, str(broadcast_id), token, lane, countdown=countdown)
+        _enqueue(DISPATCH, str(broadcast_id), token, lane, countdown=countdown, queue=to)
     else:
-        _enqueue(DISPATCH, str(broadcast_id), token, countdown=countdown)
+        _enqueue(DISPATCH, str(broadcast_id), token, countdown=countdown, queue=to)
 
 
 def dispatch_on_commit(broadcast_id: uuid.UUID | str) -> None:
@@ -53,7 +59,7 @@ def prepare_on_commit(broadcast_id: uuid.UUID | str) -> None:
 
 
 def send_tests(broadcast_id: uuid.UUID | str, message_ids: list[int]) -> None:
-    _enqueue(SEND_TESTS, str(broadcast_id), list(message_ids))
+    _enqueue(SEND_TESTS, str(broadcast_id), list(message_ids), queue=dispatch_queue(broadcast_id))
 
 
 def connector_reports(connector_id: str, provider_message_ids: list[str], *, delay: float) -> None:

@@ -52,3 +52,6 @@ class DispatchLane(models.Model):
 
     def __str__(self) -> str:
         return f"lane {self.lane} of {self.broadcast_id}"
+
+
+from .smpp.models import SmppPart  # noqa: E402, F401 - the SMPP parts, a model of this app too

@@ -142,6 +142,17 @@ class OwnRedis:
             self.proc.wait()
 
 
+def metrics_directory(path: str | Path) -> str:
+    """Prometheus' multiprocess directory (accounts/metrics.py): every child writes its counters there
+    and /metrics adds them up. Emptied at each start, as prometheus-client requires (a file left by
+    a process of an earlier run would count again)."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return str(directory)
+
+
 def prepare_environment(var_dir: Path) -> tuple[dict[str, str], bool, OwnRedis | None]:
     """The environment every child gets; whether this script started the embedded PostgreSQL; the
     redis-server it started, if any."""
@@ -152,6 +163,7 @@ def prepare_environment(var_dir: Path) -> tuple[dict[str, str], bool, OwnRedis |
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
     env.setdefault("PYTHONUNBUFFERED", "1")  # each line in var/log/ as it happens
     env["HERALD_VAR_DIR"] = str(var_dir)
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_directory(env.get("PROMETHEUS_MULTIPROC_DIR") or var_dir / "metrics")
     started_pg = False
     if not env.get("DATABASE_URL"):
         log(f"starting embedded PostgreSQL (data in {var_dir / 'pgdata'})")
@@ -267,6 +279,13 @@ def worker_commands(mode: str) -> dict[str, tuple[str, list[str]]]:
             [*celery, "--concurrency", "1", "-Q", "webhooks", "-n", "webhooks@%h"],
         ),
     }
+    if os.environ.get("SMPP_QUEUE", "").lower() in ("1", "true", "yes", "on"):
+        # SMPP dispatch (docs/providers/smpp.md): one process, so each connector's binds are held once.
+        dedicated["smpp"] = (
+            "smpp-worker",
+            "Celery worker (smpp)",
+            [*celery, "--concurrency", "1", "-Q", "smpp", "-n", "smpp@%h"],
+        )
     queues = list(dedicated) if mode == "dedicated" else [q.strip() for q in mode.split(",") if q.strip()]
     unknown = sorted(set(queues) - set(dedicated))
     if unknown or not queues:
@@ -279,6 +298,7 @@ def worker_commands(mode: str) -> dict[str, tuple[str, list[str]]]:
 # could answer, while ours failed to bind it).
 _WORKER_READY = re.compile(r"@\S+ ready\.")
 _BEAT_READY = "beat: Starting..."
+_SMPP_LISTENER_READY = "smpp.listener_started"
 _WEB_LISTENING = "Listening at: "
 
 
@@ -287,6 +307,8 @@ def ready_marker(name: str) -> Callable[[str], bool]:
         return lambda line: _WEB_LISTENING in line
     if name == "beat":
         return lambda line: _BEAT_READY in line
+    if name == "smpp-listener":
+        return lambda line: _SMPP_LISTENER_READY in line
     return lambda line: _WORKER_READY.search(line) is not None
 
 
@@ -448,12 +470,21 @@ def main() -> int:
         manage(env, log_dir, "migrate", "--noinput")
         # The demo key is kept under var/ so the one printed here stays the same across restarts.
         demo = manage(env, log_dir, "seed_demo", "--key-file", str(var_dir / "demo-api-key"), keep_stdout=False)
+        # Receipts and MO of SMPP connectors arrive on binds held by a process of their own.
+        smpp_listener = manage(env, log_dir, "smpp_listener", "--active").strip() not in ("", "0")
+        if smpp_listener and "SMPP_QUEUE" not in env:
+            # And their dispatch goes to a worker of its own, so binds are held once per node, not
+            # once per prefork child (docs/providers/smpp.md, "Process model"). SMPP_QUEUE=0 keeps
+            # them on the default queue.
+            env["SMPP_QUEUE"] = os.environ["SMPP_QUEUE"] = "1"
         commands: dict[str, tuple[str, list[str]]] = {
             "web": (
                 "web (gunicorn)",
                 [
                     str(BIN / "gunicorn"),
                     "config.wsgi",
+                    "--config",
+                    str(BASE_DIR / "config" / "gunicorn.py"),
                     "--bind",
                     f"{host}:{port}",
                     "--workers",
@@ -473,6 +504,11 @@ def main() -> int:
             ),
             **worker_commands(os.environ.get("HERALD_WORKERS", "dedicated")),
             "beat": ("Celery beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "--pidfile="]),
+            **(
+                {"smpp-listener": ("SMPP listener", [PYTHON, str(BASE_DIR / "manage.py"), "smpp_listener"])}
+                if smpp_listener
+                else {}
+            ),
         }
         width = max(len(name) for name in commands)
         ready: dict[str, bool] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from broadcasts.smpp.connector import SmppConnector  # the plugin lives with its SMPP package
+
 from .base import (
     HOOK_INBOUND,
     HOOK_STATUS,
@@ -31,6 +33,7 @@ REGISTRY: dict[str, type[BaseConnector]] = {
     TwilioConnector.backend: TwilioConnector,
     HttpBackendConnector.backend: HttpBackendConnector,
     WhatsappCloudConnector.backend: WhatsappCloudConnector,
+    SmppConnector.backend: SmppConnector,
 }
 
 

@@ -44,7 +44,7 @@ def connector_create(
     channel: str,
     backend: str,
     config: dict[str, Any] | None = None,
-    tps: int = 50,
+    tps: int | None = None,
     active: bool = True,
     client: Client | None = None,
 ) -> Connector:
@@ -60,6 +60,11 @@ def connector_create(
         errors["channel"] = [f"Channel must be one of {', '.join(Channel.values)}."]
     if backend not in Connector.Backend.values:
         errors["backend"] = [f"Backend must be one of {', '.join(Connector.Backend.values)}."]
+    if tps is None and backend == Connector.Backend.SMPP:
+        errors["tps"] = ["tps is required for the smpp backend: the rate your SMSC account allows."]
+    elif backend == Connector.Backend.SMPP and channel != Channel.SMS:
+        errors["channel"] = ["The smpp backend sends SMS only."]
+    tps = 50 if tps is None else tps
     if not isinstance(tps, int) or isinstance(tps, bool) or not 1 <= tps <= 100_000:
         errors["tps"] = ["tps must be a whole number from 1 to 100000."]
     normalized: dict[str, Any] = {}

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--channel", default=Channel.SMS, choices=Channel.values)
         parser.add_argument("--backend", required=True, choices=Connector.Backend.values)
         parser.add_argument("--config", default="{}", help="JSON object, e.g. '{\"failure_rate\": 0.1}'")
-        parser.add_argument("--tps", type=int, default=50)
+        parser.add_argument("--tps", type=int, default=None, help="messages a second (default 50; required for smpp)")
         parser.add_argument(
             "--client",
             metavar="CLIENT_ID",

@@ -1,0 +1,160 @@
+"""The `smpp` connector (SPEC §10): submit_sm per part over kept binds, within the window.
+
+It lives in this package rather than broadcasts/connectors/ because it needs the package's
+session, codec and pool (a plugin there may import only the connector base); the registry names it
+all the same. Like the HTTP engine it runs on a loop thread of its own per process and returns at
+once from `submit`; the dispatcher records one group while the next is in flight.
+
+One message's parts go in order on one bind: part 1's answer decides (accepted; 0x58/0x14/0x08
+transient, nothing left; other statuses permanent `smpp_0x…`); a later part refused fails the
+message with that part's code (its earlier parts are with the SMSC: never resent). A part written
+without an answer (response timeout, bind dropped) makes the outcome unknown (SPEC §10: never
+resent, `delivery_unknown`). No bind at all (refused, backoff): not sent, transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any, ClassVar
+
+import structlog
+
+from accounts.aio import loop_thread
+from broadcasts.connectors.base import BaseConnector, OutboundMessage, SendResult
+
+from . import codec, effects
+from .config import SmppConfig, stored
+from .pool import BindPool
+from .session import NotSent, Unanswered
+
+log = structlog.get_logger(__name__)
+
+SMPP_LOOP = "herald-smpp"
+THROTTLE_PAUSE = 1.0  # seconds the whole connector waits after an ESME_RTHROTTLED
+
+_pools: dict[tuple[int, str, SmppConfig], BindPool] = {}
+_closing: set[asyncio.Future[None]] = set()
+
+
+def pool_for(connector_id: str, name: str, config: SmppConfig) -> BindPool:
+    """This process's binds of the connector (on the loop thread); new ones when the config changed."""
+    key = (os.getpid(), connector_id, config)
+    pool = _pools.get(key)
+    if pool is None:
+        for old in [k for k in _pools if k[1] == connector_id and k != key]:
+            stale = _pools.pop(old)
+            if old[0] == os.getpid():
+                closing = asyncio.ensure_future(stale.close())
+                _closing.add(closing)
+                closing.add_done_callback(_closing.discard)
+        mode = "trx" if config.bind == "trx" else "tx"
+        pool = _pools[key] = BindPool(name, config, mode=mode, on_deliver=_deliver_handler(connector_id))
+    return pool
+
+
+def _deliver_handler(connector_id: str) -> Any:
+    async def handle(pdus: list[Any]) -> None:
+        await asyncio.to_thread(effects.current().delivers_store, connector_id=connector_id, pdus=pdus)
+
+    return handle
+
+
+def _result_for_status(message_id: int, status: int, *, first: bool, seq: int, total: int) -> SendResult:
+    code = codec.error_code(status)
+    if first and status in codec.TRANSIENT:
+        return SendResult(message_id, False, transient=True, error_code=code, retry_after=codec.TRANSIENT[status])
+    text = f"SMSC refused part {seq} of {total}" if total > 1 else "SMSC refused the message"
+    return SendResult(message_id, False, error_code=code, error_message=text)
+
+
+class SmppConnector(BaseConnector):
+    backend = "smpp"
+    idempotent = False
+    secret_keys: ClassVar[frozenset[str]] = frozenset({"password"})
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return stored(super().validate_config(config))
+
+    def smpp_config(self) -> SmppConfig:
+        return SmppConfig.from_dict(self.config)
+
+    def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        return self.submit(batch).result()
+
+    def submit(self, batch: Sequence[OutboundMessage]) -> Future[list[SendResult]]:
+        sender = loop_thread(SMPP_LOOP)
+        return asyncio.run_coroutine_threadsafe(self._send_all(list(batch)), sender.loop)
+
+    async def _send_all(self, batch: list[OutboundMessage]) -> list[SendResult]:
+        config = self.smpp_config()
+        pool = pool_for(self.connector_id, self.name, config)
+        multipart: list[tuple[int, list[str]]] = []
+        results = await asyncio.gather(*(self._send_one(pool, config, m, multipart) for m in batch))
+        store = effects.registered
+        if multipart and store is not None:
+            try:
+                await asyncio.to_thread(store.parts_record, connector_name=self.name, parts=multipart)
+            except Exception:
+                log.exception("smpp.parts_not_recorded", connector=self.name, count=len(multipart))
+        if store is not None and any(r.error_code == codec.error_code(codec.ESME_RTHROTTLED) for r in results):
+            try:
+                await asyncio.to_thread(store.pacing_slow, connector_id=self.connector_id, seconds=THROTTLE_PAUSE)
+            except Exception:
+                log.exception("smpp.pacing_not_slowed", connector=self.name)
+        return list(results)
+
+    async def _send_one(
+        self, pool: BindPool, config: SmppConfig, message: OutboundMessage, multipart: list[tuple[int, list[str]]]
+    ) -> SendResult:
+        try:
+            parts = codec.parts_for(message.text, config, ref=secrets.randbelow(0x10000))
+            address = codec.addresses(message.sender, message.to, config)
+        except (KeyError, ValueError) as exc:
+            return SendResult(message.id, False, error_code="smpp_invalid_message", error_message=type(exc).__name__)
+        if not parts:
+            return SendResult(message.id, False, error_code="smpp_invalid_message", error_message="Empty text")
+        try:
+            session = await pool.session()
+        except NotSent as exc:
+            return SendResult(message.id, False, transient=True, error_code="connection_error", error_message=str(exc))
+        ids: list[str] = []
+        for seq, part in enumerate(parts, start=1):
+
+            def build(sequence: int, part: codec.Part = part) -> bytes:
+                return codec.submit_sm(sequence=sequence, part=part, address=address, config=config)
+
+            try:
+                status, provider_id = await session.submit(build)
+            except NotSent as exc:
+                if seq == 1:
+                    return SendResult(
+                        message.id, False, transient=True, error_code="connection_error", error_message=str(exc)
+                    )
+                return SendResult(
+                    message.id, False, unknown=True, error_code="delivery_unknown", error_message=str(exc)
+                )
+            except Unanswered as exc:
+                return SendResult(
+                    message.id, False, unknown=True, error_code="delivery_unknown", error_message=str(exc)
+                )
+            if status != codec.ESME_ROK:
+                return _result_for_status(message.id, status, first=seq == 1, seq=seq, total=len(parts))
+            ids.append(provider_id)
+        if len(ids) > 1:
+            multipart.append((message.id, ids))
+        return SendResult(message.id, True, provider_message_id=ids[0])
+
+
+def close_pools() -> None:
+    """Unbind every bind of this process (tests, worker shutdown)."""
+    pools = [p for k, p in list(_pools.items()) if k[0] == os.getpid()]
+    _pools.clear()
+    if pools:
+        sender = loop_thread(SMPP_LOOP)
+        for pool in pools:
+            sender.run(pool.close())

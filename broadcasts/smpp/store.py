@@ -1,0 +1,195 @@
+"""The database side of SMPP binds: receipts, MO, multipart parts, throttling. Registered as the
+binds' effects (effects.py) when imported.
+
+Receipts go through `status_updates.messages_apply_status`, the path the hooks use (an id not known
+yet is kept as an early report, then dropped and logged: acknowledged either way). A multipart
+message's receipts are per part: its parts are rows (SmppPart); the message moves to delivered when
+every part is, to failed when one part fails, under its first part's id (its provider id).
+
+A receipt and the record of its message's parts can cross: the receipt may be read before the parts
+are stored. Both take the same transaction-scoped advisory lock per connector, so either the receipt
+sees the parts, or the parts' record finds the receipt kept as an early report and applies it.
+
+MO goes through `inbound.replies_receive` (opt-out keywords apply); concatenated MO is reassembled
+in memory first (a part is acknowledged when it is held: a crash loses an incomplete MO).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from django.db import connection, transaction
+
+from broadcasts.connectors.base import InboundMessage, StatusUpdate
+from broadcasts.inbound import replies_receive
+from broadcasts.models import Connector
+from broadcasts.status_updates import messages_apply_status
+
+from . import effects
+from .config import SmppConfig
+from .models import SmppPart
+from .receipts import Reassembly, Receipt, is_receipt, mo_from, normalize_id, receipt_from
+
+log = structlog.get_logger(__name__)
+
+_reassembly: dict[str, Reassembly] = defaultdict(Reassembly)
+
+
+def _lock(cursor: Any, connector_name: str) -> None:
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"smpp-parts:{connector_name}"])
+
+
+def _parts_apply(cursor: Any, connector_name: str, rows: Sequence[tuple[str, str, str]]) -> list[StatusUpdate]:
+    """Record (part id, status, error code) on parts; the message updates they complete."""
+    if not rows:
+        return []
+    cursor.execute(
+        """
+        UPDATE broadcasts_smpppart p SET status = r.status, error_code = r.code
+          FROM unnest(%s::text[], %s::text[], %s::text[]) AS r(id, status, code)
+         WHERE p.connector = %s AND p.provider_message_id = r.id AND p.status <> 'failed'
+     RETURNING p.message_id
+        """,
+        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], connector_name],
+    )
+    message_ids = sorted({row[0] for row in cursor.fetchall()})
+    if not message_ids:
+        return []
+    cursor.execute(
+        """
+        SELECT (array_agg(provider_message_id ORDER BY seq))[1], bool_and(status = 'delivered'),
+               bool_or(status = 'failed'), max(error_code) FILTER (WHERE status = 'failed')
+          FROM broadcasts_smpppart WHERE message_id = ANY(%s) GROUP BY message_id
+        """,
+        [message_ids],
+    )
+    updates = []
+    for first_id, delivered, failed, code in cursor.fetchall():
+        if failed:
+            updates.append(StatusUpdate(first_id, "failed", error_code=code or "smpp_failed"))
+        elif delivered:
+            updates.append(StatusUpdate(first_id, "delivered"))
+    return updates
+
+
+def receipts_apply(*, connector_name: str, receipts: Sequence[Receipt]) -> int:
+    """Apply receipts (ids already normalized); returns how many messages moved."""
+    receipts = [r for r in receipts if r.status is not None]
+    if not receipts:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock(cursor, connector_name)
+        cursor.execute(
+            "SELECT provider_message_id FROM broadcasts_smpppart"
+            " WHERE connector = %s AND provider_message_id = ANY(%s)",
+            [connector_name, [r.message_id for r in receipts]],
+        )
+        of_parts = {row[0] for row in cursor.fetchall()}
+        updates = [
+            StatusUpdate(r.message_id, r.status or "", error_code=r.error_code, at=r.done_at)
+            for r in receipts
+            if r.message_id not in of_parts
+        ]
+        rows = [(r.message_id, r.status or "", r.error_code) for r in receipts if r.message_id in of_parts]
+        updates += _parts_apply(cursor, connector_name, rows)
+        return messages_apply_status(connector_name=connector_name, updates=updates).applied if updates else 0
+
+
+def _done_with_connection() -> None:
+    """Called from the binds' worker threads: their database connection is not kept between batches
+    (nothing closes it otherwise, and it would outlive a test database or a PostgreSQL restart)."""
+    if threading.current_thread() is not threading.main_thread():
+        connection.close()
+
+
+class Store:
+    def delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
+        try:
+            self._delivers_store(connector_id=connector_id, pdus=pdus)
+        finally:
+            _done_with_connection()
+
+    def _delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
+        connector = Connector.objects.get(pk=connector_id)
+        config = SmppConfig.from_dict(connector.config)
+        receipts: list[Receipt] = []
+        inbound: list[InboundMessage] = []
+        unreadable = 0
+        for pdu in pdus:
+            if is_receipt(pdu):
+                receipt = receipt_from(pdu)
+                if receipt is None:
+                    unreadable += 1
+                    continue
+                normalized = normalize_id(receipt.message_id, config.receipt_id_format)
+                receipts.append(Receipt(normalized, receipt.stat, receipt.err, receipt.done_at))
+                continue
+            whole = _reassembly[connector_id].add(mo_from(pdu))
+            if whole is not None:
+                inbound.append(
+                    InboundMessage(
+                        urn=f"tel:+{whole.source.lstrip('+')}",
+                        text=whole.text,
+                        provider_message_id=f"smpp-{uuid.uuid4().hex}",
+                        to=whole.destination,
+                    )
+                )
+        if unreadable:
+            log.warning("smpp.receipt_without_id", connector=connector.name, count=unreadable)
+        applied = receipts_apply(connector_name=connector.name, receipts=receipts)
+        replies = replies_receive(connector=connector, messages=inbound) if inbound else 0
+        log.info("smpp.delivered", connector=connector.name, receipts=len(receipts), applied=applied, replies=replies)
+
+    def parts_record(self, *, connector_name: str, parts: list[tuple[int, list[str]]]) -> None:
+        try:
+            self._parts_record(connector_name=connector_name, parts=parts)
+        finally:
+            _done_with_connection()
+
+    def _parts_record(self, *, connector_name: str, parts: list[tuple[int, list[str]]]) -> None:
+        rows = [
+            SmppPart(message_id=message_id, connector=connector_name, seq=seq, provider_message_id=pid)
+            for message_id, ids in parts
+            for seq, pid in enumerate(ids, start=1)
+        ]
+        with transaction.atomic(), connection.cursor() as cursor:
+            _lock(cursor, connector_name)
+            SmppPart.objects.bulk_create(rows, ignore_conflicts=True)
+            cursor.execute(
+                """
+                DELETE FROM broadcasts_earlyreport
+                 WHERE connector = %s AND provider_message_id = ANY(%s)
+             RETURNING provider_message_id, status, error_code
+                """,
+                [connector_name, [r.provider_message_id for r in rows]],
+            )
+            updates = _parts_apply(cursor, connector_name, cursor.fetchall())
+            if updates:
+                messages_apply_status(connector_name=connector_name, updates=updates)
+
+    def pacing_slow(self, *, connector_id: str, seconds: float) -> None:
+        try:
+            self._pacing_slow(connector_id=connector_id, seconds=seconds)
+        finally:
+            _done_with_connection()
+
+    def _pacing_slow(self, *, connector_id: str, seconds: float) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE broadcasts_connector
+                   SET pacing_next_at = GREATEST(COALESCE(pacing_next_at, clock_timestamp()), clock_timestamp())
+                                        + make_interval(secs => %s)
+                 WHERE id = %s
+                """,
+                [seconds, connector_id],
+            )
+        log.info("smpp.throttled", connector_id=connector_id, pause=seconds)
+
+
+effects.register(Store())

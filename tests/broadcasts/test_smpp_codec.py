@@ -1,0 +1,271 @@
+"""The smpp connector's pure parts: config validation, text → submit_sm parts, receipts, MO."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from broadcasts.connectors import REGISTRY
+from broadcasts.smpp import codec
+from broadcasts.smpp.config import SmppConfig, stored
+from broadcasts.smpp.connector import _result_for_status
+from broadcasts.smpp.receipts import Reassembly, is_receipt, mo_from, normalize_id, parse_text, receipt_from
+from templates_app.encoding import analyze, split_segments
+
+BASE = {"host": "127.0.0.1", "system_id": "herald"}
+
+
+def config(**extra: Any) -> SmppConfig:
+    return SmppConfig.from_dict({**BASE, **extra})
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+def test_config_defaults_are_the_spec_defaults() -> None:
+    assert stored(BASE) == {
+        **BASE,
+        "port": 2775,
+        "password": "",
+        "system_type": "",
+        "bind": "trx",
+        "binds": 1,
+        "window": 10,
+        "tls": False,
+        "enquire_link_interval": 30.0,
+        "response_timeout": 10.0,
+        "source_ton": "auto",
+        "source_npi": "auto",
+        "dest_ton": 1,
+        "dest_npi": 1,
+        "registered_delivery": 1,
+        "gsm7_charset": "gsm0338",
+        "concat": "udh",
+        "receipt_id_format": "same",
+    }
+
+
+@pytest.mark.parametrize(
+    ("bad", "key"),
+    [
+        ({"host": ""}, "config.host"),
+        ({"system_id": "x" * 16}, "config.system_id"),
+        ({"password": "123456789"}, "config.password"),
+        ({"port": "2775"}, "config.port"),
+        ({"port": 70000}, "config.port"),
+        ({"window": 0}, "config.window"),
+        ({"binds": True}, "config.binds"),
+        ({"bind": "rx"}, "config.bind"),
+        ({"concat": "udh16"}, "config.concat"),
+        ({"gsm7_charset": "utf8"}, "config.gsm7_charset"),
+        ({"receipt_id_format": "hex"}, "config.receipt_id_format"),
+        ({"tls": "yes"}, "config.tls"),
+        ({"enquire_link_interval": 0}, "config.enquire_link_interval"),
+        ({"response_timeout": "10"}, "config.response_timeout"),
+        ({"source_ton": 9}, "config.source_ton"),
+        ({"colour": "blue"}, "config.colour"),
+    ],
+)
+def test_a_bad_config_names_the_key(bad: dict[str, Any], key: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        REGISTRY["smpp"].validate_config({**BASE, **bad})
+    assert key in caught.value.message_dict
+
+
+def test_the_password_is_masked() -> None:
+    assert REGISTRY["smpp"].masked_config({**BASE, "password": "secret"})["password"] == "••••••••"
+    assert REGISTRY["smpp"].idempotent is False
+
+
+# --- parts -------------------------------------------------------------------------------------
+
+GSM_BOUNDARY = "c" * 152 + "€" + "d" * 100  # the escape pair would straddle septet 153
+UCS2_BOUNDARY = "Ж" * 66 + "😀" + "Ж" * 10  # the surrogate pair would straddle unit 67
+
+
+@pytest.mark.parametrize("concat", ["udh", "sar", "payload"])
+@pytest.mark.parametrize("text", ["Hello", "€" + "a" * 159, GSM_BOUNDARY, UCS2_BOUNDARY, "Ж" * 70, "a" * 160])
+def test_parts_are_exactly_the_priced_segments(text: str, concat: str) -> None:
+    parts = codec.parts_for(text, config(concat=concat), ref=0x1234)
+    info = analyze(text)
+    assert len(parts) == info.segments
+    coding = 0 if info.encoding == "gsm7" else 8
+    texts = []
+    for seq, part in enumerate(parts, start=1):
+        assert part.data_coding == coding
+        body = part.tlvs.get("message_payload") if concat == "payload" else part.short_message
+        if concat == "udh" and len(parts) > 1:
+            assert part.esm_class == 0x40
+            assert body[:6] == bytes((5, 0, 3, 0x34, len(parts), seq))
+            body = body[6:]
+        if concat in ("sar", "payload") and len(parts) > 1:
+            assert part.tlvs["sar_msg_ref_num"] == 0x1234
+            assert (part.tlvs["sar_total_segments"], part.tlvs["sar_segment_seqnum"]) == (len(parts), seq)
+        texts.append(codec.decode_text(body, coding))
+    assert texts == split_segments(text)
+
+
+def test_an_escape_pair_and_a_surrogate_pair_start_the_next_part() -> None:
+    gsm = codec.parts_for(GSM_BOUNDARY, config(), ref=1)
+    assert [len(p.short_message) - 6 for p in gsm] == [152, 102]  # octets = septets, unpacked
+    assert gsm[1].short_message[6:8] == b"\x1b\x65"  # € = ESC e, whole, in part 2
+    ucs2 = codec.parts_for(UCS2_BOUNDARY, config(), ref=1)
+    assert ucs2[1].short_message[6:10] == "😀".encode("utf-16-be")
+
+
+@pytest.mark.parametrize(("charset", "expected"), [("gsm0338", b"\x00\x1b\x65A"), ("latin1", b"@?A")])
+def test_gsm7_charset(charset: str, expected: bytes) -> None:
+    assert codec.parts_for("@€A", config(gsm7_charset=charset), ref=1)[0].short_message == expected
+
+
+def test_submit_sm_decodes_with_the_fields_herald_set() -> None:
+    cfg = config(registered_delivery=1, concat="sar")
+    part = codec.parts_for("Ж" * 80, cfg, ref=300)[1]
+    raw = codec.submit_sm(sequence=42, part=part, address=codec.addresses("Herald", "+256772000001", cfg), config=cfg)
+    assert codec.header(raw)[1:] == (4, 0, 42)
+    pdu = codec.parse(raw)
+    assert (pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr) == (5, 0, b"Herald")
+    assert (pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr) == (1, 1, b"256772000001")
+    assert (pdu.data_coding, pdu.registered_delivery, pdu.sar_msg_ref_num, pdu.sar_segment_seqnum) == (8, 1, 300, 2)
+
+
+@pytest.mark.parametrize(
+    ("command", "fields"),
+    [("deliver_sm_resp", {"message_id": ""}), ("enquire_link_resp", {}), ("unbind_resp", {}), ("generic_nack", {})],
+)
+def test_a_templated_response_is_smpplibs_encoding(command: str, fields: dict[str, Any]) -> None:
+    # The session answers every deliver_sm from a template (speed): byte for byte smpplib's PDU.
+    for sequence, status in ((1, 0), (0x7FFFFFFF, 0x64), (12345, 0x65), (7, 0x03)):
+        made = codec.response(command, sequence=sequence, status=status)
+        assert made == codec.pdu(command, sequence=sequence, status=status, **fields)
+        assert codec.header(made)[2:] == (status, sequence)
+
+
+@pytest.mark.parametrize(
+    ("sender", "ton_npi", "address"), [("+256700111222", (1, 1), "256700111222"), ("8080", (3, 1), "8080")]
+)
+def test_source_ton_npi_auto(sender: str, ton_npi: tuple[int, int], address: str) -> None:
+    fields = codec.addresses(sender, "+1", config())
+    assert (fields["source_addr_ton"], fields["source_addr_npi"], fields["source_addr"]) == (*ton_npi, address)
+
+
+# --- submit_sm_resp statuses ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "transient", "retry_after", "code"),
+    [
+        (0x58, True, 30.0, "smpp_0x00000058"),
+        (0x14, True, 180.0, "smpp_0x00000014"),
+        (0x08, True, 30.0, "smpp_0x00000008"),
+        (0x0B, False, None, "smpp_0x0000000b"),
+        (0x45, False, None, "smpp_0x00000045"),
+    ],
+)
+def test_status_mapping(status: int, transient: bool, retry_after: float | None, code: str) -> None:
+    result = _result_for_status(7, status, first=True, seq=1, total=1)
+    assert (result.accepted, result.transient, result.retry_after, result.error_code) == (
+        False,
+        transient,
+        retry_after,
+        code,
+    )
+
+
+def test_a_later_part_refused_fails_for_good() -> None:
+    result = _result_for_status(7, 0x58, first=False, seq=2, total=2)
+    assert (result.transient, result.error_code) == (False, "smpp_0x00000058")
+
+
+# --- receipts ----------------------------------------------------------------------------------
+
+
+def deliver(text: str = "", esm_class: int = 4, **tlvs: Any) -> Any:
+    return SimpleNamespace(short_message=text.encode("latin-1"), esm_class=esm_class, **tlvs)
+
+
+APPENDIX_B = (
+    "id:00000000a1 sub:001 dlvrd:001 submit date:2612060316 done date:261206031759 stat:DELIVRD err:000 text:Hello"
+)
+
+
+def test_receipt_text_10_and_12_digit_dates() -> None:
+    receipt = receipt_from(deliver(APPENDIX_B))
+    assert (receipt.message_id, receipt.stat, receipt.status, receipt.err) == (
+        "00000000a1",
+        "DELIVRD",
+        "delivered",
+        "000",
+    )
+    assert receipt.done_at.isoformat() == "2026-12-06T03:17:59+00:00"
+    assert parse_text(APPENDIX_B)["submitdate"] == "2612060316"
+
+
+def test_receipt_text_is_read_tolerantly() -> None:
+    receipt = receipt_from(
+        deliver("ID:77 Sub:001 DLVRD:000 Submit Date:2612060316 Done Date:2612060317 STAT:undeliv ERR:0A1")
+    )
+    assert (receipt.message_id, receipt.status, receipt.error_code) == ("77", "failed", "smpp_undeliv_0a1")
+
+
+def test_receipt_tlvs_only() -> None:
+    receipt = receipt_from(deliver("", receipted_message_id=b"abc\0", message_state=5))
+    assert (receipt.message_id, receipt.status, receipt.error_code) == ("abc", "failed", "smpp_undeliv_0")
+
+
+def test_tlvs_win_over_the_text() -> None:
+    receipt = receipt_from(deliver(APPENDIX_B, receipted_message_id=b"ff01", message_state=3))
+    assert (receipt.message_id, receipt.stat, receipt.status) == ("ff01", "EXPIRED", "failed")
+
+
+@pytest.mark.parametrize("stat", ["ACCEPTD", "ENROUTE", "UNKNOWN", "WHATEVER"])
+def test_other_stats_change_nothing(stat: str) -> None:
+    assert receipt_from(deliver(f"id:1 stat:{stat} err:000")).status is None
+
+
+def test_a_receipt_without_an_id_is_none_and_an_mo_is_not_a_receipt() -> None:
+    assert receipt_from(deliver("stat:DELIVRD")) is None
+    assert not is_receipt(deliver("STOP", esm_class=0))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "given", "expected"),
+    [("same", "ff", "ff"), ("hex_to_dec", "ff", "255"), ("dec_to_hex", "255", "ff"), ("hex_to_dec", "zz", "zz")],
+)
+def test_receipt_id_formats(fmt: str, given: str, expected: str) -> None:
+    assert normalize_id(given, fmt) == expected
+
+
+# --- MO ----------------------------------------------------------------------------------------
+
+
+def mo(data: bytes, esm_class: int = 0, data_coding: int = 0, **tlvs: Any) -> Any:
+    return SimpleNamespace(
+        short_message=data,
+        esm_class=esm_class,
+        data_coding=data_coding,
+        source_addr=b"256772000001",
+        destination_addr=b"8080",
+        **tlvs,
+    )
+
+
+def test_a_two_part_mo_is_reassembled_in_any_order() -> None:
+    parts = [
+        mo(bytes((5, 0, 3, 9, 2, seq)) + codec.gsm_encode(text), esm_class=0x40) for seq, text in ((1, "ST"), (2, "OP"))
+    ]
+    joined = Reassembly()
+    assert joined.add(mo_from(parts[1])) is None
+    whole = joined.add(mo_from(parts[0]))
+    assert (whole.source, whole.destination, whole.text) == ("256772000001", "8080", "STOP")
+
+
+def test_a_sar_ucs2_mo() -> None:
+    joined = Reassembly()
+    first = mo("Жд".encode("utf-16-be"), data_coding=8, sar_msg_ref_num=5, sar_total_segments=2, sar_segment_seqnum=1)
+    second = mo("😀".encode("utf-16-be"), data_coding=8, sar_msg_ref_num=5, sar_total_segments=2, sar_segment_seqnum=2)
+    assert joined.add(mo_from(first)) is None
+    assert joined.add(mo_from(second)).text == "Жд😀"

@@ -1,0 +1,94 @@
+"""Creating an smpp connector (createconnector, the admin's form) and routing its dispatch."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from celery.canvas import Signature
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from broadcasts import queue
+from broadcasts.admin import ConnectorForm
+from broadcasts.models import Connector, Message
+from broadcasts.smpp import routing
+from tests.factories.broadcasts import ConnectorFactory
+
+pytestmark = pytest.mark.django_db
+
+CONFIG = {"host": "smsc.example", "system_id": "herald", "password": "secret"}
+
+
+def create(*extra: str, config: object = CONFIG) -> str:
+    out = StringIO()
+    call_command("createconnector", "carrier", "--backend", "smpp", "--config", json.dumps(config), *extra, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_createconnector_stores_the_normalized_config() -> None:
+    connector_id = create("--tps", "100")
+    connector = Connector.objects.get(pk=connector_id)
+    assert (connector.backend, connector.tps, connector.config["window"], connector.config["bind"]) == (
+        "smpp",
+        100,
+        10,
+        "trx",
+    )
+    assert connector.config["password"] == "secret"  # stored (encrypted at rest), masked when shown
+
+
+@pytest.mark.parametrize(
+    ("extra", "config", "message"),
+    [
+        ((), CONFIG, "tps is required for the smpp backend"),
+        (("--tps", "100", "--channel", "whatsapp"), CONFIG, "sends SMS only"),
+        (("--tps", "100"), {**CONFIG, "window": "ten"}, "window must be a whole number"),
+        (("--tps", "100"), {**CONFIG, "concat": "udh16"}, "concat must be one of udh, sar, payload"),
+        (("--tps", "100"), {"system_id": "herald"}, "host is required"),
+    ],
+)
+def test_createconnector_refuses_a_bad_smpp_connector(extra: tuple[str, ...], config: object, message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        create(*extra, config=config)
+    assert not Connector.objects.filter(name="carrier").exists()
+
+
+def test_the_admin_form_validates_the_smpp_config() -> None:
+    data = {"name": "carrier", "channel": "sms", "backend": "smpp", "tps": 100, "active": True}
+    form = ConnectorForm(data={**data, "new_config": json.dumps({**CONFIG, "bind": "rx"})})
+    assert not form.is_valid()
+    assert "bind must be one of trx, tx_rx" in str(form.errors["new_config"])
+    form = ConnectorForm(data={**data, "new_config": json.dumps(CONFIG)})
+    assert form.is_valid(), form.errors
+    assert form.save().config["port"] == 2775
+
+
+def test_dispatch_goes_to_the_smpp_queue_only_when_asked_and_needed(shop, daytime) -> None:
+    response = shop.create(recipients=["+256772000001"], sender="Herald", text="Hi")
+    broadcast = shop.broadcast(response)
+    assert routing.dispatch_queue(broadcast.pk) is None  # SMPP_QUEUE off: the default queue
+    with override_settings(SMPP_QUEUE=True):
+        routing.forget()
+        assert routing.dispatch_queue(broadcast.pk) is None  # no smpp connector at all
+        ConnectorFactory(name="carrier", backend="smpp", config=CONFIG)
+        routing.forget()
+        assert routing.dispatch_queue(broadcast.pk) is None  # not this broadcast's
+        Message.objects.filter(broadcast=broadcast).update(connector="carrier")
+        routing.forget()
+        assert routing.dispatch_queue(broadcast.pk) == routing.QUEUE
+
+
+def test_queue_dispatch_sends_an_smpp_broadcast_to_the_smpp_queue(shop, daytime, monkeypatch) -> None:
+    broadcast = shop.broadcast(shop.create(recipients=["+256772000001"], sender="Herald", text="Hi"))
+    ConnectorFactory(name="carrier", backend="smpp", config=CONFIG)
+    Message.objects.filter(broadcast=broadcast).update(connector="carrier")
+    published: list[dict[str, object]] = []
+    monkeypatch.setattr(Signature, "apply_async", lambda self, **kw: published.append(dict(self.options)))
+    queue.dispatch(broadcast.pk)
+    with override_settings(SMPP_QUEUE=True):
+        routing.forget()
+        queue.dispatch(broadcast.pk, "token", lane=1)
+        queue.send_tests(broadcast.pk, [1])
+    assert [options.get("queue") for options in published] == [None, "smpp", "smpp"]

@@ -1,0 +1,183 @@
+"""The smpp connector against the test SMSC (tests/smsc: npm `smpp` 0.5.1 in its own process).
+
+The database side is replaced by a recorder of the binds' effects (effects.py) so these tests see
+exactly what the binds hand over; test_smpp_delivery.py runs the real store end to end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from broadcasts.connectors import OutboundMessage
+from broadcasts.smpp import effects
+from broadcasts.smpp.connector import SmppConnector, close_pools
+from tests.smsc import PERMANENT, QUEUE_FULL, THROTTLED, number
+
+GSM_BOUNDARY = "c" * 152 + "€" + "d" * 100
+UCS2_BOUNDARY = "Ж" * 66 + "😀" + "Ж" * 10
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.delivered: list[Any] = []
+        self.parts: list[tuple[int, list[str]]] = []
+        self.slowed: list[float] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail = False
+
+    def delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
+        self.gate.wait(10)
+        if self.fail:
+            raise RuntimeError("database down")
+        self.delivered.extend(pdus)
+
+    def parts_record(self, *, connector_name: str, parts: list[tuple[int, list[str]]]) -> None:
+        self.parts.extend(parts)
+
+    def pacing_slow(self, *, connector_id: str, seconds: float) -> None:
+        self.slowed.append(seconds)
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    kept = effects.registered
+    effects.registered = recorder = Recorder()
+    yield recorder
+    close_pools()
+    effects.registered = kept
+
+
+def plugin(smsc: Any, name: str = "smpp-test", **config: Any) -> SmppConnector:
+    cfg = SmppConnector.validate_config({"host": smsc.host, "port": smsc.port, "system_id": "herald", **config})
+    return SmppConnector(connector_id=uuid.uuid4().hex, name=name, channel="sms", config=cfg)
+
+
+def out(i: int, to: str, text: str = "Hello") -> OutboundMessage:
+    return OutboundMessage(id=i, to=f"+{to}", channel="sms", sender="Herald", text=text)
+
+
+def test_never_more_than_window_unanswered(smsc_factory: Any, recorder: Recorder) -> None:
+    smsc = smsc_factory(RESP_DELAY_MS=20, DLR_DELAY_MS=100000)
+    results = plugin(smsc, name="smpp-window", window=5).send([out(i, f"25677{i:07d}") for i in range(200)])
+    assert all(r.accepted for r in results)
+    assert len({r.provider_message_id for r in results}) == 200
+    stats = smsc.stats()
+    assert stats["max_unanswered"] == 5  # the window is used, and never exceeded
+    assert stats["binds"] == 1
+    # SPEC §2: SMPP binds up and window in use, by connector (accounts.metrics).
+    gauge = lambda name: REGISTRY.get_sample_value(name, {"connector": "smpp-window"})  # noqa: E731
+    assert (gauge("herald_smpp_binds_up"), gauge("herald_smpp_window_size"), gauge("herald_smpp_window_in_use")) == (
+        1.0,
+        5.0,
+        0.0,
+    )
+    close_pools()
+    assert (gauge("herald_smpp_binds_up"), gauge("herald_smpp_window_size")) == (0.0, 0.0)
+
+
+def test_statuses_map_to_outcomes(smsc: Any, recorder: Recorder) -> None:
+    results = plugin(smsc, response_timeout=0.5).send(
+        [
+            out(1, number(THROTTLED)),
+            out(2, number(QUEUE_FULL)),
+            out(3, number(PERMANENT)),
+            out(4, number("888")),
+            out(5, number("123")),
+        ]
+    )
+    by_id = {r.message_id: r for r in results}
+    assert (by_id[1].transient, by_id[1].error_code, by_id[1].retry_after) == (True, "smpp_0x00000058", 30.0)
+    assert (by_id[2].transient, by_id[2].error_code) == (True, "smpp_0x00000014")
+    assert (by_id[3].transient, by_id[3].error_code) == (False, "smpp_0x0000000b")
+    assert (by_id[4].unknown, by_id[4].error_code) == (True, "delivery_unknown")  # no answer: never resent
+    assert by_id[5].accepted
+    assert by_id[5].provider_message_id
+    assert recorder.slowed == [1.0]  # 0x58 slowed the connector
+
+
+@pytest.mark.parametrize("concat", ["udh", "sar", "payload"])
+@pytest.mark.parametrize(("text", "coding", "lengths"), [(GSM_BOUNDARY, 0, [152, 102]), (UCS2_BOUNDARY, 8, [66, 12])])
+def test_long_texts_go_as_exactly_their_segments(
+    smsc: Any, recorder: Recorder, concat: str, text: str, coding: int, lengths: list[int]
+) -> None:
+    [result] = plugin(smsc, concat=concat).send([out(1, number("100"), text)])
+    submits = smsc.submits()
+    assert len(submits) == 2
+    assert [s["data_coding"] for s in submits] == [coding, coding]
+    assert [s["length"] for s in submits] == lengths
+    assert "".join(s["text"] for s in submits) == text
+    concat_info = [s["udh"] if concat == "udh" else s["sar"] for s in submits]
+    assert [(c["total"], c["seq"]) for c in concat_info] == [(2, 1), (2, 2)]
+    assert concat_info[0]["ref"] == concat_info[1]["ref"]
+    assert result.provider_message_id == submits[0]["message_id"]
+    assert recorder.parts == [(1, [s["message_id"] for s in submits])]
+
+
+def test_a_deliver_sm_is_answered_only_after_it_is_stored(smsc_factory: Any, recorder: Recorder) -> None:
+    smsc = smsc_factory(DLR_DELAY_MS=0)
+    recorder.gate.clear()
+    [result] = plugin(smsc).send([out(1, number("100"))])
+    smsc.wait_for(lambda s: s["receipts_sent"] == 1, what="the receipt sent")
+    time.sleep(0.3)
+    assert smsc.stats()["receipts_acked"] == 0  # the store has not returned yet
+    recorder.gate.set()
+    smsc.wait_for(lambda s: s["receipts_acked"] == 1, what="the receipt acknowledged")
+    [pdu] = recorder.delivered
+    assert pdu.receipted_message_id.rstrip(b"\0").decode() == result.provider_message_id
+
+
+def test_a_deliver_sm_not_stored_is_refused_and_comes_again(smsc_factory: Any, recorder: Recorder) -> None:
+    smsc = smsc_factory(DLR_DELAY_MS=0, REDELIVER_MS=200)
+    recorder.fail = True
+    plugin(smsc).send([out(1, number("100"))])
+    smsc.wait_for(lambda s: s["deliver_sm_nacked"] >= 1, what="a refused receipt")
+    recorder.fail = False
+    smsc.wait_for(lambda s: s["receipts_acked"] == 1, what="the receipt again, stored")
+    assert len(recorder.delivered) == 1
+
+
+def test_killed_smsc_in_flight_is_unknown_then_reconnects(smsc_factory: Any, recorder: Recorder) -> None:
+    smsc = smsc_factory(RESP_DELAY_MS=2000, DLR_DELAY_MS=100000)
+    connector = plugin(smsc, response_timeout=5)
+    future = connector.submit([out(i, number(f"{i:03d}")) for i in range(1, 4)])
+    smsc.wait_for(lambda s: s["submits"] == 3, what="three submits in flight")
+    smsc.kill()
+    results = future.result(timeout=10)
+    assert [(r.unknown, r.error_code) for r in results] == [(True, "delivery_unknown")] * 3
+    smsc.restart(RESP_DELAY_MS=0)
+    deadline = time.monotonic() + 10
+    while True:  # a first send may fall in the reconnect backoff: not sent, transient
+        [again] = connector.send([out(9, number("100"))])
+        if again.accepted or time.monotonic() > deadline:
+            break
+        assert again.transient
+        assert again.error_code == "connection_error"
+        time.sleep(0.5)
+    assert again.accepted
+
+
+def test_an_idle_bind_outlives_two_enquire_link_intervals(smsc: Any, recorder: Recorder) -> None:
+    connector = plugin(smsc, enquire_link_interval=1)
+    assert connector.send([out(1, number("100"))])[0].accepted
+    time.sleep(2.6)
+    assert smsc.stats()["enquire_links"] >= 2
+    assert connector.send([out(2, number("101"))])[0].accepted
+    stats = smsc.stats()
+    assert (stats["binds"], stats["drops"]) == (1, 0)
+
+
+def test_a_refused_bind_sends_nothing_and_is_transient(smsc_factory: Any, recorder: Recorder) -> None:
+    smsc = smsc_factory(ACCOUNTS="herald:right")
+    connector = plugin(smsc, password="wrong")
+    results = connector.send([out(1, number("100")), out(2, number("101"))])
+    assert [(r.accepted, r.transient, r.error_code) for r in results] == [(False, True, "connection_error")] * 2
+    stats = smsc.stats()
+    assert (stats["submits"], stats["bind_failures"]) == (0, 2)  # tried again once, after the first backoff
