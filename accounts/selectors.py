@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -79,3 +80,36 @@ def health_report(*, now: datetime | None = None, serving_since: datetime | None
         backlogs=backlogs,
         serving_since=serving_since,
     )
+
+
+def broker_queue_lengths(*, timeout: float = 2.0) -> dict[str, int]:
+    """Tasks waiting in each declared Celery queue, as the broker counts them (kombu's passive
+    declare: Redis sums the queue's priority lists; the filesystem transport counts its files). A
+    queue the broker has never seen (nothing sent to it yet) has 0."""
+    from celery import current_app  # the project's app (config/__init__ loads it)
+    from kombu.exceptions import ChannelError
+
+    lengths: dict[str, int] = {}
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    with current_app.connection_for_read(connect_timeout=timeout, transport_options=options) as conn:
+        conn.ensure_connection(max_retries=0, timeout=max(1, round(timeout)))
+        channel: Any = conn.default_channel  # a kombu virtual channel (queue_declare is not in its stub)
+        for queue in settings.CELERY_TASK_QUEUES:
+            try:
+                lengths[queue.name] = int(channel.queue_declare(queue=queue.name, passive=True).message_count)
+            except ChannelError:
+                lengths[queue.name] = 0
+    return lengths
+
+
+def metrics_facts(*, now: datetime) -> dict[str, object]:
+    """/metrics' readings of accounts (accounts.metrics.FACTS): seconds since beat's and each queue's
+    last heartbeat (one indexed read of a handful of rows)."""
+    ages = {name: max(0.0, (now - beat_at).total_seconds()) for name, beat_at in heartbeats_all().items()}
+    return {"herald_heartbeat_age_seconds": ages}
+
+
+def metrics_broker_facts(*, now: datetime) -> dict[str, object]:
+    """/metrics' reading of the broker: each queue's length. A reading of its own, so a broker that
+    does not answer costs only this one (herald_facts_errors{source="broker"} 1)."""
+    return {"herald_queue_length": broker_queue_lengths()}

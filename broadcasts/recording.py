@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import metrics
 from contacts.models import OptOutSource
 from contacts.services import contacts_opt_out_by_ids
 from wallets.models import Wallet
@@ -198,6 +199,10 @@ def record_results(
             provider = results if answered is None else [r for r in results if r.message_id in answered]
             if provider:
                 _update_failure_streak(broadcast, provider)
+    metrics.sends_recorded(
+        [claimed[i].connector for i in left],
+        [(claimed[r.message_id].connector, r.error_code) for r in failed if r.message_id in failed_now],
+    )
     recorded = set(left)
     for name, connector in connectors.items():
         accepted = [

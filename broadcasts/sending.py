@@ -16,6 +16,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection
 
+from accounts import metrics
+
 from .billing import broadcast_wallet
 from .claims import Claimed, give_back, hand, urn_path
 from .connectors import BaseConnector, OutboundMessage, SendResult
@@ -87,6 +89,7 @@ class GroupSender:
                 # A message of the chunk not handed was claimed again by another (its lease ran out
                 # while this one waited): it is theirs now.
                 going = [m for m in chunk if m.id in handed]
+                metrics.messages_handed(connector.name, len(going))
                 # HTTP backends return at once; the requests run on their loop while the previous
                 # group is recorded here.
                 unrecorded.append((plugin.submit(going), going))

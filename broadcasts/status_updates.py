@@ -25,6 +25,8 @@ import structlog
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import metrics
+
 from . import billing
 from .connectors import StatusUpdate
 from .events import EVENT_COLUMNS, STATUS_EVENT, messages_announce
@@ -178,4 +180,5 @@ def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str
         for broadcast_id, amount in refunds.items():
             billing.refund(broadcast_id=broadcast_id, amount=amount)
     messages_announce(STATUS_EVENT[status], [tuple(message) for _cost, *message in rows])
+    metrics.reports_applied(connector_name, status, [row[9] for row in rows], now)  # row[9]: sent_at
     return len(rows)

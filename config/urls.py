@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 
 from accounts.api.errors import api_not_found
 from accounts.api.schema_views import SchemaView, SwaggerView
-from accounts.views import healthz
+from accounts.views import healthz, metrics
 from broadcasts.api.hooks import connector_hook
 from tracking.views import redirect as tracking_redirect
 
@@ -32,6 +32,7 @@ urlpatterns = [
     path("api/messages/", include("compat.esms.urls")),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     # What browsers ask for before any page says where its icon is.
     # (resolved per request: the static manifest is read when one is asked for, not at import).
     path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("dashboard/favicon.svg"))),

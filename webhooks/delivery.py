@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from accounts import metrics
 from accounts.aio import LoopThread, close_sessions, loop_thread
 
 from .addresses import BlockedAddressError, PublicOnlyResolver, check_literal_host, private_allowed
@@ -341,6 +342,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
             reason = f"Every delivery attempt failed for 3 days (since {_iso(since)}); PATCH active: true resumes."
             endpoints_disable(endpoint_ids=[endpoint_id], reason=reason)
             log.warning("webhooks.endpoint_auto_disabled", endpoint_id=str(endpoint_id))
+    metrics.webhook_attempts(o.ok for o in outcomes)
 
 
 def deliveries_send(batch: Sequence[Claimed]) -> list[Outcome]:

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -50,6 +51,28 @@ def delivery_oldest_due_at(*, now: datetime) -> datetime | None:
         .first()
     )
     return first if first is not None and first <= now else None
+
+
+UNDELIVERED_COUNTED = 100_000  # a backlog is counted up to this (each status): a scrape's cost stays bounded
+# One count per status, so each reads its own partial index (a `status IN (...)` matches neither).
+UNDELIVERED_SQL = """
+SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM webhooks_webhookdelivery WHERE status = 'pending' LIMIT %(cap)s) p)
+     + (SELECT COUNT(*) FROM (SELECT 1 FROM webhooks_webhookdelivery WHERE status = 'sending' LIMIT %(cap)s) s)
+"""
+
+
+def metrics_facts(*, now: datetime) -> dict[str, object]:
+    """/metrics' readings of webhooks (accounts.metrics.FACTS): deliveries not delivered yet, pending
+    or sending, counted up to UNDELIVERED_COUNTED (their partial indexes, webhook_delivery_due_idx
+    and webhook_delivery_lease_idx), and how long the oldest due one has waited (/healthz's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(UNDELIVERED_SQL, {"cap": UNDELIVERED_COUNTED})
+        (undelivered,) = cursor.fetchone()
+    since = delivery_oldest_due_at(now=now)
+    return {
+        "herald_webhook_deliveries_undelivered": undelivered,
+        "herald_webhook_undelivered_oldest_age_seconds": max(0.0, (now - since).total_seconds()) if since else 0.0,
+    }
 
 
 # --- an endpoint's health ---------------------------------------------------------------------------

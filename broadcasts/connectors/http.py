@@ -41,6 +41,7 @@ from typing import Any, ClassVar, cast
 import aiohttp
 from django.conf import settings
 
+from accounts import metrics
 from accounts.aio import LoopThread, close_sessions, loop_thread
 
 from .base import BaseConnector, OutboundMessage, SendResult
@@ -226,13 +227,17 @@ class HttpConnector(BaseConnector):
         key = (self.connector_id, id(type(self)), CONNECT_TIMEOUT, total)
         session = sender.session(key, lambda: _session(total))
         results: list[SendResult | None] = [None] * len(batch)
+        seconds = [0.0] * len(batch)  # each request's duration (/metrics' provider latency)
         pending = iter(enumerate(batch))
 
         async def pull() -> None:
             for index, message in pending:
+                started = time.perf_counter()
                 results[index] = await self._send_one(session, message)
+                seconds[index] = time.perf_counter() - started
 
         await asyncio.gather(*(pull() for _ in range(min(MAX_IN_FLIGHT, len(batch)))))
+        metrics.provider_requests(self.name, seconds)
         return cast(list[SendResult], results)  # every index filled: _send_one returns, never raises
 
     def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:

@@ -9,6 +9,7 @@ import django_stubs_ext
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
+from accounts.net import normalize_networks
 from config.env import BASE_DIR, VAR_DIR, broker_url, database_config, env, redis_url
 
 # Lets admin/model classes be written with type parameters (ModelAdmin[Client]) at run time.
@@ -185,7 +186,13 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Celery binds a queue it creates on the fly (its own direct exchange, the routing key its name), so
 # messages already in a broker keep their way. /healthz reports a queue nothing consumes.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("celery", "webhooks"))
+# SMPP_QUEUE (opt-in): dispatch of broadcasts that send through an smpp connector goes to an `smpp`
+# queue (broadcasts/smpp/routing.py), so a worker `-Q smpp --concurrency 1` holds each connector's
+# binds once per node instead of once per prefork child (docs/providers/smpp.md, "Process model").
+SMPP_QUEUE = env.bool("SMPP_QUEUE", default=False)
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name), routing_key=name) for name in ("celery", "webhooks", *(["smpp"] if SMPP_QUEUE else []))
+)
 # Webhook deliveries wait on integrators' servers (10 s each at worst): they have a queue of their
 # own, so a slow receiver never holds up dispatch, reports or imports when the queue has its worker.
 CELERY_TASK_ROUTES = {"webhooks.tasks.*": {"queue": "webhooks"}}
@@ -204,6 +211,17 @@ HEALTH_BACKLOGS = {
 # A heartbeat per queue, routed to it: a worker consuming the queue records it (accounts.tasks). It
 # expires unrun after HEALTH_MAX_AGE, so a queue without a consumer does not pile up old ones.
 HEARTBEAT_EVERY = max(1, min(15, HEALTH_MAX_AGE // 4))
+# /metrics (SPEC §2, accounts/metrics.py): open to these CIDRs (the client address read as the API
+# reads it, X-Forwarded-For believed only from TRUSTED_PROXIES), or to `Authorization: Bearer
+# METRICS_TOKEN`. The gauges read at scrape time come from each app's own selector, named here.
+METRICS_ALLOW: list[str] = normalize_networks(env.list("METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"]))
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_FACTS = {
+    "accounts": "accounts.selectors.metrics_facts",
+    "broker": "accounts.selectors.metrics_broker_facts",
+    "broadcasts": "broadcasts.selectors.metrics_facts",
+    "webhooks": "webhooks.selectors.metrics_facts",
+}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # The default queue's entry keeps the name "heartbeat" that databases of earlier versions hold.
     ("heartbeat" if queue.name == CELERY_TASK_DEFAULT_QUEUE else f"heartbeat-{queue.name}"): {
@@ -218,6 +236,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "broadcasts-tick": {"task": "broadcasts.tasks.tick", "schedule": timedelta(seconds=10)},
     # Recurring series: creates each due occurrence's broadcast, once (broadcasts/services/recurring_runs.py).
     "broadcasts-series": {"task": "broadcasts.tasks.fire_series", "schedule": timedelta(seconds=10)},
+    # Decides A/B tests whose decide_after has passed: the winner goes to the rest (SPEC §8).
+    "broadcasts-ab-tests": {"task": "broadcasts.tasks.decide_ab_tests", "schedule": timedelta(seconds=10)},
     # Link tracking: counts new clicks into their links; a message's first click by a person marks
     # it clicked and emits message.clicked (broadcasts/clicks.py).
     "tracking-clicks": {"task": "broadcasts.tasks.process_clicks", "schedule": timedelta(seconds=2)},
@@ -288,6 +308,9 @@ BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=500)
 BROADCAST_DISPATCH_LANES = env.int("BROADCAST_DISPATCH_LANES", default=2)
 # Above this many recipients a create answers at once and prepares its messages in the background.
 BROADCAST_SYNC_LIMIT = env.int("BROADCAST_SYNC_LIMIT", default=10_000)
+# A burst of due recurring series: beat's firing run enqueues up to this many helper runs beside it
+# (one per 250 due series; docs/broadcasts.md, "Bursts"). 0: beat's run alone.
+SERIES_FIRE_HELPERS = env.int("SERIES_FIRE_HELPERS", default=3)
 BROADCAST_BATCH_DELAY = env.float("BROADCAST_BATCH_DELAY", default=0.0)
 BROADCAST_MAX_RETRIES = env.int("BROADCAST_MAX_RETRIES", default=3)
 # One provider request's total deadline, connect + write + read (SPEC §10). A dispatcher's leases
