@@ -91,7 +91,8 @@ def claim_batch(broadcast: Broadcast, *, limit: int, now: datetime, token: str) 
               FROM broadcasts_message
              WHERE broadcast_id = %(b)s AND NOT is_test
                AND status IN ('pending', 'queued', 'sending')  -- the partial index message_to_dispatch
-               AND ((status = ANY(%(waiting)s) AND (not_before IS NULL OR not_before <= %(now)s))
+               AND ((status = ANY(%(waiting)s) AND (not_before IS NULL OR not_before <= %(now)s)
+                     AND wait_reason <> 'ab_test')  -- an A/B test's rest waits for its decision (ab_test.py)
                     OR (status = 'sending' AND lease_until <= %(now)s))
              ORDER BY id
              LIMIT %(limit)s

@@ -206,7 +206,10 @@ def next_due_at(broadcast_id: uuid.UUID | str) -> datetime | None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE COALESCE(not_before, clock_timestamp()) END)
+            SELECT MIN(CASE WHEN status = 'sending' THEN lease_until
+                            -- an A/B test's rest: due when decided; looked at again every 30 s past its time
+                            WHEN wait_reason = 'ab_test' THEN GREATEST(not_before, clock_timestamp() + interval '30 s')
+                            ELSE COALESCE(not_before, clock_timestamp()) END)
               FROM broadcasts_message
              WHERE broadcast_id = %s AND NOT is_test AND status IN ('pending', 'queued', 'sending')
             """,

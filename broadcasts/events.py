@@ -132,3 +132,19 @@ def broadcast_failed_announce(*, broadcast: Any, occurrence_at: datetime, error_
         "error_message": error_message,
     }
     return event_record(client_id=broadcast.client_id, type=types.BROADCAST_FAILED, data=data)
+
+
+def variant_won_announce(*, broadcast: Any, results: list[dict[str, Any]], decided_at: datetime) -> int:
+    """broadcast.variant_won: an A/B test was decided; `results` are each variant's figures and rate."""
+    if types.BROADCAST_VARIANT_WON not in event_types_wanted(client_id=broadcast.client_id):
+        return 0
+    data = {
+        "broadcast_id": broadcast.pk,
+        "name": broadcast.name,
+        "channel": broadcast.channel,
+        "metric": (broadcast.ab_test or {}).get("metric"),
+        "winner": broadcast.ab_winner,
+        "variants": results,
+        "decided_at": decided_at,
+    }
+    return event_record(client_id=broadcast.client_id, type=types.BROADCAST_VARIANT_WON, data=data)

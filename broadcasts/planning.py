@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from accounts.channels import Channel
@@ -71,6 +72,7 @@ class Row:
     parameters: list[str] | None = None  # template sends: the variables' values, in order
     links: list[tuple[str, str]] | None = None  # track_links: (url, code) of each short link, in order
     wait_reason: str = ""  # why it waits for not_before (SPEC §10): scheduled, drip or quiet_hours
+    variant: int | None = None  # A/B: the sample's variant (ab_planning.py); None for the rest and others
 
 
 @dataclass
@@ -130,6 +132,7 @@ class PlanContext:
     start_at: datetime  # when the first message may go (now, or scheduled_at)
     keep_phones: bool = False  # collect sendable phones (for list_name)
     rewriter: Rewriter | None = None  # track_links: each recipient's links become short links
+    split: Any = None  # A/B variants (ab_planning.VariantSplit): which content each recipient gets
 
 
 class Planner:
@@ -141,19 +144,15 @@ class Planner:
         self.request = context.request
         free_text = is_free_text(channel=context.request.channel, template=context.request.template)
         self.totals = PlanTotals(free_text=free_text)
-        self.audience = Audience(
-            client=context.client,
-            request=context.request,
-            field_names=sorted({name for version in context.versions.values() for name in version.variables}),
-        )
+        names = {n for v in context.versions.values() for n in v.variables}
+        names |= context.split.variables() if context.split is not None else set()  # A/B: every variant's
+        self.audience = Audience(client=context.client, request=context.request, field_names=sorted(names))
         self._text_cache: dict[str, tuple[str, str, int, tuple[str, ...]]] = {}
         self._drip_at = context.start_at
         self._drip_interval = timedelta(seconds=60 / self.request.drip_rate) if self.request.drip_rate else timedelta(0)
         wall = context.request.local_time
         self.local = LocalTimePlan(wall, client_zone=context.client.timezone, now=context.now) if wall else None
         self.totals.local_time = self.local.tally if self.local is not None else None
-
-    # --- audience ---------------------------------------------------------------------------
 
     # --- content, price, time ---------------------------------------------------------------
 
@@ -186,7 +185,10 @@ class Planner:
         return result
 
     def plan_chunk(self, targets: Sequence[Target]) -> list[Row]:
-        """Rows for `targets`, in their order."""
+        return self.plan_rows(targets) if self.ctx.split is None else self.ctx.split.plan_chunk(self, targets)
+
+    def plan_rows(self, targets: Sequence[Target]) -> list[Row]:
+        """Rows for `targets`, in their order, with the content of `ctx.versions`."""
         totals, request = self.totals, self.request
         sms = request.channel == Channel.SMS
         # WhatsApp fills its approved template itself: it needs the values, not our rendered text.
@@ -339,12 +341,8 @@ class Planner:
         if encoding:
             totals.encodings.add(encoding)
         marketing = request.purpose == Broadcast.Purpose.MARKETING
-        if (
-            marketing
-            and request.channel == Channel.SMS
-            and priced.country_code == "FR"
-            and not STOP_MENTION.search(text)
-        ):
+        sms = request.channel == Channel.SMS
+        if marketing and sms and priced.country_code == "FR" and not STOP_MENTION.search(text):
             totals.stop_missing += 1
         if self.ctx.keep_phones and target.address.startswith("+"):
             totals.sendable_phones.append(target.address)

@@ -147,7 +147,9 @@ WAIT_DRIP = "drip"
 WAIT_QUIET_HOURS = "quiet_hours"
 WAIT_RETRY = "retry"
 WAIT_INSUFFICIENT_CREDIT = "insufficient_credit"
-WAIT_REASONS = (WAIT_SCHEDULED, WAIT_DRIP, WAIT_QUIET_HOURS, WAIT_RETRY, WAIT_INSUFFICIENT_CREDIT)
+# An A/B test's rest: waits, unclaimable, for the decision that gives it the winner (ab_planning.py).
+WAIT_AB_TEST = "ab_test"
+WAIT_REASONS = (WAIT_SCHEDULED, WAIT_DRIP, WAIT_QUIET_HOURS, WAIT_RETRY, WAIT_INSUFFICIENT_CREDIT, WAIT_AB_TEST)
 # A large audience's preparation found too little credit for its next chunk (SPEC §8): the broadcast
 # pauses with this reason, and what it has left to send waits for a top-up and `resume`. Its messages
 # say so by `wait_reason` `insufficient_credit`, derived from the broadcast, never stored on them

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.channels import Channel
 from accounts.dates import parse_iso_datetime
 
+from .ab_fields import ABSpec, ab_of, first_variant
 from .local_time import LocalTime, local_time_fields
 from .models import Broadcast
 from .recurrence import Recurrence, recurrence_of
@@ -43,7 +44,7 @@ FIELDS = {
     "template", "text", "base_language", "attachments", "sender", "purpose", "schedule_mode", "scheduled_at",
     "drip_rate", "route", "tier", "track_links", "optimize_text", "transliterate", "skip_opted_out",
     "with_replies", "simulate", "list_name", "status",
-    "local_time",
+    "local_time", "variants", "ab_test",
     "recurrence",
 }  # fmt: skip
 BOOLEAN_DEFAULTS = {
@@ -99,6 +100,7 @@ class BroadcastRequest:
     draft: bool = False
     local_time: LocalTime | None = None  # schedule_mode local_time (local_time.py)
     recurrence: Recurrence | None = None  # schedule_mode recurring (recurrence.py)
+    ab: ABSpec | None = None  # A/B test (ab_fields.py); text/template are then the first variant's
 
     def audience_json(self) -> dict[str, Any]:
         """What is kept on the broadcast to plan it again later (drafts, edits)."""
@@ -320,7 +322,8 @@ def parse_broadcast_request(
             "Give at least one recipient: recipients, recipient_variables, contacts or contact_lists.",
             "no_recipients",
         )
-    template, text, base_language = _content(errors, data, channel)
+    scratch = _Errors() if data.get("variants") else errors  # variants: ab_of names their own problems
+    template, text, base_language = _content(scratch, first_variant(data), channel)
     attachments = data.get("attachments") or []
     if attachments:
         if channel == Channel.SMS:
@@ -341,7 +344,8 @@ def parse_broadcast_request(
     mode, scheduled_at, drip_rate = _schedule(errors, data, now, min_schedule_ahead)
     local_time = local_time_fields(errors, data, mode, recipients, now)
     recurrence, problems = recurrence_of(data, mode=mode, now=now, default_timezone=default_timezone)
-    for problem in problems:
+    ab, ab_problems = ab_of(data, mode=mode, text_limit=MAX_TEXT.get(channel, MAX_SMS_TEXT))
+    for problem in problems + ab_problems:
         errors.add(*problem)
     route = _string(errors, data, "route", max_length=64)
     tier = _choice(errors, data, "tier", Broadcast.Tier.values, Broadcast.Tier.PREMIUM)
@@ -391,5 +395,6 @@ def parse_broadcast_request(
         draft=status == Broadcast.Status.DRAFT,
         local_time=local_time,
         recurrence=recurrence,
+        ab=ab,
         **flags,
     )

@@ -22,7 +22,7 @@ COPY_COLUMNS = (
     "broadcast_id", "client_id", "contact_id", "urn", "channel", "text", "encoding", "segments", "cost",
     "route_code", "connector", "country_code", "status", "error_code", "error_message", "attempts",
     "not_before", "lease_until", "is_test", "clicked", "queued_at", "created_at", "language", "parameters",
-    "wait_reason",
+    "wait_reason", "variant",
 )  # fmt: skip
 
 
@@ -70,6 +70,7 @@ def messages_write(broadcast: Broadcast, rows: list[Row], *, now: datetime, is_t
                     r.error_code, "", 0, None if is_test else r.not_before, None, is_test, False,
                     now if r.status == queued else None, now, r.language,
                     None if r.parameters is None else json.dumps(r.parameters), "" if is_test else r.wait_reason,
+                    r.variant,
                 )  # fmt: skip
                 write((ids[index], *values) if with_ids else values)
     return ids

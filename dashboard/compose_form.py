@@ -21,6 +21,7 @@ from accounts.channels import Channel
 from accounts.models import Client
 from broadcasts.models import Broadcast
 from contacts.validation import normalize_language
+from dashboard.compose_ab import ab_body, ab_form_fields
 from dashboard.compose_campaigns import campaign_fields, local_time_body, recurrence_body
 from templates_app import encoding
 
@@ -182,6 +183,8 @@ def body_from(form: QueryDict, client: Client, zone: ZoneInfo | None = None) -> 
             body[field] = values
     if form.get("content_mode") == "template":
         body["template"] = form.get("template", "")
+    elif form.get("content_mode") == "ab":
+        body.update(ab_body(form))  # A/B test: the texts are the variants' (compose_ab.py)
     else:
         body["text"], base_language = _text(form)
         if base_language is not None:
@@ -240,4 +243,5 @@ def form_from(body: Mapping[str, Any], zone: ZoneInfo) -> QueryDict:
     if body.get("drip_rate"):
         form["drip_rate"] = str(body["drip_rate"])
     campaign_fields(form, body)
+    ab_form_fields(form, body)
     return form

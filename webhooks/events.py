@@ -13,6 +13,7 @@ MESSAGE_CLICKED = "message.clicked"
 MESSAGE_REPLIED = "message.replied"
 BROADCAST_COMPLETED = "broadcast.completed"
 BROADCAST_FAILED = "broadcast.failed"  # an occurrence of a recurring series could not be created
+BROADCAST_VARIANT_WON = "broadcast.variant_won"  # an A/B test decided: the winner goes to the rest
 CONTACT_OPTED_OUT = "contact.opted_out"
 WEBHOOK_TEST = "webhook.test"
 ALL = "*"
@@ -28,6 +29,7 @@ EVENT_TYPES: tuple[str, ...] = (
     MESSAGE_REPLIED,
     BROADCAST_COMPLETED,
     BROADCAST_FAILED,
+    BROADCAST_VARIANT_WON,
     CONTACT_OPTED_OUT,
 )
 RECORDABLE = frozenset({*EVENT_TYPES, WEBHOOK_TEST})

@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from .ab_serializers import VariantResultSerializer
+
 
 class DashboardRowSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
@@ -22,6 +24,9 @@ class DashboardRowSerializer(serializers.Serializer[Any]):
     delivery_rate = serializers.FloatField()
     cost = serializers.CharField()
     created_at = serializers.DateTimeField()
+    variants = VariantResultSerializer(
+        many=True, help_text="An A/B test's figures per variant, then the rest (variant null); [] for others."
+    )
 
 
 class DashboardTotalsSerializer(serializers.Serializer[Any]):

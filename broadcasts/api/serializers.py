@@ -15,6 +15,7 @@ from broadcasts.states import UI_STATUS
 from wallets.models import Tier
 from wallets.pricing import money
 
+from .ab_serializers import AB_FIELDS, ABBroadcastFields, ABCreateFields, ABPrecheckFields
 from .recurring_serializers import RecurrenceSerializer
 
 
@@ -40,7 +41,7 @@ class SendTimeSerializer(serializers.Serializer[Any]):
     passed = serializers.BooleanField(help_text="The local time had already passed (or was under a minute ahead).")
 
 
-class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
+class BroadcastSerializer(ABBroadcastFields, serializers.ModelSerializer[Broadcast]):
     """Context: `stats` ({id: BroadcastStats}) and `residual_credit` (Decimal)."""
 
     local_time = serializers.SerializerMethodField(
@@ -125,6 +126,7 @@ class BroadcastSerializer(serializers.ModelSerializer[Broadcast]):
             "parent",
             "occurrence_at",
             "follow_up_audience",
+            *AB_FIELDS,
             "started_at",
             "completed_at",
             "cancelled_at",
@@ -257,7 +259,7 @@ class LinkTrackingSerializer(serializers.Serializer[Any]):
     )
 
 
-class PrecheckSerializer(serializers.Serializer[Any]):
+class PrecheckSerializer(ABPrecheckFields, serializers.Serializer[Any]):
     """Documentation of the precheck response (SPEC §8)."""
 
     total_contacts = serializers.IntegerField()
@@ -314,7 +316,7 @@ class PrecheckSerializer(serializers.Serializer[Any]):
         )
     ]
 )
-class BroadcastCreateSerializer(serializers.Serializer[Any]):
+class BroadcastCreateSerializer(ABCreateFields, serializers.Serializer[Any]):
     """Documentation of the create/precheck body (SPEC §8); validation is broadcasts/validation.py."""
 
     refuses_unknown_fields = True  # validation.FIELDS: anything else is 400 unknown_field

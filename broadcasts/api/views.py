@@ -29,6 +29,7 @@ from broadcasts.selectors import broadcast_dashboard, broadcast_stats, message_l
 from wallets.pricing import money
 from wallets.selectors import wallet_get
 
+from .ab_serializers import variant_stats
 from .dashboard_serializers import DashboardSerializer
 from .filters import BroadcastFilter, MessageFilter, ReplyFilter
 from .follow_up_serializers import FollowUpSerializer
@@ -265,6 +266,7 @@ class BroadcastViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, HeraldG
                 "delivery_rate": row.delivery_rate,
                 "cost": money(row.stats.cost),
                 "created_at": row.broadcast.created_at,
+                "variants": variant_stats(row.broadcast),  # A/B tests only: one grouped query each
             }
             for row in dashboard.rows
         ]

@@ -10,6 +10,7 @@ call these names from here.
 - follow_up:  a new broadcast to an audience of a finished one's recipients (not clicked, …)
 - lifecycle:  a user's actions on an accepted broadcast: cancel, pause, resume, retry-failed
 - recurring, recurring_runs: recurring series — accept, pause/resume/cancel, fire occurrences, edit
+- ab_context, ab_test: A/B tests — the variants on the plan's context; beat's decision (ab_test.ab_decide_due)
 - test_sends: a few messages now, through the broadcast's own send path
 - tick:       beat's safety net (start due broadcasts, restart dead dispatchers)
 - senders:    registering sender IDs and connectors

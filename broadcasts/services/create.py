@@ -30,6 +30,7 @@ from ..plan_checks import check_plan
 from ..planning import PlanContext, Planner, PlanTotals, plan_totals_only
 from ..validation import MIN_SCHEDULE_AHEAD, BroadcastRequest, parse_broadcast_request
 from ..writing import messages_write
+from .ab_context import ab_accept, ab_fill, ab_prepare
 from .context import client_wallet, plan_context
 from .prepare import accept_in_background, in_background
 from .recurring import series_accept
@@ -72,6 +73,7 @@ def fill(broadcast: Broadcast, request: BroadcastRequest, template: Any) -> None
     broadcast.list_name = request.list_name
     broadcast.audience = request.audience_json()
     broadcast.local_time = request.local_time.as_json() if request.local_time is not None else None
+    ab_fill(broadcast, request)
 
 
 def apply_totals(broadcast: Broadcast, totals: PlanTotals, currency: str) -> None:
@@ -119,9 +121,11 @@ def _short(wallet: Wallet, needed: Decimal) -> InsufficientCreditError:
 def accept(*, broadcast: Broadcast, context: PlanContext, status: str, keep_list: bool) -> PlanTotals:
     """Write rows, check the rules, create the list, reserve: all in the caller's transaction."""
     request = context.request
+    ab_prepare(context, broadcast, keep=False)  # A/B: seeded by its id; the rest waits for the decision
     totals = _materialize(broadcast, context)
     check_plan(totals, request=request)
     apply_totals(broadcast, totals, context.wallet.currency)
+    ab_accept(broadcast, context)
     status = local_time_start(broadcast, totals, status)
     if keep_list and request.list_name:
         broadcast.created_list = contact_list_create_with_phones(
@@ -188,6 +192,7 @@ def broadcast_create(
         return Accepted(broadcast, context.wallet.available)
     with transaction.atomic():
         if in_background(client=client, request=request):
+            ab_prepare(context, broadcast)
             accept_in_background(broadcast=broadcast, context=context, status=start_status(request))
         else:
             accept(broadcast=broadcast, context=context, status=start_status(request), keep_list=True)

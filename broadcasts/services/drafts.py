@@ -36,7 +36,7 @@ EDITABLE = frozenset(
         "name", "recipients", "recipient_variables", "contacts", "contact_lists", "exclude_lists", "template",
         "text", "base_language", "attachments", "sender", "purpose", "schedule_mode", "scheduled_at", "drip_rate",
         "route", "tier", "track_links", "optimize_text", "transliterate", "skip_opted_out", "with_replies",
-        "list_name", "local_time",
+        "list_name", "local_time", "variants", "ab_test",
     }
 )  # fmt: skip
 
@@ -48,10 +48,12 @@ def _merge(broadcast: Broadcast, patch: dict[str, Any]) -> dict[str, Any]:
             {name: [ValidationError(f"'{name}' cannot be changed here.", code="not_editable")] for name in unknown}
         )
     data = request_data(broadcast)
-    for exclusive in (("recipients", "recipient_variables"), ("template", "text")):
+    for exclusive in (("recipients", "recipient_variables"), ("template", "text", "variants")):
         if any(k in patch for k in exclusive):
             for k in exclusive:
                 data.pop(k, None)
+    if any(k in patch for k in ("template", "text", "variants")) and "ab_test" not in patch:
+        data.pop("ab_test", None)  # an A/B test goes with its variants (a text instead ends it)
     data.update(patch)
     mode = data.get("schedule_mode")
     if mode != Broadcast.ScheduleMode.SCHEDULED and "scheduled_at" not in patch:

@@ -53,6 +53,7 @@ from ..states import DISPATCHABLE_BROADCAST, PAUSE_INSUFFICIENT_CREDIT
 from ..transitions import broadcast_move
 from ..validation import BroadcastRequest, parse_broadcast_request
 from ..writing import messages_write
+from .ab_context import ab_prepare
 from .context import client_wallet, plan_context
 from .request import request_data
 from .reserve import reserve_after_checks
@@ -228,6 +229,7 @@ def load_context(broadcast: Broadcast, *, now: Any) -> PlanContext:
     """The plan's context of a preparing broadcast: its stored request, checked and priced again."""
     request = parse_broadcast_request(request_data(broadcast), now=broadcast.created_at)
     context, _template = plan_context(client=broadcast.client, request=request, now=now)
+    ab_prepare(context, broadcast)  # A/B: the same seed and decision time for every chunk
     return context
 
 

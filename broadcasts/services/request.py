@@ -36,7 +36,11 @@ def request_data(broadcast: Broadcast) -> dict[str, Any]:
         data["recipient_variables"] = [{"urn": r["address"], **r.get("variables", {})} for r in recipients]
     elif recipients:
         data["recipients"] = [r["address"] for r in recipients]
-    if broadcast.template_name:
+    if broadcast.variants:  # an A/B test: its variants hold the content (ab_fields.py)
+        data["variants"] = broadcast.variants
+        if broadcast.ab_test:
+            data["ab_test"] = broadcast.ab_test
+    elif broadcast.template_name:
         data["template"] = broadcast.template_name
     else:
         texts = broadcast.text or {}

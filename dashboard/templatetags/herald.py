@@ -13,6 +13,7 @@ from broadcasts.models import Message
 from broadcasts.selectors import message_wait
 from broadcasts.states import (
     UI_STATUS,
+    WAIT_AB_TEST,
     WAIT_DRIP,
     WAIT_INSUFFICIENT_CREDIT,
     WAIT_QUIET_HOURS,
@@ -45,6 +46,7 @@ WAIT_LABELS = {
     WAIT_QUIET_HOURS: "in quiet hours in the recipient's country",
     WAIT_RETRY: "waiting to be retried",
     WAIT_INSUFFICIENT_CREDIT: "waiting for credit",
+    WAIT_AB_TEST: "waiting for the A/B test's winner",
 }
 
 

@@ -29,6 +29,7 @@ from broadcasts.states import (
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
 from dashboard.charts import bar_chart, sends_chart
+from dashboard.compose_ab import ab_detail_context
 from dashboard.exports import csv_lines
 from tracking.selectors import link_list
 from wallets.selectors import wallet_get
@@ -200,6 +201,7 @@ def broadcast_detail(request: HttpRequest, member: Member, broadcast_id: object)
             "wallet": wallet,
             "text": broadcast.text or {},
             **campaigns.detail_context(broadcast, member),
+            **ab_detail_context(broadcast),
             "links": [
                 link_row(link)
                 for link in link_list(client=member.client)

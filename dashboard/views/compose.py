@@ -25,6 +25,7 @@ from broadcasts.plan_checks import NO_VALID_RECIPIENTS, REFUSING_WARNINGS
 from contacts.selectors import contact_list_queryset
 from dashboard import selectors
 from dashboard.access import MANAGER, Member, member_required
+from dashboard.compose_ab import METRIC_CHOICES, UNITS, ab_review_context, ab_rows
 from dashboard.compose_campaigns import FREQUENCIES, IF_PASSED_CHOICES, WEEKDAYS, split_errors
 from dashboard.compose_form import (
     body_from,
@@ -99,6 +100,10 @@ def _form_context(member: Member, form: QueryDict | None) -> dict[str, Any]:
         "repeat_days": values.getlist("repeat_days"),
         "if_passed_choices": IF_PASSED_CHOICES,
         "time_zones": sorted(available_timezones()),
+        # A/B test (dashboard/compose_ab.py): five text-and-share slots, the metric, the wait.
+        "ab_slots": ab_rows(values),
+        "ab_metrics": METRIC_CHOICES,
+        "ab_units": [(key, words) for key, words, _code in UNITS],
     }
 
 
@@ -224,6 +229,7 @@ def compose(request: HttpRequest, member: Member) -> HttpResponse:
             "follow_up_of": follow_up,
             "follow_up_label": services.FOLLOW_UP_LABELS.get(form.get("follow_up_audience", ""), ""),
             **campaigns.review_context(body, precheck, member),
+            **ab_review_context(body, precheck),
         },
     )
 

@@ -10,7 +10,8 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 EVENTS_HELP = (
     "Event names (message.sent, message.delivered, message.failed, message.read, message.clicked, "
-    'message.replied, broadcast.completed, contact.opted_out), or ["*"] for all.'
+    "message.replied, broadcast.completed, broadcast.failed, broadcast.variant_won, contact.opted_out), or "
+    '["*"] for all.'
 )
 
 FORMAT_HELP = (

@@ -29,3 +29,14 @@ document.addEventListener("change", function (event) {
   if (event.target.name === "schedule_mode") showScheduleMode();
 });
 document.addEventListener("DOMContentLoaded", showScheduleMode);
+// The A/B test's texts show when "A/B test" is the content chosen (all show with JavaScript off).
+function showContentMode() {
+  var chosen = document.querySelector("input[name=content_mode]:checked");
+  document.querySelectorAll(".content-mode").forEach(function (part) {
+    part.hidden = !chosen || part.dataset.content !== chosen.value;
+  });
+}
+document.addEventListener("change", function (event) {
+  if (event.target.name === "content_mode") showContentMode();
+});
+document.addEventListener("DOMContentLoaded", showContentMode);
