@@ -36,12 +36,14 @@ def main() -> None:
     parser.add_argument("--broadcasts", type=int, help="200 (quick 20)")
     parser.add_argument("--contacts", type=int, help="50,000 (quick 2,000)")
     parser.add_argument("--repeat", type=int, help="best of (5; quick 2)")
+    parser.add_argument("--local-time", type=int, help="waiting messages of the local-time broadcast (half --messages)")
     quick_option(parser)
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     for name, value in sizes.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    args.local_time = args.local_time or args.messages // 2
     verdict = Verdict("dashboard", quick=args.quick)
 
     with bench_database():
@@ -152,6 +154,7 @@ def main() -> None:
         assert newest is not None
         b = newest.pk
         waiting = waiting_broadcast(client, newest, count=args.messages // 20)
+        local = local_time_broadcast(client, newest, count=args.local_time)
         scheduled = broadcast_create(
             client=client,
             data={"name": "Next week", "recipients": ["+256772000001", "+256772000002"], "sender": "Herald",
@@ -193,6 +196,10 @@ def main() -> None:
             f"/contacts/{contact.pk}/",
             f"/contacts/lists/{list_id}/",
             f"/templates/{template.pk}/",
+            # Issue 22: a local-time broadcast whose messages all wait for their zones' 10:00 (its page
+            # shows when the first and the last go: dashboard.selectors.local_time_bounds).
+            f"/broadcasts/{local}/",
+            f"/broadcasts/{local}/progress/",
         ]
         web = WebClient()
         web.force_login(user)
@@ -267,6 +274,57 @@ def waiting_broadcast(client: Any, model: Any, *, count: int) -> uuid.UUID:
         cursor.execute("UPDATE broadcasts_broadcast SET total_recipients = %s WHERE id = %s", [count, waiting])
         cursor.execute("ANALYZE broadcasts_message")
     return waiting
+
+
+def local_time_broadcast(client: Any, model: Any, *, count: int) -> uuid.UUID:
+    """A local-time broadcast (10:00 in each recipient's zone, two days ahead) whose `count`
+    messages all wait, spread over seven zones' instants: scheduled until the first, written
+    set-based like the rest."""
+    import json
+    from datetime import UTC, datetime
+    from datetime import time as dtime
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+
+    day = (datetime.now(UTC) + timedelta(days=2)).date()
+    zones = ["Pacific/Kiritimati", "Asia/Tokyo", "Asia/Kolkata", "Africa/Kampala", "Europe/Paris",
+             "America/New_York", "Pacific/Honolulu"]  # fmt: skip
+    instants = [datetime.combine(day, dtime(10, 0), tzinfo=ZoneInfo(z)).astimezone(UTC) for z in zones]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'broadcasts_broadcast'"
+            " AND column_name NOT IN ('id', 'name', 'status', 'schedule_mode', 'scheduled_at', 'local_time',"
+            " 'created_at', 'updated_at')"
+        )
+        columns = ", ".join(row[0] for row in cursor.fetchall())
+        local = uuid.uuid4()
+        cursor.execute(
+            f"""
+            INSERT INTO broadcasts_broadcast (id, name, status, schedule_mode, scheduled_at, local_time, created_at,
+                                              updated_at, {columns})
+            SELECT %s, 'At 10:00 everywhere', 'scheduled', 'local_time', %s, %s::jsonb, now(), now(), {columns}
+              FROM broadcasts_broadcast WHERE id = %s
+            """,
+            [local, instants[0], json.dumps({"date": day.isoformat(), "time": "10:00", "if_passed": None}), model.pk],
+        )
+        cursor.execute(
+            """
+            INSERT INTO broadcasts_message (
+                broadcast_id, client_id, urn, channel, text, encoding, segments, cost, route_code,
+                connector, country_code, status, error_code, error_message, attempts, is_test, clicked,
+                not_before, wait_reason, created_at
+            )
+            SELECT %s, %s, 'tel:+25676' || lpad(i::text, 7, '0'), 'sms', 'Hi', 'gsm7', 1, 0.009400, 'ESMS_UG',
+                   'simulator', 'UG', 'pending', '', '', 0, false, false,
+                   (%s::timestamptz[])[1 + i %% 7], 'scheduled', now()
+              FROM generate_series(0, %s - 1) AS i
+            """,
+            [local, client.pk, instants, count],
+        )
+        cursor.execute("UPDATE broadcasts_broadcast SET total_recipients = %s WHERE id = %s", [count, local])
+        cursor.execute("ANALYZE broadcasts_message")
+    return local
 
 
 if __name__ == "__main__":

@@ -48,3 +48,32 @@ def series_due_for_update(*, now: datetime, skip: Collection[uuid.UUID]) -> Broa
         .order_by("next_run_at")
         .first()
     )
+
+
+def series_due_chunk_for_update(*, now: datetime, limit: int, skip: Collection[uuid.UUID]) -> list[Broadcast]:
+    """Up to `limit` recurring series due at `now` (but those in `skip`), locked, the earliest due
+    first; those another transaction holds are skipped (a burst's firing runs share the due ones)."""
+    return list(
+        Broadcast.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=Broadcast.Status.SCHEDULED, schedule_mode=Broadcast.ScheduleMode.RECURRING, next_run_at__lte=now)
+        .exclude(pk__in=list(skip))
+        .order_by("next_run_at", "pk")[:limit]
+    )
+
+
+def ab_test_due_for_update(*, now: datetime, skip: Collection[uuid.UUID]) -> Broadcast | None:
+    """The A/B test due for its decision first at `now` (but those in `skip`), locked; one another
+    transaction holds is skipped (two beats decide different tests, and each test once). A paused
+    test, or one still being prepared, waits."""
+    return (
+        Broadcast.objects.select_for_update(skip_locked=True)
+        .filter(
+            ab_status="testing",
+            ab_decide_at__lte=now,
+            status__in=[Broadcast.Status.QUEUED, Broadcast.Status.SENDING],
+            preparing=False,
+        )
+        .exclude(pk__in=list(skip))
+        .order_by("ab_decide_at")
+        .first()
+    )

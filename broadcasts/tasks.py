@@ -15,6 +15,9 @@ from .connectors import build_connector
 from .dispatch import dispatch_run, send_tests
 from .models import Connector
 from .services import broadcasts_tick, prepare_run, series_fire_due
+from .services.ab_test import ab_decide_due
+from .services.recurring_runs import series_helpers_wanted
+from .smpp import store as smpp_store  # noqa: F401 - registers the SMPP binds' database effects
 from .status_updates import messages_apply_status
 
 log = structlog.get_logger(__name__)
@@ -42,8 +45,24 @@ def tick() -> dict[str, int]:
 
 @shared_task
 def fire_series() -> int:
-    """Beat, every 10 s: create the due occurrences of recurring series (services/recurring_runs.py)."""
+    """Beat, every 10 s: create the due occurrences of recurring series (services/recurring_runs.py).
+    A burst (thousands due in one minute) fans out first: helper runs on the worker's other
+    processes share the due series with this one (SKIP LOCKED), each occurrence still created once."""
+    for _ in range(series_helpers_wanted()):
+        fire_series_help.delay()
     return series_fire_due()
+
+
+@shared_task
+def fire_series_help() -> int:
+    """A helper run of a burst of due series (fire_series): the same firing, beside beat's own."""
+    return series_fire_due()
+
+
+@shared_task
+def decide_ab_tests() -> int:
+    """Beat, every 10 s: decide the A/B tests whose decide_after has passed (services/ab_test.py)."""
+    return ab_decide_due()
 
 
 @shared_task

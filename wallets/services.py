@@ -12,6 +12,7 @@ creation): the wallet row then stays locked until that transaction ends, so keep
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 
 import structlog
@@ -224,6 +225,43 @@ def wallet_reserve(
     _sync(wallet, locked)
     log.info("wallet.reserve", client_id=str(wallet.client_id), broadcast_id=str(bid), ledger_entry_id=entry.pk)
     return entry
+
+
+def wallet_reserve_each(*, wallet: Wallet, holds: Sequence[tuple[uuid.UUID, Decimal, str]]) -> list[uuid.UUID]:
+    """`wallet_reserve` for many new broadcasts at once, in order, under one lock of the wallet: each
+    `(broadcast_id, amount, note)` whose amount is still available is held (its reservation and
+    ledger entry written in bulk), one that is not is refused and changes nothing. Returns the ids
+    held. For a burst of small broadcasts of one client (recurring occurrences, issue 22); each
+    broadcast id must be new (no reservation yet)."""
+    held: list[uuid.UUID] = []
+    with transaction.atomic():
+        locked = _lock_wallet(wallet)
+        reservations, entries = [], []
+        for broadcast_id, amount, note in holds:
+            value = parse_positive_amount(amount)
+            if locked.available < value:
+                continue
+            locked.reserved += value
+            held.append(broadcast_id)
+            reservations.append(Reservation(wallet=locked, broadcast_id=broadcast_id, reserved=value))
+            entries.append(
+                LedgerEntry(
+                    wallet=locked,
+                    kind=Kind.RESERVE,
+                    amount=value,
+                    balance_after=locked.balance,
+                    reserved_after=locked.reserved,
+                    broadcast_id=broadcast_id,
+                    note=(note or "")[:500],
+                )
+            )
+        if held:
+            locked.save(update_fields=["balance", "reserved", "updated_at"])
+            Reservation.objects.bulk_create(reservations)
+            LedgerEntry.objects.bulk_create(entries)
+    _sync(wallet, locked)
+    log.info("wallet.reserve_each", client_id=str(wallet.client_id), held=len(held), refused=len(holds) - len(held))
+    return held
 
 
 def wallet_capture(

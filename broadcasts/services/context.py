@@ -23,11 +23,14 @@ from wallets.models import Wallet
 from wallets.pricing import money
 from wallets.selectors import exchange_rates, price_routes, wallet_get
 
+from ..ab_fields import ab_precheck
 from ..local_time import precheck_fields
 from ..models import Broadcast
 from ..plan_checks import plan_warnings
 from ..planning import PlanContext, Planner, PlanTotals, plan_totals_only, versions_from_text
 from ..validation import BroadcastRequest, parse_broadcast_request
+from .ab_context import ab_split
+from .plan_memo import remembered
 from .senders import sender_is_registered
 
 
@@ -57,14 +60,21 @@ def plan_context(
             template = usable.get(request.base_language) or usable[sorted(usable)[0]]
     else:
         versions = versions_from_text(request.text or {})
-    if request.sender and not sender_is_registered(client=client, sender=request.sender, channel=request.channel):
+    split = ab_split(client=client, request=request, first=versions, errors=errors)
+    if request.sender and not remembered(
+        ("sender", client.pk, request.sender, request.channel),
+        lambda: sender_is_registered(client=client, sender=request.sender, channel=request.channel),
+    ):
         errors["sender"] = [
             ValidationError(
                 f"'{request.sender}' is not a sender registered for {request.channel} on this account.",
                 code="sender_not_registered",
             )
         ]
-    routes = price_routes(client=client, channel=request.channel)
+    # A burst of series occurrences shares these lookups (plan_memo.py); a request never does.
+    routes = remembered(
+        ("routes", client.pk, request.channel), lambda: price_routes(client=client, channel=request.channel)
+    )
     if request.route and not any(r.route_code == request.route and r.tier == request.tier for r in routes):
         errors["route"] = [
             ValidationError(
@@ -83,17 +93,18 @@ def plan_context(
         request=request,
         wallet=client_wallet(client),
         routes=routes,
-        rates=exchange_rates(),
+        rates=remembered("rates", exchange_rates),
         versions=versions,
         now=now,
         start_at=start_at or now,
         keep_phones=keep_phones,
         rewriter=Rewriter(settings.TRACKING_BASE_URL) if request.track_links else None,
+        split=split,
     )
     return context, template
 
 
-def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
+def precheck_body(totals: PlanTotals, wallet: Wallet, split: Any = None) -> dict[str, Any]:
     breakdown = totals.breakdown()
     body: dict[str, Any] = {
         "total_contacts": totals.total_contacts,
@@ -126,6 +137,8 @@ def precheck_body(totals: PlanTotals, wallet: Wallet) -> dict[str, Any]:
     if totals.local_time is not None:
         # Local time (SPEC §8): recipients per send time and zone; those whose time had passed.
         body.update(precheck_fields(totals.local_time))
+    if split is not None:  # A/B (SPEC §8): each sample at its own variant, the rest at the costliest
+        body.update(ab_precheck(split.precheck()))
     if totals.tracked_links:
         body["link_tracking"] = {
             "links": totals.tracked_links,
@@ -140,7 +153,7 @@ def broadcast_precheck(*, client: Client, data: Any) -> dict[str, Any]:
     request = parse_broadcast_request(data, now=now, default_timezone=client.timezone)
     context, _ = plan_context(client=client, request=request, now=now)
     totals = plan_totals_only(Planner(context))
-    return precheck_body(totals, context.wallet)
+    return precheck_body(totals, context.wallet, context.split)
 
 
 def planned_rows(*, client: Client, request: BroadcastRequest, now: datetime) -> Iterator[Any]:

@@ -16,38 +16,76 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.exceptions import HeraldError, InsufficientCreditError
 
 from ..events import broadcast_failed_announce
-from ..lock_objects import broadcast_for_action, series_due_for_update
+from ..lock_objects import broadcast_for_action, series_due_chunk_for_update, series_due_for_update
 from ..models import Broadcast, Occurrence
 from ..recurrence import MIN_FIRST_AHEAD
 from ..transitions import broadcast_move
 from ..validation import parse_broadcast_request
 from .context import client_wallet, plan_context
 from .create import Accepted, broadcast_create, fill
+from .plan_memo import plan_memo, remembered
 from .recurring import RECURRING, occurrence_claim, occurrences_miss, series_check, series_due, series_recurrence
 from .request import request_data
+from .series_burst import first_problem, group_key, occurrences_fire_group
 
 log = structlog.get_logger(__name__)
 
 B = Broadcast.Status
 O = Occurrence.Status  # noqa: E741 - the house's one-letter status aliases (B, M)
-FIRE_BATCH = 1000  # series fired per run at most; the next tick goes on
+FIRE_BATCH = 10_000  # series fired per run at most; the next tick goes on
 FIRE_SECONDS = 60.0  # and for so long at most: well inside Celery's time limits (a run per 10 s goes on)
+FIRE_CHUNK = 250  # due series per helper run a burst fans out to (series_helpers_wanted)
+LOCK_CHUNK = 100  # due series locked and fired in one transaction (series_fire_chunk)
+
+
+def series_due_count(*, now: datetime | None = None) -> int:
+    """How many series are due at `now` (default: now): what a firing run has before it."""
+    return Broadcast.objects.filter(
+        status=B.SCHEDULED, schedule_mode=RECURRING, next_run_at__lte=now or timezone.now()
+    ).count()
+
+
+def series_helpers_wanted(*, now: datetime | None = None) -> int:
+    """Firing runs a burst wants beside beat's own: one per FIRE_CHUNK due series beyond the first,
+    at most SERIES_FIRE_HELPERS (the worker's other processes take them and share the due series
+    with beat's run through SKIP LOCKED)."""
+    most = settings.SERIES_FIRE_HELPERS
+    if most <= 0:
+        return 0
+    return min(most, series_due_count(now=now) // FIRE_CHUNK)
 
 
 def series_fire_due(*, now: datetime | None = None, limit: int = FIRE_BATCH, seconds: float = FIRE_SECONDS) -> int:
     """Fire every series due at `now` (default: now): returns how many were handled. Safe to run
-    concurrently with itself: runs started by later ticks share the work (SKIP LOCKED)."""
-    now = now or timezone.now()
+    concurrently with itself: runs started by later ticks, and the helpers a burst fans out to,
+    share the work (SKIP LOCKED). The run reads each client and its price list once (plan_memo)."""
+    with plan_memo():
+        return _fire_due(now=now or timezone.now(), limit=limit, seconds=seconds)
+
+
+def _fire_due(*, now: datetime, limit: int, seconds: float) -> int:
     deadline = time.monotonic() + seconds
     handled = 0
     broken: list[Any] = []  # series whose firing raised: left for the next run, not retried in a loop
+    while handled < limit and time.monotonic() < deadline:
+        try:
+            with transaction.atomic():
+                done = series_fire_chunk(now=now, limit=min(LOCK_CHUNK, limit - handled))
+        except Exception:
+            # Nothing of the chunk was kept; one by one below finds the series that breaks and leaves it.
+            log.exception("series.chunk_failed")
+            break
+        if not done:
+            return handled
+        handled += done
     while handled < limit and time.monotonic() < deadline:
         series_id = None
         try:
@@ -65,6 +103,44 @@ def series_fire_due(*, now: datetime | None = None, limit: int = FIRE_BATCH, sec
             continue
         handled += 1
     return handled
+
+
+def series_fire_chunk(*, now: datetime, limit: int = LOCK_CHUNK) -> int:
+    """Fire up to `limit` due series locked together (in the caller's transaction): occurrences that
+    would create the same child are created as a group (series_burst.py), the rest one by one as
+    `series_fire` does. Returns how many series were handled (0: none is due, or all are taken)."""
+    chunk = series_due_chunk_for_update(now=now, limit=limit, skip=())
+    groups: dict[tuple[Any, ...], list[tuple[Broadcast, datetime]]] = {}
+    bodies: dict[tuple[Any, ...], dict[str, Any]] = {}
+    following: dict[Any, datetime] = {}
+    for series in chunk:
+        recurrence = series_recurrence(series)
+        due = None
+        if recurrence is not None and series.next_run_at is not None:
+            due = series_due(recurrence=recurrence, next_run_at=series.next_run_at, now=now)
+        if due is None or due.send is None or due.missed or due.following is None:
+            series_fire(series=series, now=now)  # misses, a series' end: the one-by-one path
+            continue
+        data = child_data(series)
+        key = group_key(series, data)
+        groups.setdefault(key, []).append((series, due.send))
+        bodies[key] = data
+        following[series.pk] = due.following
+    for key, members in groups.items():
+        first = members[0][0]
+        client = remembered(("client", first.client_id), lambda first=first: first.client)  # type: ignore[misc]
+        # Planned at the clock of the group, as a create plans at its own (a run's `now` may be a minute old).
+        if not occurrences_fire_group(client=client, data=bodies[key], due=members, now=timezone.now()):
+            for series, at in members:
+                occurrence_fire(series=series, at=at)
+    if following:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE broadcasts_broadcast b SET next_run_at = d.n, updated_at = %s"
+                " FROM unnest(%s::uuid[], %s::timestamptz[]) AS d(i, n) WHERE b.id = d.i",
+                [timezone.now(), list(following), list(following.values())],
+            )
+    return len(chunk)
 
 
 def series_fire(*, series: Broadcast, now: datetime) -> None:
@@ -102,7 +178,8 @@ def occurrence_fire(*, series: Broadcast, at: datetime) -> Broadcast | None:
     if occurrence_id is None:
         return None
     code, message = "", ""
-    client = series.client
+    # One read of the client per firing run (plan_memo): a burst is mostly a few clients' series.
+    client = remembered(("client", series.client_id), lambda: series.client)
     try:
         if not client.is_active:
             raise HeraldError("The account is suspended.", code="client_suspended")
@@ -117,7 +194,7 @@ def occurrence_fire(*, series: Broadcast, at: datetime) -> Broadcast | None:
     except HeraldError as exc:
         code, message = exc.code, exc.message
     except ValidationError as exc:
-        code, message = _first_problem(exc)
+        code, message = first_problem(exc)
     else:
         Occurrence.objects.filter(pk=occurrence_id).update(broadcast=child)
         log.info("series.occurred", broadcast_id=str(series.pk), child_id=str(child.pk), occurrence_at=at.isoformat())
@@ -126,14 +203,6 @@ def occurrence_fire(*, series: Broadcast, at: datetime) -> Broadcast | None:
     broadcast_failed_announce(broadcast=series, occurrence_at=at, error_code=code, error_message=message)
     log.info("series.occurrence_failed", broadcast_id=str(series.pk), occurrence_at=at.isoformat(), error_code=code)
     return None
-
-
-def _first_problem(exc: ValidationError) -> tuple[str, str]:
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            for error in errors:
-                return error.code or "invalid", f"{name}: {' '.join(error.messages)}"
-    return exc.code or "invalid", " ".join(exc.messages)
 
 
 # --- PATCH -----------------------------------------------------------------------------------------

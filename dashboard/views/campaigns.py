@@ -10,12 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db.models import Max, Min
 from django.utils import timezone
 
 from accounts.models import Client
 from broadcasts import services
-from broadcasts.models import Broadcast, Message
+from broadcasts.models import Broadcast
 from broadcasts.recurrence import parse_recurrence
 from broadcasts.services.drafts import EDITABLE
 from broadcasts.services.recurring_runs import SERIES_EDITABLE
@@ -30,6 +29,7 @@ from dashboard.compose_campaigns import (
     send_time_rows,
     zone_words,
 )
+from dashboard.selectors import local_time_bounds
 
 RECURRING = Broadcast.ScheduleMode.RECURRING
 LOCAL_TIME = Broadcast.ScheduleMode.LOCAL_TIME
@@ -144,17 +144,14 @@ def detail_context(broadcast: Broadcast, member: Member) -> dict[str, Any]:
         }
     if broadcast.schedule_mode == LOCAL_TIME and broadcast.local_time:
         local = broadcast.local_time
-        # The dispatcher's index (messages still to send) bounds the scan: what is left to go.
-        bounds = Message.objects.filter(
-            broadcast=broadcast, is_test=False, status__in=["pending", "queued", "sending"]
-        ).aggregate(first=Min("not_before"), last=Max("not_before"))
+        first, last = local_time_bounds(broadcast=broadcast)  # two index probes, even at a million
         return {
             "local": {
                 "words": describe_local_time(local),
                 "if_passed": IF_PASSED_WORDS.get(local.get("if_passed") or "", ""),
                 "skipped": local.get("skipped") or 0,
-                "first": bounds["first"],
-                "last": bounds["last"],
+                "first": first,
+                "last": last,
             }
         }
     return {}

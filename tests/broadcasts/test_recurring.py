@@ -644,20 +644,20 @@ def test_a_series_whose_firing_breaks_does_not_stop_the_others(shop, monkeypatch
 
     with time_machine.travel(MONDAY, tick=False):
         broken, healthy = make_series(shop), make_series(shop, start="2027-01-04T10:00:30")
-    real = recurring_runs.occurrence_fire
+    real = recurring_runs.child_data  # used by both the chunked and the one-by-one firing
 
-    def occurrence_fire(*, series, at):
+    def child_data(series):
         if series.pk == broken.pk:
             raise RuntimeError("a bug")
-        return real(series=series, at=at)
+        return real(series)
 
-    monkeypatch.setattr(recurring_runs, "occurrence_fire", occurrence_fire)
+    monkeypatch.setattr(recurring_runs, "child_data", child_data)
     assert fire_at(utc(2027, 1, 4, 7, 1)) == 1
     assert (broken.children.count(), healthy.children.count()) == (0, 1)
     assert not Occurrence.objects.filter(series=broken).exists()  # rolled back: tried again next run
     broken.refresh_from_db()
     assert broken.next_run_at == utc(2027, 1, 4, 7, 0)
-    monkeypatch.setattr(recurring_runs, "occurrence_fire", real)
+    monkeypatch.setattr(recurring_runs, "child_data", real)
     assert fire_at(utc(2027, 1, 4, 7, 1, 10)) == 1
     assert broken.children.count() == 1
 
