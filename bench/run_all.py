@@ -29,6 +29,7 @@ NEEDS = {
     "bench_metrics.py": [],  # no server of its own: bench_dispatch's provider, in Python (< 30 s with --quick)
     "bench_redirect.py": ["redis-server", "wrk"],
     "bench_reports.py": ["redis-server"],
+    "bench_smpp.py": ["node"],  # the test SMSC (tests/smsc, `npm ci --prefix tests/smsc`)
     "bench_webhooks.py": ["redis-server"],
 }
 # A bench still running after this long is stuck: stopped (SIGTERM: it drops its database and stops
