@@ -7,8 +7,17 @@ are planned again with the winner's content — its text, encoding, parts and co
 hours from now — and released to dispatch; recipients that are now opted out or unroutable are
 skipped, and those no longer in the audience cancelled. The rest was reserved at its costliest
 variant, so the difference goes back to the wallet (wallets' ledger: a release); should prices have
-risen since the create, the extra is reserved, and without the credit for it the broadcast pauses
-with `insufficient_credit`. `broadcast.variant_won` is recorded in the same transaction.
+risen since the create, the extra is reserved before the test is marked decided.
+`broadcast.variant_won` is recorded in the same transaction. So what the reservation holds for the
+broadcast always equals what its unsent messages cost.
+
+Without the credit for that extra the test is not decided: the decision's savepoint is rolled back
+(the rest keeps its content and cost as reserved, `ab_status` stays `testing`, nothing in the
+ledger) and the broadcast pauses with `insufficient_credit`, like a preparation short of credit.
+A paused test is not picked (lock_objects.ab_test_due_for_update), so after a top-up `resume`
+(lifecycle.broadcast_resume: back to `queued`) lets the next beat decide again at the prices of
+then — the winner read again from the results of then; without a top-up it pauses again. Resume
+needs nothing of its own: no decided rest ever waits on a reservation too small for it.
 
 Two beats, a retry or a restart decide a test once: the row is taken with SKIP LOCKED and only
 while `ab_status` is `testing`, which the decision ends.
@@ -131,29 +140,26 @@ def _render_rest(broadcast: Broadcast, winner: int, now: datetime) -> tuple[Deci
 
 def _settle(broadcast: Broadcast, reserved: Decimal, cost: Decimal) -> None:
     """The rest was reserved at its costliest variant: give back what the winner does not need, or
-    hold what risen prices add (pausing for credit when there is not enough)."""
+    hold what risen prices add (InsufficientCreditError when the wallet has not that much)."""
     wallet = client_wallet(broadcast.client)
     if cost < reserved:
         wallet_release(wallet=wallet, amount=reserved - cost, broadcast_id=broadcast.pk, note="A/B test decided")
     elif cost > reserved:
-        try:
-            with transaction.atomic():
-                wallet_reserve(wallet=wallet, amount=cost - reserved, broadcast_id=broadcast.pk, note="A/B test")
-        except InsufficientCreditError:
-            broadcast_move(
-                broadcast.pk, "pause", Broadcast.Status.PAUSED, paused_at=timezone.now(),
-                pause_reason=PAUSE_INSUFFICIENT_CREDIT,
-            )  # fmt: skip
+        wallet_reserve(wallet=wallet, amount=cost - reserved, broadcast_id=broadcast.pk, note="A/B test")
 
 
 def ab_decide(*, broadcast: Broadcast, now: datetime) -> int:
-    """Decide `broadcast`'s test (locked by the caller, inside its transaction). Returns the winner."""
+    """Decide `broadcast`'s test (locked by the caller, inside its transaction). Returns the winner.
+
+    ValidationError (the content cannot be planned) or InsufficientCreditError (risen prices the
+    wallet cannot cover, raised before anything marks the test decided): the test is not decided,
+    and the caller rolls back to its savepoint so nothing of it stays (the rest as it was)."""
     metric = (broadcast.ab_test or {}).get("metric", "")
     count = len(broadcast.variants)
     results = variant_results(broadcast_id=broadcast.pk, variants=count)
     winner = winner_of(results, metric=metric, variants=count)
     reserved, cost = _render_rest(broadcast, winner, now)
-    _settle(broadcast, reserved, cost)
+    _settle(broadcast, reserved, cost)  # the extra held before the test is marked decided
     broadcast.ab_winner = winner
     broadcast.ab_status = AB_DECIDED
     broadcast.estimated_cost = max(Decimal(0), broadcast.estimated_cost - reserved + cost)
@@ -177,8 +183,18 @@ def ab_decide_due(*, now: datetime | None = None) -> int:
                 return decided
             seen.add(broadcast.pk)
             try:
-                with transaction.atomic():
+                with transaction.atomic():  # a decision not made leaves nothing behind
                     ab_decide(broadcast=broadcast, now=now)
+            except InsufficientCreditError:
+                # Prices rose beyond the credit: undecided, it waits for a top-up and a resume.
+                broadcast_move(
+                    broadcast.pk, "pause", Broadcast.Status.PAUSED, paused_at=now,
+                    pause_reason=PAUSE_INSUFFICIENT_CREDIT,
+                )  # fmt: skip
+                log.warning(
+                    "broadcast.variant_not_decided", broadcast_id=str(broadcast.pk), reason="insufficient_credit"
+                )
+                continue
             except ValidationError as exc:
                 # The content cannot be planned any more (a variant's template deleted or no longer
                 # approved): the rest stays unsent and the broadcast pauses, saying why; a resume

@@ -102,9 +102,12 @@ def test_prices_risen_beyond_the_credit_pause_the_broadcast_for_credit(make_shop
     group = members(shop, 20)
     broadcast = run(ab(shop, group, variants=[{"text": SHORT, "share": 10}, {"text": SHORT, "share": 10}]))
     Route.objects.filter(country_code="UG").update(price_per_segment=Decimal("3500"))
-    assert decide(broadcast) == 1
+    # Not decided: the extra cannot be reserved, so the decision is rolled back and the test stays
+    # `testing` until a top-up and resume (tests/broadcasts/test_ab_credit.py).
+    assert decide(broadcast) == 0
     broadcast.refresh_from_db()
     assert (broadcast.status, broadcast.pause_reason) == ("paused", "insufficient_credit")
+    assert (broadcast.ab_status, broadcast.ab_winner) == ("testing", None)
     assert not LedgerEntry.objects.filter(note="A/B test").exists()
 
 
