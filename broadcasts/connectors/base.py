@@ -114,6 +114,10 @@ class BaseConnector:
     # dedupes on our id). Only then is a message whose outcome is unknown (a request that left
     # without a complete answer, a sender that died after handing it over) sent again.
     idempotent: ClassVar[bool] = False
+    # The most messages the dispatcher hands over in one request group (broadcasts/sending.py): each
+    # group costs a few statements (its handed mark, its record), so a backend that pipelines a
+    # group cheaply (SMPP's window) takes larger ones; at most a pacing tick's share of the tps.
+    group_max: ClassVar[int] = 100
     # Config keys whose values are secrets: masked in the admin, the API and logs.
     secret_keys: ClassVar[frozenset[str]] = frozenset()
 

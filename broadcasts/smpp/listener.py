@@ -19,6 +19,7 @@ from django.db import connection
 
 from broadcasts.models import Connector
 
+from . import store_thread
 from .config import SmppConfig
 from .pool import BindPool
 from .store import Store
@@ -56,7 +57,7 @@ class Listener:
 
     def _handler(self, connector_id: str) -> Any:
         async def handle(pdus: list[Any]) -> None:
-            await asyncio.to_thread(self.store.delivers_store, connector_id=connector_id, pdus=pdus)
+            await store_thread.run(self.store.delivers_store, connector_id=connector_id, pdus=pdus)
 
         return handle
 
@@ -95,4 +96,5 @@ class Listener:
                 await asyncio.wait_for(self.stop.wait(), reload_every)
         for connector_id in list(self.running):
             await self._stop_one(connector_id)
+        await asyncio.to_thread(store_thread.close)
         log.info("smpp.listener_stopped")

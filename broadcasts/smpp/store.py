@@ -16,7 +16,6 @@ in memory first (a part is acknowledged when it is held: a crash loses an incomp
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -100,21 +99,10 @@ def receipts_apply(*, connector_name: str, receipts: Sequence[Receipt]) -> int:
         return messages_apply_status(connector_name=connector_name, updates=updates).applied if updates else 0
 
 
-def _done_with_connection() -> None:
-    """Called from the binds' worker threads: their database connection is not kept between batches
-    (nothing closes it otherwise, and it would outlive a test database or a PostgreSQL restart)."""
-    if threading.current_thread() is not threading.main_thread():
-        connection.close()
-
-
 class Store:
-    def delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
-        try:
-            self._delivers_store(connector_id=connector_id, pdus=pdus)
-        finally:
-            _done_with_connection()
+    """Called on the store thread (store_thread.py), which keeps its connection between batches."""
 
-    def _delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
+    def delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
         connector = Connector.objects.get(pk=connector_id)
         config = SmppConfig.from_dict(connector.config)
         receipts: list[Receipt] = []
@@ -146,12 +134,6 @@ class Store:
         log.info("smpp.delivered", connector=connector.name, receipts=len(receipts), applied=applied, replies=replies)
 
     def parts_record(self, *, connector_name: str, parts: list[tuple[int, list[str]]]) -> None:
-        try:
-            self._parts_record(connector_name=connector_name, parts=parts)
-        finally:
-            _done_with_connection()
-
-    def _parts_record(self, *, connector_name: str, parts: list[tuple[int, list[str]]]) -> None:
         rows = [
             SmppPart(message_id=message_id, connector=connector_name, seq=seq, provider_message_id=pid)
             for message_id, ids in parts
@@ -173,12 +155,6 @@ class Store:
                 messages_apply_status(connector_name=connector_name, updates=updates)
 
     def pacing_slow(self, *, connector_id: str, seconds: float) -> None:
-        try:
-            self._pacing_slow(connector_id=connector_id, seconds=seconds)
-        finally:
-            _done_with_connection()
-
-    def _pacing_slow(self, *, connector_id: str, seconds: float) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 """
