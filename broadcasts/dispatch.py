@@ -36,11 +36,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import structlog
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
+
+from accounts.interrupts import connection_recover, time_limit_behind
 
 from . import billing, queue
 from .claims import Claimed, claim_batch, claim_tests, give_back, unclaim
@@ -50,7 +51,7 @@ from .leases import lease_acquire, lease_handover, lease_release
 from .lock_objects import broadcast_for_update
 from .models import Broadcast, Connector, DispatchLane, Message
 from .recording import BatchOutcome, record_results
-from .sending import GroupSender, add_outcomes, reset_interrupted_connection
+from .sending import GroupSender, add_outcomes
 from .states import (
     ACTIVE_MESSAGE_STATUSES,
     DISPATCHABLE_BROADCAST,
@@ -322,10 +323,13 @@ def dispatch_run(*, broadcast_id: str, token: str | None = None, lane: int = 0) 
                 time.sleep(max(wait, 0.01))
                 continue
             return _continue(broadcast_id, held, min(wait, MAX_CONTINUATION_DELAY))
-    except SoftTimeLimitExceeded:
+    except Exception as exc:
+        if not time_limit_behind(exc):  # (a COMMIT it cut comes out as Django's ProgrammingError)
+            lease_release(broadcast_id=broadcast_id, token=held, lane=lane)
+            raise
         # The batch recorded its group in flight and gave back the rest: a continuation goes on.
         log.warning("broadcast.soft_time_limit", broadcast_id=broadcast_id, lane=lane)
-        reset_interrupted_connection()  # it may have struck outside the batch, mid-statement
+        connection_recover()  # it may have struck outside the batch, mid-statement or mid-COMMIT
         return _continue(broadcast_id, held, 0, lane)
     except BaseException:
         lease_release(broadcast_id=broadcast_id, token=held, lane=lane)

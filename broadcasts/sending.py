@@ -10,13 +10,12 @@ import dataclasses
 import time
 from concurrent.futures import Future
 
-import psycopg
 import structlog
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connection
 
 from accounts import metrics
+from accounts.interrupts import connection_recover, time_limit_behind
 
 from .billing import broadcast_wallet
 from .claims import Claimed, give_back, hand, urn_path
@@ -28,16 +27,17 @@ from .recording import BatchOutcome, record_results
 
 log = structlog.get_logger(__name__)
 
-GROUP_MAX = 100  # messages in one request group (and at most one second of the connector's tps)
+GROUP_MAX = 100  # messages in one request group, unless the backend says (BaseConnector.group_max)
 
 
 def add_outcomes(a: BatchOutcome, b: BatchOutcome) -> BatchOutcome:
     return BatchOutcome(a.sent + b.sent, a.failed + b.failed, a.retrying + b.retrying, a.deferred + b.deferred)
 
 
-def group_size(tps: int) -> int:
-    """A request group: at most one second of the connector's tps (a pacing tick's share), and 100."""
-    return max(1, min(GROUP_MAX, int(tps * TICK)))
+def group_size(tps: int, most: int = GROUP_MAX) -> int:
+    """A request group: at most one second of the connector's tps (a pacing tick's share), and `most`
+    (the backend's group_max)."""
+    return max(1, min(most, int(tps * TICK)))
 
 
 class GroupSender:
@@ -67,7 +67,7 @@ class GroupSender:
         self, connector: Connector, plugin: BaseConnector, messages: list[Claimed], *, deadline: float | None
     ) -> BatchOutcome:
         outbound = _outbound(self.broadcast, connector, messages)
-        size = group_size(connector.tps)
+        size = group_size(connector.tps, plugin.group_max)
         total = BatchOutcome(0, 0, 0, 0)
         # Groups handed and sent but not yet recorded, oldest first: at most two (the one being
         # recorded and the one in flight).
@@ -99,16 +99,21 @@ class GroupSender:
             while unrecorded:
                 total = add_outcomes(total, self._finish(plugin, *unrecorded[0]))
                 unrecorded.pop(0)
-        except SoftTimeLimitExceeded:
-            # The task's soft time limit struck mid-batch: the groups sent are already in the
-            # provider's hands; wait for their answers (one deadline at most), record them (again,
-            # if the limit struck around a commit: recording twice changes nothing), give back the
-            # rest, and let the run hand over to a continuation.
-            reset_interrupted_connection()
+        except Exception as exc:
+            if not time_limit_behind(exc):
+                raise
+            # The task's soft time limit struck mid-batch (a COMMIT it cut comes out as the
+            # ProgrammingError Django raised on the way out: accounts/interrupts.py): the groups
+            # sent are already in the provider's hands; wait for their answers (one deadline at
+            # most), record them (again, if the limit struck around a commit: recording twice
+            # changes nothing), give back the rest, and let the run hand over to a continuation.
+            connection_recover()
             for future, going in unrecorded:
                 self._finish(plugin, future, going, timeout=provider_timeout() + 5)
             self.stopped = True
-            raise
+            if isinstance(exc, SoftTimeLimitExceeded):
+                raise
+            raise SoftTimeLimitExceeded() from exc
         finally:
             give_back(message_ids=[m.id for m in outbound[start:]], token=self.token)
         return total
@@ -143,21 +148,6 @@ class GroupSender:
             count_streak=not self.is_test,
             wallet=self.wallet,
         )
-
-
-def reset_interrupted_connection() -> None:
-    """After a soft time limit: it may have struck while psycopg waited for a statement's answer,
-    leaving the connection in the middle of that command, so that every later statement fails
-    ("another command is already in progress") and nothing in flight could be recorded. Such a
-    connection is closed (the next statement opens another): the interrupted statement, on its own
-    outside any transaction, either committed on the server or did not, as after a crash. A
-    caller's transaction (tests) is left alone."""
-    raw = connection.connection
-    if raw is None or connection.in_atomic_block:
-        return
-    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        log.warning("database.connection_reset_after_interrupt")
-        connection.close()
 
 
 def _settled(result: SendResult, *, idempotent: bool) -> SendResult:

@@ -389,6 +389,56 @@ def test_a_soft_time_limit_striking_mid_statement_still_records_and_hands_over(
     assert statuses(broadcast) == Counter({"sent": 6})
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_soft_time_limit_striking_inside_a_records_commit_still_records_and_hands_over(
+    shop, daytime, gateway, settings, driven, monkeypatch
+):
+    """The limit strikes while psycopg waits for the COMMIT of a group's record (seen in a fresh-clone
+    CI run): Django's atomic exit then fails to restore autocommit on the busy connection, so what
+    comes out is a ProgrammingError with the limit only in its context, and the connection and
+    Django's transaction state are left broken. Before, the group in flight was never recorded, the
+    run crashed, and every later task of that worker process failed. Now the limit is recognised
+    behind the error, the connection replaced, both groups recorded once, and the run hands over."""
+    from django.db.backends.base import base
+
+    connector = http_route(shop, gateway.url, idempotent=False)
+    Connector.objects.filter(pk=connector.pk).update(tps=10)  # two messages a group
+    gateway.answer_always(200, delay=0.1)
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:6]))
+    real_commit = base.BaseDatabaseWrapper._commit
+    real_record = sending.record_results
+    cut = []
+
+    def cut_commit(self):
+        # What SIGALRM inside psycopg's wait for the COMMIT's answer leaves: the COMMIT sent (the
+        # server commits it), its answer never read, and the limit raised.
+        monkeypatch.setattr(base.BaseDatabaseWrapper, "_commit", real_commit)
+        self.connection.pgconn.send_query(b"COMMIT")
+        cut.append(True)
+        raise SoftTimeLimitExceeded()
+
+    def record_first_group_cut(*args, **kwargs):
+        if not cut:
+            monkeypatch.setattr(base.BaseDatabaseWrapper, "_commit", cut_commit)
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(sending, "record_results", record_first_group_cut)
+    continuation = dispatch_run(broadcast_id=str(broadcast.pk))
+    assert cut == [True]
+    assert continuation is not None  # handed over, not crashed
+    assert connection.get_autocommit()
+    assert not connection.in_atomic_block
+    first_part = statuses(broadcast)
+    assert first_part["sent"] == len(gateway.requests) == 4  # the cut group and the one in flight
+    assert first_part["sending"] == 0
+    assert reservation_state(broadcast_id=broadcast.pk).captured == cost_of_sent(broadcast)
+    while continuation is not None:
+        continuation = dispatch_run(broadcast_id=str(broadcast.pk), token=continuation[0])
+    reached = Counter(r.body["id"] for r in gateway.requests)
+    assert (len(reached), max(reached.values())) == (6, 1)
+    assert statuses(broadcast) == Counter({"sent": 6})
+
+
 # --- who else moves a message to failed -------------------------------------------------------------
 
 

@@ -181,3 +181,19 @@ def test_a_refused_bind_sends_nothing_and_is_transient(smsc_factory: Any, record
     assert [(r.accepted, r.transient, r.error_code) for r in results] == [(False, True, "connection_error")] * 2
     stats = smsc.stats()
     assert (stats["submits"], stats["bind_failures"]) == (0, 2)  # tried again once, after the first backoff
+
+
+def test_a_worker_process_that_exits_unbinds(smsc_factory: Any, recorder: Recorder) -> None:
+    # Celery's worker_process_shutdown (config/celery.py) ends this process's binds with an unbind
+    # (SMPP 3.4 §4.2), not a dropped connection.
+    from celery.signals import worker_process_shutdown
+
+    from config.celery import _mark_metrics_process_dead
+
+    smsc = smsc_factory()
+    assert plugin(smsc, name="smpp-exit").send([out(1, number("123"))])[0].accepted
+    assert smsc.stats()["binds"] == 1
+    assert _mark_metrics_process_dead in [ref() for _key, ref in worker_process_shutdown.receivers]
+    worker_process_shutdown.send(sender=None, pid=None, exitcode=0)
+    smsc.wait_for(lambda stats: stats["unbinds"] == 1, what="the unbind")
+    assert smsc.stats()["drops"] == 0
