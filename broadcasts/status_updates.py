@@ -51,6 +51,16 @@ class AppliedReports:
     unknown: int
 
 
+# Which of these provider ids name a message: one provider-id index lookup each (OFFSET 0 keeps
+# it so; an `= ANY` was planned as a scan of the table while its statistics knew no provider id).
+KNOWN = """
+SELECT found.provider_message_id
+  FROM unnest(%s::text[]) AS u(provider_message_id),
+       LATERAL (SELECT provider_message_id FROM broadcasts_message
+                 WHERE provider_message_id = u.provider_message_id AND connector = %s OFFSET 0) AS found
+"""
+
+
 def messages_apply_status(*, connector_name: str, updates: Sequence[StatusUpdate]) -> AppliedReports:
     by_status: dict[str, dict[str, StatusUpdate]] = defaultdict(dict)
     for update in updates:
@@ -63,11 +73,7 @@ def messages_apply_status(*, connector_name: str, updates: Sequence[StatusUpdate
         for status, reports in by_status.items():
             ids = list(reports)
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT provider_message_id FROM broadcasts_message"
-                    " WHERE connector = %s AND provider_message_id = ANY(%s)",
-                    [connector_name, ids],
-                )
+                cursor.execute(KNOWN, [ids, connector_name])
                 known.update(row[0] for row in cursor.fetchall())
             applied += _apply(status=status, reports=reports, connector_name=connector_name, now=now)
         early = [u for u in updates if u.status in _TIMESTAMP_COLUMN and u.provider_message_id not in known]
@@ -152,15 +158,28 @@ def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str
     if status == Message.Status.READ:
         extra = ", delivered_at = COALESCE(m.delivered_at, %(now)s)"
     with connection.cursor() as cursor:
+        # Each report's message is looked up by its provider id (the provider-id index: OFFSET 0
+        # keeps the lookup per report, a plan statistics cannot change), then updated by primary
+        # key, its status checked against a column of that materialized step. With the status as a
+        # filter the planner could use, statistics taken before a large broadcast was sent (no
+        # `sent` row, no provider id known to them) led it to scan the broadcast's messages once
+        # per report, or the whole table once per batch: 41 ms for 200 receipts at 20,000 rows,
+        # growing with the table; ~2 ms now.
         cursor.execute(
             f"""
+            WITH r AS MATERIALIZED (
+                SELECT found.id, u.error_code, %(sources)s::text[] AS sources
+                  FROM unnest(%(ids)s::text[], %(codes)s::text[]) AS u(provider_message_id, error_code),
+                       LATERAL (SELECT id FROM broadcasts_message
+                                 WHERE provider_message_id = u.provider_message_id AND connector = %(connector)s
+                                OFFSET 0) AS found
+            )
             UPDATE broadcasts_message AS m
                SET status = %(status)s, {column} = COALESCE(m.{column}, %(now)s), lease_until = NULL,
                    error_code = CASE WHEN %(status)s = 'failed' THEN r.error_code ELSE m.error_code END
                    {extra}
-              FROM unnest(%(ids)s::text[], %(codes)s::text[]) AS r(provider_message_id, error_code)
-             WHERE m.connector = %(connector)s AND m.provider_message_id = r.provider_message_id
-               AND m.status = ANY(%(sources)s)
+              FROM r
+             WHERE m.id = r.id AND m.status = ANY(r.sources)
          RETURNING m.cost, {EVENT_COLUMNS}
             """,  # noqa: S608 - column names come from a fixed table above, values are parameters
             {

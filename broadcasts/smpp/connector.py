@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, ClassVar
@@ -115,7 +114,9 @@ class SmppConnector(BaseConnector):
         self, pool: BindPool, config: SmppConfig, message: OutboundMessage, multipart: list[tuple[int, list[str]]]
     ) -> SendResult:
         try:
-            parts = codec.parts_for(message.text, config, ref=secrets.randbelow(0x10000))
+            # The concatenation reference: the message's own id (distinct between consecutive
+            # messages, the same when a message is sent again), not a random draw per message.
+            parts = codec.parts_for(message.text, config, ref=message.id & 0xFFFF)
             address = codec.addresses(message.sender, message.to, config)
         except (KeyError, ValueError) as exc:
             return SendResult(message.id, False, error_code="smpp_invalid_message", error_message=type(exc).__name__)

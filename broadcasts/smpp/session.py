@@ -200,7 +200,7 @@ class Session:
 
     def _deliver(self, sequence: int, data: bytes) -> None:
         try:
-            parsed = codec.parse(data)
+            parsed = codec.parse_deliver(data)
         except Exception:  # noqa: BLE001 - a PDU smpplib cannot read: refused for good, the bind stays
             log.warning("smpp.deliver_unreadable", connector=self.name)
             self._write(codec.response("deliver_sm_resp", sequence=sequence, status=ESME_RX_P_APPN))
