@@ -197,3 +197,64 @@ def test_a_worker_process_that_exits_unbinds(smsc_factory: Any, recorder: Record
     worker_process_shutdown.send(sender=None, pid=None, exitcode=0)
     smsc.wait_for(lambda stats: stats["unbinds"] == 1, what="the unbind")
     assert smsc.stats()["drops"] == 0
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    """A key and a self-signed CA certificate for 127.0.0.1 (IP SAN), as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test SMSC")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_file, cert_file = tmp_path / "smsc.key", tmp_path / "smsc.pem"
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return str(key_file), str(cert_file)
+
+
+def test_tls_binds_sends_and_receives_over_tls(
+    smsc_factory: Any, recorder: Recorder, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `tls: true` (SPEC §10): the bind is made over TLS and the SMSC's certificate is verified
+    # against the trusted CAs; a private CA is trusted the standard way, SSL_CERT_FILE.
+    key_file, cert_file = _self_signed(tmp_path)
+    smsc = smsc_factory(TLS_KEY_FILE=key_file, TLS_CERT_FILE=cert_file, DLR_DELAY_MS=50)
+    monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+    results = plugin(smsc, name="smpp-tls", tls=True).send([out(1, number("123")), out(2, number("124"))])
+    assert all(r.accepted for r in results)
+    assert smsc.stats()["binds"] == 1
+    deadline = time.monotonic() + 10
+    while len(recorder.delivered) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(recorder.delivered) == 2  # receipts came back over the TLS bind
+
+
+def test_tls_refuses_an_smsc_whose_certificate_is_not_trusted(
+    smsc_factory: Any, recorder: Recorder, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file, cert_file = _self_signed(tmp_path)
+    smsc = smsc_factory(TLS_KEY_FILE=key_file, TLS_CERT_FILE=cert_file)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    result = plugin(smsc, name="smpp-tls-untrusted", tls=True, response_timeout=2).send([out(1, number("123"))])[0]
+    assert (result.accepted, result.transient, result.error_code) == (False, True, "connection_error")
+    assert smsc.stats()["binds"] == 0  # nothing was bound, nothing sent

@@ -27,8 +27,9 @@ const DEFAULTS = {
   DLR_DELAY_MS: 200, RECEIPT_MODE: 'text_and_tlv', STAMP_DIGITS: 10, HOLD_RECEIPTS: 0, TEXT_ID: 'hex',
   ID_START: 1, RECORD_SUBMITS: 1, REDELIVER_MS: 500, ENQUIRE_LINK_MS: 0,
   RECEIPT_BEFORE_RESP: 0, CRASH_AFTER_SUBMITS: 0, DROP_AFTER_SUBMITS: 0, IDLE_TIMEOUT_MS: 0,
+  TLS_KEY_FILE: '', TLS_CERT_FILE: '',
 };
-const STRING_KEYS = new Set(['ACCOUNTS', 'RECEIPT_MODE', 'TEXT_ID']);
+const STRING_KEYS = new Set(['ACCOUNTS', 'RECEIPT_MODE', 'TEXT_ID', 'TLS_KEY_FILE', 'TLS_CERT_FILE']);
 const cfg = {};
 
 function setConfig(key, value) {
@@ -422,7 +423,10 @@ function closeSession(s, by) {
   setTimeout(() => s.session.destroy(), 1000).unref();
 }
 
-const server = smpp.createServer((session) => {
+// TLS (SMPP over TLS, as carriers offer it) when a key and a certificate are given, at start only.
+const tlsOptions = cfg.TLS_KEY_FILE && cfg.TLS_CERT_FILE
+  ? { key: fs.readFileSync(cfg.TLS_KEY_FILE), cert: fs.readFileSync(cfg.TLS_CERT_FILE) } : {};
+const server = smpp.createServer(tlsOptions, (session) => {
   const s = {
     id: ++sessionCount, bind: null, system_id: null, open: true, remote_port: session.socket.remotePort,
     connected_at: now(), bound_at: null, closed_at: null, closed_by: null, closing: null, last_pdu_at: null, unbound: false,
