@@ -54,4 +54,4 @@ class DispatchLane(models.Model):
         return f"lane {self.lane} of {self.broadcast_id}"
 
 
-from .smpp.models import SmppPart  # noqa: E402, F401 - the SMPP parts, a model of this app too
+from .smpp.models import SmppMoPart, SmppPart  # noqa: E402, F401 - the SMPP parts, models of this app too

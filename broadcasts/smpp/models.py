@@ -34,3 +34,32 @@ class SmppPart(models.Model):
 
     def __str__(self) -> str:
         return f"part {self.seq} of message {self.message_id}"
+
+
+class SmppMoPart(models.Model):
+    """A part of a concatenated MO held until its message is whole. Stored before its deliver_sm is
+    answered, so a receiving process that dies between two parts loses nothing (the SMSC considers
+    an answered part delivered); deleted when the message is whole, or after store.MO_TTL."""
+
+    id = models.BigAutoField(primary_key=True)
+    connector = models.CharField(max_length=64)
+    source = models.CharField(max_length=32)
+    destination = models.CharField(max_length=32)
+    ref = models.PositiveIntegerField()
+    total = models.PositiveSmallIntegerField()
+    seq = models.PositiveSmallIntegerField()
+    text = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "broadcasts"
+        constraints = [
+            # A part delivered again (its answer lost) is the same part: kept once.
+            models.UniqueConstraint(
+                fields=["connector", "source", "destination", "ref", "total", "seq"], name="smpp_mo_part_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["connector", "received_at"], name="smpp_mo_part_age")]
+
+    def __str__(self) -> str:
+        return f"MO part {self.seq}/{self.total}"

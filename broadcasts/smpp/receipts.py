@@ -4,13 +4,13 @@ A receipt (esm_class bits 2–5 = 0x04, or a receipted_message_id TLV) is read f
 Appendix B text (`id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`; keys
 case-insensitive, dates of 10 or 12 digits, `err` kept as text since hex is seen in the wild) and
 from the receipted_message_id (0x001E) / message_state (0x0427) TLVs; a TLV wins over the text.
-Anything else is an MO; a concatenated MO (UDH IEI 0/8, or SAR TLVs) is reassembled by `Reassembly`.
+Anything else is an MO; a concatenated MO (UDH IEI 0/8, or SAR TLVs) names its ref, total and seq,
+and is reassembled in the database (mo_store.py).
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -146,27 +146,3 @@ def mo_from(pdu: Any) -> MoPart:
         total = int(getattr(pdu, "sar_total_segments", 1) or 1)
         seq = int(getattr(pdu, "sar_segment_seqnum", 1) or 1)
     return MoPart(_text(pdu.source_addr), _text(pdu.destination_addr), decode_text(data, coding), ref, total, seq)
-
-
-class Reassembly:
-    """Concatenated MO parts by (source, ref), until every part is in; parts older than `ttl` go."""
-
-    def __init__(self, ttl: float = 600.0) -> None:
-        self.ttl = ttl
-        self.pending: dict[tuple[str, str, int, int], tuple[float, dict[int, str]]] = {}
-
-    def add(self, part: MoPart, now: float | None = None) -> MoPart | None:
-        """The whole message once complete (None while parts are missing)."""
-        if part.ref is None or part.total <= 1:
-            return part
-        now = time.monotonic() if now is None else now
-        self.pending = {k: v for k, v in self.pending.items() if now - v[0] < self.ttl}
-        key = (part.source, part.destination, part.ref, part.total)
-        started, texts = self.pending.get(key, (now, {}))
-        texts[part.seq] = part.text
-        if len(texts) < part.total:
-            self.pending[key] = (started, texts)
-            return None
-        self.pending.pop(key, None)
-        whole = "".join(texts[i] for i in sorted(texts))
-        return MoPart(part.source, part.destination, whole)

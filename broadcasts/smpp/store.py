@@ -11,13 +11,15 @@ are stored. Both take the same transaction-scoped advisory lock per connector, s
 sees the parts, or the parts' record finds the receipt kept as an early report and applies it.
 
 MO goes through `inbound.replies_receive` (opt-out keywords apply); concatenated MO is reassembled
-in memory first (a part is acknowledged when it is held: a crash loses an incomplete MO).
+in the database first (mo_store.py: a part is answered once stored, so a crash loses nothing).
+
+A batch is stored in one transaction: when any of it fails, none of it stays, and every deliver_sm
+of the batch is answered 0x64 so the SMSC sends it again (nothing is stored twice).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,12 +33,11 @@ from broadcasts.status_updates import messages_apply_status
 
 from . import effects
 from .config import SmppConfig
+from .mo_store import mo_whole
 from .models import SmppPart
-from .receipts import Reassembly, Receipt, is_receipt, mo_from, normalize_id, receipt_from
+from .receipts import MoPart, Receipt, is_receipt, mo_from, normalize_id, receipt_from
 
 log = structlog.get_logger(__name__)
-
-_reassembly: dict[str, Reassembly] = defaultdict(Reassembly)
 
 
 def _lock(cursor: Any, connector_name: str) -> None:
@@ -103,10 +104,14 @@ class Store:
     """Called on the store thread (store_thread.py), which keeps its connection between batches."""
 
     def delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
+        with transaction.atomic():
+            self._delivers_store(connector_id=connector_id, pdus=pdus)
+
+    def _delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
         connector = Connector.objects.get(pk=connector_id)
         config = SmppConfig.from_dict(connector.config)
         receipts: list[Receipt] = []
-        inbound: list[InboundMessage] = []
+        mo: list[MoPart] = []
         unreadable = 0
         for pdu in pdus:
             if is_receipt(pdu):
@@ -117,19 +122,19 @@ class Store:
                 normalized = normalize_id(receipt.message_id, config.receipt_id_format)
                 receipts.append(Receipt(normalized, receipt.stat, receipt.err, receipt.done_at))
                 continue
-            whole = _reassembly[connector_id].add(mo_from(pdu))
-            if whole is not None:
-                inbound.append(
-                    InboundMessage(
-                        urn=f"tel:+{whole.source.lstrip('+')}",
-                        text=whole.text,
-                        provider_message_id=f"smpp-{uuid.uuid4().hex}",
-                        to=whole.destination,
-                    )
-                )
+            mo.append(mo_from(pdu))
         if unreadable:
             log.warning("smpp.receipt_without_id", connector=connector.name, count=unreadable)
         applied = receipts_apply(connector_name=connector.name, receipts=receipts)
+        inbound = [
+            InboundMessage(
+                urn=f"tel:+{whole.source.lstrip('+')}",
+                text=whole.text,
+                provider_message_id=f"smpp-{uuid.uuid4().hex}",
+                to=whole.destination,
+            )
+            for whole in mo_whole(connector_name=connector.name, parts=mo)
+        ]
         replies = replies_receive(connector=connector, messages=inbound) if inbound else 0
         log.info("smpp.delivered", connector=connector.name, receipts=len(receipts), applied=applied, replies=replies)
 

@@ -14,7 +14,7 @@ from broadcasts.connectors import REGISTRY
 from broadcasts.smpp import codec
 from broadcasts.smpp.config import SmppConfig, stored
 from broadcasts.smpp.connector import _result_for_status
-from broadcasts.smpp.receipts import Reassembly, is_receipt, mo_from, normalize_id, parse_text, receipt_from
+from broadcasts.smpp.receipts import MoPart, is_receipt, mo_from, normalize_id, parse_text, receipt_from
 from templates_app.encoding import analyze, split_segments
 
 BASE = {"host": "127.0.0.1", "system_id": "herald"}
@@ -373,19 +373,21 @@ def mo(data: bytes, esm_class: int = 0, data_coding: int = 0, **tlvs: Any) -> An
     )
 
 
-def test_a_two_part_mo_is_reassembled_in_any_order() -> None:
+def test_udh_mo_parts_name_their_ref_total_and_seq() -> None:
+    # Reassembly itself is in the database (tests/broadcasts/test_smpp_mo.py).
     parts = [
         mo(bytes((5, 0, 3, 9, 2, seq)) + codec.gsm_encode(text), esm_class=0x40) for seq, text in ((1, "ST"), (2, "OP"))
     ]
-    joined = Reassembly()
-    assert joined.add(mo_from(parts[1])) is None
-    whole = joined.add(mo_from(parts[0]))
-    assert (whole.source, whole.destination, whole.text) == ("256772000001", "8080", "STOP")
+    assert [mo_from(p) for p in parts] == [
+        MoPart("256772000001", "8080", "ST", 9, 2, 1),
+        MoPart("256772000001", "8080", "OP", 9, 2, 2),
+    ]
+    sixteen_bit = mo(bytes((6, 8, 4, 1, 44, 3, 3)) + b"x", esm_class=0x40)
+    assert (mo_from(sixteen_bit).ref, mo_from(sixteen_bit).total, mo_from(sixteen_bit).seq) == (300, 3, 3)
 
 
-def test_a_sar_ucs2_mo() -> None:
-    joined = Reassembly()
+def test_a_sar_ucs2_mo_part() -> None:
     first = mo("Жд".encode("utf-16-be"), data_coding=8, sar_msg_ref_num=5, sar_total_segments=2, sar_segment_seqnum=1)
     second = mo("😀".encode("utf-16-be"), data_coding=8, sar_msg_ref_num=5, sar_total_segments=2, sar_segment_seqnum=2)
-    assert joined.add(mo_from(first)) is None
-    assert joined.add(mo_from(second)).text == "Жд😀"
+    assert mo_from(first) == MoPart("256772000001", "8080", "Жд", 5, 2, 1)
+    assert mo_from(second) == MoPart("256772000001", "8080", "😀", 5, 2, 2)
