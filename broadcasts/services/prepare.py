@@ -93,13 +93,15 @@ def in_background(*, client: Any, request: BroadcastRequest) -> bool:
     return audience_size(client=client, request=request) > settings.BROADCAST_SYNC_LIMIT
 
 
-def base_segments(context: PlanContext) -> int:
-    """Parts of the base version's text before personalisation (its placeholders as written)."""
+def base_segments(context: PlanContext, versions: Any = None) -> int:
+    """Parts of the base version's text before personalisation (its placeholders as written), of
+    the broadcast's content or of `versions` (an A/B variant's)."""
     request = context.request
-    if request.channel != Channel.SMS:
+    versions = context.versions if versions is None else versions
+    if request.channel != Channel.SMS or not versions:
         return 1
-    language = request.base_language if request.base_language in context.versions else sorted(context.versions)[0]
-    text = context.versions[language].content
+    language = request.base_language if request.base_language in versions else sorted(versions)[0]
+    text = versions[language].content
     if context.rewriter is not None:
         text = context.rewriter.template(text)[0]
     if request.optimize_text or request.transliterate:
@@ -107,11 +109,23 @@ def base_segments(context: PlanContext) -> int:
     return max(1, analyze(text).segments)
 
 
+def segment_shares(context: PlanContext) -> list[tuple[int, Decimal]]:
+    """(parts, share of the audience) of what the preparation will plan: the base text for all, or
+    with an A/B test each variant's sample at its own parts and the rest at the costliest variant's
+    (what it is reserved at until the decision)."""
+    split = context.split
+    if split is None:
+        return [(base_segments(context), Decimal(1))]
+    parts = [base_segments(context, versions) for versions in split.versions]
+    shares = [(n, variant.share / 100) for n, variant in zip(parts, split.spec.variants, strict=True)]
+    return [*shares, (max(parts), split.spec.remainder_share / 100)]
+
+
 def estimate(context: PlanContext) -> tuple[Decimal, int]:
     """(estimated cost, estimated recipients): list members counted by number prefix in one SQL
-    aggregate, each prefix priced once on a sample number, plus the named recipients priced each."""
+    aggregate, each prefix priced once on a sample number (at each part count the plan will use),
+    plus the named recipients priced each."""
     request, client = context.request, context.client
-    segments = base_segments(context)
     column = "telegram_chat_id" if request.channel == Channel.TELEGRAM else "phone"
     members = audience_contacts(client=client, list_ids=request.list_ids, exclude_list_ids=request.exclude_list_ids)
     # Numbers sharing their first 8 characters share a country and a route (the prefix's extended
@@ -129,20 +143,23 @@ def estimate(context: PlanContext) -> tuple[Decimal, int]:
     buckets = list(grouped)
     named = [target.address for target in Planner(context).audience.explicit_targets() if target.address]
     buckets += [(address, 1) for address in named]
-    quote = quote_messages(
-        recipients=[(sample, segments) for sample, _count in buckets],
-        channel=request.channel,
-        wallet_currency=context.wallet.currency,
-        routes=context.routes,
-        rates=context.rates,
-        tier=request.tier,
-        route_code=request.route or None,
-    )
     total = Decimal(0)
-    for (_sample, count), priced in zip(buckets, quote.messages, strict=True):
-        if priced is not None:
-            total += priced.wallet_cost * count
-    return total, sum(count for _sample, count in buckets)
+    for segments, share in segment_shares(context):
+        if not share:
+            continue
+        quote = quote_messages(
+            recipients=[(sample, segments) for sample, _count in buckets],
+            channel=request.channel,
+            wallet_currency=context.wallet.currency,
+            routes=context.routes,
+            rates=context.rates,
+            tier=request.tier,
+            route_code=request.route or None,
+        )
+        for (_sample, count), priced in zip(buckets, quote.messages, strict=True):
+            if priced is not None:
+                total += priced.wallet_cost * count * share
+    return total.quantize(Decimal("0.000001")), sum(count for _sample, count in buckets)
 
 
 def accept_in_background(*, broadcast: Broadcast, context: PlanContext, status: str) -> None:
@@ -161,7 +178,7 @@ def accept_in_background(*, broadcast: Broadcast, context: PlanContext, status: 
     broadcast.currency = wallet.currency
     broadcast.estimated_cost = cost
     broadcast.total_recipients = recipients
-    broadcast.total_segments = recipients * base_segments(context)
+    broadcast.total_segments = round(recipients * sum(parts * share for parts, share in segment_shares(context)))
     broadcast.preparing = True
     broadcast.preparation_total = recipients
     broadcast.preparation_processed = 0

@@ -153,3 +153,42 @@ def test_a_variant_template_gone_before_the_decision_pauses_the_test_saying_why(
     assert broadcast.pause_reason.startswith("A/B test not decided: There is no SMS template named 'promo_b'")
     assert broadcast.ab_status == "testing"
     assert Message.objects.filter(broadcast=broadcast, wait_reason="ab_test").count() == 12
+
+
+def test_a_large_audiences_estimate_prices_each_sample_at_its_variant_and_the_rest_at_the_costliest(
+    shop, daytime, settings
+):
+    # Before, the up-front estimate priced everyone at the first variant: a costlier variant made
+    # the reservation fall short during the preparation instead of a 402 at the create.
+    settings.BROADCAST_SYNC_LIMIT = 50
+    broadcast = ab(shop, members(shop, 200))  # SHORT 1 part, LONG 2 parts, 20 % each
+    assert broadcast.preparing
+    estimated = broadcast.estimated_cost
+    assert prepare_run(broadcast_id=str(broadcast.pk)) is False
+    prepared = sum(Message.objects.filter(broadcast=broadcast).values_list("cost", flat=True), Decimal(0))
+    assert estimated == prepared  # 40 at 1 part, 40 at 2, the rest 120 at 2: exact here
+    per_part = Message.objects.filter(broadcast=broadcast, variant=0).first().cost
+    assert estimated == per_part * (40 + 40 * 2 + 120 * 2)
+
+
+def test_a_large_ab_audience_the_credit_cannot_cover_is_refused_at_the_create(make_shop, daytime, settings):
+    settings.BROADCAST_SYNC_LIMIT = 50
+    probe = make_shop(balance="1000")
+    per_part = Decimal(
+        probe.api.post(
+            "/api/v1/broadcasts/precheck/", {"name": "P", "recipients": ["+256772000001"], "text": SHORT}, format="json"
+        ).json()["total_cost"]
+    )
+    # Enough for 200 recipients at the first variant (200 parts), not for the test (360 parts).
+    poor = make_shop(balance=str(per_part * 300))
+    group = members(poor, 200)
+    body = {
+        "name": "AB",
+        "contact_lists": [str(group.pk)],
+        "variants": [{"text": SHORT, "share": 20}, {"text": LONG, "share": 20}],
+        "ab_test": TEST,
+    }
+    response = poor.api.post("/api/v1/broadcasts/", body, format="json")
+    assert_error(response, 402, "insufficient_credit")
+    assert not Broadcast.objects.filter(client=poor.client).exists()
+    assert poor.refresh().reserved == 0
