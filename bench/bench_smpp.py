@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from common import BASE_DIR, Verdict, bench_database, quick_option, report, require
@@ -307,6 +308,71 @@ def end_to_end(
     return dispatched, time.perf_counter() - started, found
 
 
+def deployed_end_to_end(host: str, port: int, count: int, timeout: float) -> None:
+    """--deployed (a child process of the bench: Django is set up with other settings here): Herald
+    as `make run` deploys it with an smpp connector (scripts/run.py's dedicated mode, SMPP_QUEUE on):
+    production settings, a Redis broker, one worker for the default queue (the preparation runs
+    there, alongside dispatch) and the one-process smpp worker holding the bind (dispatch and
+    receipts). From the create call until every message is `delivered`; prints one report line."""
+    from bench_dispatch import BIN, Stack, wait_until
+
+    with Stack("smpp") as stack:
+        stack.env["SMPP_QUEUE"] = "1"
+        stack.django()
+        from django.db import connection
+
+        from broadcasts.services import broadcast_create
+        from config.celery import app
+
+        client, list_id = seed(count, host, port)
+        command = [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "1"]
+        stack.start("worker", [*command, "-Q", "celery", "-n", "bench@%h"])
+        stack.start("smpp-worker", [*command, "-Q", "smpp", "-n", "smpp@%h"])
+        wait_until(lambda: len(app.control.ping(timeout=0.5)) >= 2, 120, "the Celery workers", 0.5)
+        started = time.perf_counter()
+        accepted = broadcast_create(
+            client=client, data={"name": "Bench", "contact_lists": [list_id], "text": TEXT, "sender": "Herald"}
+        )
+        created = time.perf_counter() - started
+
+        def delivered() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM broadcasts_message WHERE broadcast_id = %s AND status = 'delivered'",
+                    [accepted.broadcast.pk],
+                )
+                return int(cursor.fetchone()[0])
+
+        deadline = time.monotonic() + timeout
+        done = delivered()
+        while done < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+            done = delivered()
+        seconds = time.perf_counter() - started
+        require(done == count, f"deployed end to end: {done} of {count} delivered:\n{stack.log_tail('smpp-worker')}")
+        report("smpp_herald_deployed", messages=count, seconds=f"{seconds:.3f}", create_s=f"{created:.2f}",
+               preparing=accepted.broadcast.preparing, delivered_per_s=f"{count / seconds:,.0f}")  # fmt: skip
+
+
+def deployed(smsc: Any, count: int, timeout: float) -> float:
+    """Run `--deployed` in a child process against `smsc`; its messages/s."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "HERALD_TEST"))}
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--deployed", f"{smsc.host}:{smsc.port}:{count}",
+         "--timeout", str(timeout)],
+        capture_output=True, text=True, cwd=BASE_DIR, env=env, check=False, timeout=timeout + 180,
+    )  # fmt: skip
+    line = next((x for x in child.stdout.splitlines() if x.startswith("smpp_herald_deployed:")), None)
+    require(
+        child.returncode == 0 and line, f"deployed end to end failed:\n{child.stdout[-3000:]}{child.stderr[-3000:]}"
+    )
+    assert line is not None  # for mypy: require() exits otherwise
+    print(line, flush=True)
+    stats = smsc.stats()
+    require(stats["submits"] == count, f"deployed: the simulator saw {stats['submits']} submits for {count}")
+    return float(line.split("delivered_per_s=")[1].split()[0].replace(",", ""))
+
+
 class Phases:
     """--profile: wall time spent in the dispatcher's phases and the receipts' store, whatever the
     thread (cProfile sees only the thread it runs in), by wrapping the module attributes the
@@ -371,8 +437,13 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up on the end-to-end step after this")
     parser.add_argument("--serve-proxy", metavar="HOST:PORT:ONE_WAY", help=argparse.SUPPRESS)
+    parser.add_argument("--deployed", metavar="HOST:PORT:COUNT", help=argparse.SUPPRESS)
     quick_option(parser)
     args = parser.parse_args()
+    if args.deployed:
+        host, port, count = args.deployed.split(":")
+        deployed_end_to_end(host, int(port), int(count), args.timeout)
+        return
     if args.serve_proxy:
         host, port, one_way = args.serve_proxy.split(":")
         with contextlib.suppress(KeyboardInterrupt):
@@ -447,6 +518,18 @@ def main() -> None:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
             print(out.getvalue())
+
+        # 3b. The same broadcast as deployed (real workers), in a child process: other settings.
+        if not args.accepted_only and not args.profile:
+            smsc.reset()
+            deployed_rate = deployed(smsc, n, args.timeout)
+            window_held("Herald deployed", WINDOW)
+            deployed_ratio = deployed_rate / raw_rate
+            report("smpp_herald_deployed_vs_raw", delivered_per_s=f"{deployed_rate:,.0f}", target=">=4,000",
+                   met=deployed_rate >= 4000, ratio_to_raw=f"{deployed_ratio:.2f}", ratio_target=">=0.5",
+                   ratio_met=deployed_ratio >= 0.5)  # fmt: skip
+            verdict.target(deployed_rate >= 4000, f"deployed end to end {deployed_rate:,.0f} messages/s < 4,000")
+            verdict.target(deployed_ratio >= 0.5, f"deployed end to end {deployed_ratio:.2f}x the raw client < 0.5x")
 
         # 4. behind a 50 ms RTT proxy
         with rtt_proxy(smsc.host, smsc.port, RTT / 2) as proxy_port:

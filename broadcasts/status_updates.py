@@ -49,6 +49,7 @@ class AppliedReports:
     applied: int
     ignored: int
     unknown: int
+    kept: tuple[str, ...] = ()  # the provider ids kept as early reports (no message has them yet)
 
 
 # Which of these provider ids name a message: one provider-id index lookup each (OFFSET 0 keeps
@@ -91,7 +92,8 @@ def messages_apply_status(*, connector_name: str, updates: Sequence[StatusUpdate
     unknown = len({u.provider_message_id for u in updates} - known)
     if unknown:
         log.info("delivery_report.kept_for_later", connector=connector_name, count=unknown)
-    return AppliedReports(applied=applied, ignored=len(updates) - applied - unknown, unknown=unknown)
+    kept = tuple(u.provider_message_id[:128] for u in early)
+    return AppliedReports(applied=applied, ignored=len(updates) - applied - unknown, unknown=unknown, kept=kept)
 
 
 def early_reports_apply(*, recorded: Sequence[tuple[str, str]]) -> int:
@@ -111,6 +113,27 @@ def early_reports_apply(*, recorded: Sequence[tuple[str, str]]) -> int:
         )
         rows = cursor.fetchall()
     return _apply_kept(rows)
+
+
+def early_reports_recheck(*, connector_name: str, provider_message_ids: Sequence[str]) -> int:
+    """Apply the kept reports of these ids whose message has recorded its provider id meanwhile: a
+    report that raced the record's transaction (read while the send's answer was being recorded)
+    need not wait for beat's sweep (up to 10 s): the SMPP store looks again a moment later. Returns
+    how many messages moved; the rest stay kept for the sweep."""
+    if not provider_message_ids:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            DELETE FROM broadcasts_earlyreport e
+             WHERE e.connector = %s AND e.provider_message_id = ANY(%s)
+               AND EXISTS (SELECT 1 FROM broadcasts_message m
+                            WHERE m.connector = e.connector AND m.provider_message_id = e.provider_message_id)
+         RETURNING e.connector, e.provider_message_id, e.status, e.error_code, e.reported_at
+            """,
+            [connector_name, list(provider_message_ids)],
+        )
+        return _apply_kept(cursor.fetchall())
 
 
 def early_reports_sweep(*, now: datetime | None = None) -> tuple[int, int]:

@@ -28,16 +28,20 @@ from django.db import connection, transaction
 
 from broadcasts.connectors.base import InboundMessage, StatusUpdate
 from broadcasts.inbound import replies_receive
-from broadcasts.models import Connector
-from broadcasts.status_updates import messages_apply_status
+from broadcasts.models import Connector, EarlyReport
+from broadcasts.status_updates import early_reports_recheck, messages_apply_status
 
-from . import effects
+from . import effects, store_thread
 from .config import SmppConfig
 from .mo_store import mo_whole
 from .models import SmppPart
 from .receipts import MoPart, Receipt, is_receipt, mo_from, normalize_id, receipt_from
 
 log = structlog.get_logger(__name__)
+
+# When a receipt kept early (read before its send was recorded) is looked at again, in seconds after
+# its batch; what is still unknown after the last waits for beat's sweep.
+RECHECK_AFTER = (0.2, 1.0, 3.0)
 
 
 def _lock(cursor: Any, connector_name: str) -> None:
@@ -79,9 +83,14 @@ def _parts_apply(cursor: Any, connector_name: str, rows: Sequence[tuple[str, str
 
 def receipts_apply(*, connector_name: str, receipts: Sequence[Receipt]) -> int:
     """Apply receipts (ids already normalized); returns how many messages moved."""
+    return _receipts_apply(connector_name=connector_name, receipts=receipts)[0]
+
+
+def _receipts_apply(*, connector_name: str, receipts: Sequence[Receipt]) -> tuple[int, tuple[str, ...]]:
+    """(messages moved, ids kept as early reports: no message has them yet)."""
     receipts = [r for r in receipts if r.status is not None]
     if not receipts:
-        return 0
+        return 0, ()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, connector_name)
         cursor.execute(
@@ -97,7 +106,10 @@ def receipts_apply(*, connector_name: str, receipts: Sequence[Receipt]) -> int:
         ]
         rows = [(r.message_id, r.status or "", r.error_code) for r in receipts if r.message_id in of_parts]
         updates += _parts_apply(cursor, connector_name, rows)
-        return messages_apply_status(connector_name=connector_name, updates=updates).applied if updates else 0
+        if not updates:
+            return 0, ()
+        outcome = messages_apply_status(connector_name=connector_name, updates=updates)
+        return outcome.applied, outcome.kept
 
 
 class Store:
@@ -105,9 +117,27 @@ class Store:
 
     def delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
         with transaction.atomic():
-            self._delivers_store(connector_id=connector_id, pdus=pdus)
+            connector_name, kept = self._delivers_store(connector_id=connector_id, pdus=pdus)
+        if kept:
+            # Receipts read while their send's answer was being recorded (its transaction not yet
+            # committed) were kept as early reports: look again in a moment rather than leave them
+            # to beat's sweep (up to 10 s).
+            store_thread.later(RECHECK_AFTER[0], self.early_recheck, connector_name=connector_name, ids=kept)
 
-    def _delivers_store(self, *, connector_id: str, pdus: list[Any]) -> None:
+    def early_recheck(self, *, connector_name: str, ids: tuple[str, ...], attempt: int = 0) -> None:
+        early_reports_recheck(connector_name=connector_name, provider_message_ids=ids)
+        left = set(
+            EarlyReport.objects.filter(connector=connector_name, provider_message_id__in=ids).values_list(
+                "provider_message_id", flat=True
+            )
+        )
+        if left and attempt + 1 < len(RECHECK_AFTER):
+            store_thread.later(
+                RECHECK_AFTER[attempt + 1], self.early_recheck,
+                connector_name=connector_name, ids=tuple(left), attempt=attempt + 1,
+            )  # fmt: skip
+
+    def _delivers_store(self, *, connector_id: str, pdus: list[Any]) -> tuple[str, tuple[str, ...]]:
         connector = Connector.objects.get(pk=connector_id)
         config = SmppConfig.from_dict(connector.config)
         receipts: list[Receipt] = []
@@ -125,7 +155,7 @@ class Store:
             mo.append(mo_from(pdu))
         if unreadable:
             log.warning("smpp.receipt_without_id", connector=connector.name, count=unreadable)
-        applied = receipts_apply(connector_name=connector.name, receipts=receipts)
+        applied, kept = _receipts_apply(connector_name=connector.name, receipts=receipts)
         inbound = [
             InboundMessage(
                 urn=f"tel:+{whole.source.lstrip('+')}",
@@ -137,6 +167,7 @@ class Store:
         ]
         replies = replies_receive(connector=connector, messages=inbound) if inbound else 0
         log.info("smpp.delivered", connector=connector.name, receipts=len(receipts), applied=applied, replies=replies)
+        return connector.name, kept
 
     def parts_record(self, *, connector_name: str, parts: list[tuple[int, list[str]]]) -> None:
         rows = [

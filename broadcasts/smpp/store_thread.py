@@ -21,13 +21,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import structlog
 from django.db import connection
+
+log = structlog.get_logger(__name__)
 
 IDLE_CLOSE = 2.0
 
 _executors: dict[int, ThreadPoolExecutor] = {}
 _guard = threading.Lock()
 _last_done = 0.0
+_generation = 0  # close() starts a new one: work scheduled `later` before it is dropped
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -75,9 +79,33 @@ def _idle_check(executor: ThreadPoolExecutor) -> None:
         executor.submit(_close_if_idle)
 
 
+def later(seconds: float, work: Callable[..., Any], /, **kwargs: Any) -> None:
+    """`work(**kwargs)` on the store thread `seconds` from now (a timer hands it over); dropped if
+    the thread is closed meanwhile. Its failure is logged, not raised: nothing waits for it."""
+    timer = threading.Timer(seconds, _submit_later, args=(_generation, work, kwargs))
+    timer.daemon = True
+    timer.start()
+
+
+def _submit_later(generation: int, work: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    if generation != _generation:
+        return
+    with contextlib.suppress(RuntimeError):  # shut down meanwhile
+        _executor().submit(_call_logged, work, kwargs)
+
+
+def _call_logged(work: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    try:
+        _call(work, kwargs)
+    except Exception:
+        log.exception("smpp.store_later_failed", work=getattr(work, "__name__", "work"))
+
+
 def close() -> None:
     """Close the store thread's connection and end the thread (worker shutdown, tests)."""
+    global _generation
     with _guard:
+        _generation += 1
         executor = _executors.pop(os.getpid(), None)
     if executor is not None:
         executor.submit(_close).result()

@@ -172,3 +172,32 @@ def test_the_listener_follows_the_connectors(smsc_factory: Any, listener: Listen
     Connector.objects.filter(pk=connector.pk).update(active=False)
     eventually(lambda: smsc.stats()["open_sessions"] == 0, what="unbound")
     assert smsc.stats()["unbinds"] == 1
+
+
+def test_a_receipt_that_raced_its_sends_record_is_applied_in_a_moment_not_at_the_sweep(shop: Any, daytime: Any) -> None:
+    """A receipt read while its send's answer was being recorded (that transaction not committed
+    yet) is kept as an early report; the store looks again a moment later, so it does not wait for
+    beat's sweep (up to 10 s). Here the record commits right after the receipt was stored."""
+    from smpplib import smpp
+
+    from broadcasts.models import EarlyReport
+    from broadcasts.smpp import codec, store_thread
+
+    broadcast = shop.broadcast(shop.create(recipients=[UG], text="Hi", sender="Herald"))
+    message = Message.objects.get(broadcast=broadcast)
+    Message.objects.filter(pk=message.pk).update(status="sending", provider_message_id=None, delivered_at=None)
+    connector = Connector.objects.get(name=message.connector)
+    Connector.objects.filter(pk=connector.pk).update(config={"host": "127.0.0.1", "system_id": "herald"})
+    receipt = smpp.make_pdu(
+        "deliver_sm", client=None, sequence=1, source_addr="256772000001", destination_addr="Herald", esm_class=4,
+        short_message=b"id:race-1 sub:001 dlvrd:001 submit date:2611241500 done date:2611241500 stat:DELIVRD err:000",
+    )  # fmt: skip
+    receipt.sequence = 1
+    try:
+        Store().delivers_store(connector_id=str(connector.pk), pdus=[codec.parse_deliver(bytes(receipt.generate()))])
+        assert EarlyReport.objects.filter(provider_message_id="race-1").exists()  # no message had the id yet
+        Message.objects.filter(pk=message.pk).update(status="sent", provider_message_id="race-1")  # the record
+        eventually(lambda: Message.objects.get(pk=message.pk).status == "delivered", timeout=5, what="the kept receipt")
+        assert not EarlyReport.objects.filter(provider_message_id="race-1").exists()
+    finally:
+        store_thread.close()
