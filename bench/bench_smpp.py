@@ -16,6 +16,10 @@ in node, receipts 200 ms after the submit as in the SMPP notes' A.5), one bind e
    dispatch task's body runs in this process, as one worker's child would run it, no broker. Beat's
    `early_reports_sweep` runs while waiting (a receipt read before its message's record is kept as
    an early report, as in production). Targets: ≥ 4,000 messages/s and ≥ 0.5× the raw client.
+3b. Herald as deployed: the same broadcast in a child process with production settings, a Redis
+   broker, a default-queue worker (the preparation) and the one-process smpp worker holding the
+   bind (`SMPP_QUEUE`), as `make run` starts them; from the create call until every message is
+   `delivered` (no beat: a receipt that raced its record is rechecked by the store itself).
 4. Behind a 50 ms RTT proxy (an asyncio TCP proxy in a child process delaying each direction 25 ms,
    forwarding at once and ACKing at once, TCP_QUICKACK): Herald's session at window 10 and 50, msg/s
    and the ratio to window/RTT (target ≥ 0.9), and the raw smpplib client beside it. More than
