@@ -327,7 +327,9 @@ def cost_of_sent(broadcast) -> Decimal:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_soft_time_limit_records_the_group_in_flight_and_hands_over(shop, daytime, gateway, settings, driven):
+def test_a_soft_time_limit_records_the_group_in_flight_and_hands_over(
+    shop, daytime, gateway, settings, driven, monkeypatch
+):
     """Issue 19 (5): Celery's soft limit strikes while a group is at the provider: the group is
     recorded (sent and captured) when its answers come, the rest given back, none sent twice."""
     Connector.objects.filter(name="simulator").update(tps=10)
@@ -335,8 +337,18 @@ def test_a_soft_time_limit_records_the_group_in_flight_and_hands_over(shop, dayt
     Connector.objects.filter(pk=connector.pk).update(tps=10)  # two messages a group
     gateway.answer_always(200, delay=0.3)
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:10]))
+    # Armed when the first request reaches the provider, not when the run starts: on a loaded
+    # machine the run's start (lease, claim) alone once took the 0.5 s, and the limit struck before
+    # anything was sent. 0.45 s after the first request: the second group is in flight.
+    real_handle = gateway._handle
 
-    with soft_limit_on_alarm(after=0.5):  # mid-batch
+    def handle(handler):
+        if not gateway.requests:
+            signal.setitimer(signal.ITIMER_REAL, 0.45)
+        return real_handle(handler)
+
+    monkeypatch.setattr(gateway, "_handle", handle)
+    with soft_limit_on_alarm():  # mid-batch
         continuation = dispatch_run(broadcast_id=str(broadcast.pk))
     assert continuation is not None  # handed over, not crashed
     reached = Counter(r.body["id"] for r in gateway.requests)
