@@ -206,22 +206,30 @@ def hand(*, message_ids: Sequence[int], token: str, broadcast_id: uuid.UUID | st
         return [row[0] for row in cursor.fetchall()]
 
 
-def give_back(*, message_ids: Sequence[int], token: str) -> list[int]:
+def give_back(*, message_ids: Sequence[int], token: str, unhand: bool = False) -> list[int]:
     """Messages claimed under `token` whose requests never left this time (the dispatcher stopped
     before their group: a pause, a cancel, a lost lease, its time budget): queued again, the attempt
     undone. A message the broadcast's cancel reached meanwhile ends `cancelled` instead. Returns
-    the ids given back."""
+    the ids given back. `unhand`: their handed mark goes too — only for a group marked (or being
+    marked) handed whose requests were certainly never started (a soft time limit inside `hand`)."""
     if not message_ids:
         return []
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE broadcasts_message
-               SET status = %(queued)s, attempts = GREATEST(attempts - 1, 0), lease_until = NULL
+               SET status = %(queued)s, attempts = GREATEST(attempts - 1, 0), lease_until = NULL,
+                   handed_at = CASE WHEN %(unhand)s THEN NULL ELSE handed_at END
              WHERE id = ANY(%(ids)s) AND status = ANY(%(from)s) AND claim_token = %(token)s
          RETURNING id
             """,
-            {"queued": M.QUEUED, "ids": list(message_ids), "from": sorted(UNCLAIM_FROM), "token": token},
+            {
+                "queued": M.QUEUED,
+                "ids": list(message_ids),
+                "from": sorted(UNCLAIM_FROM),
+                "token": token,
+                "unhand": unhand,
+            },
         )
         returned = [row[0] for row in cursor.fetchall()]
         if returned:

@@ -73,6 +73,9 @@ class GroupSender:
         # recorded and the one in flight).
         unrecorded: list[tuple[Future[list[SendResult]], list[OutboundMessage]]] = []
         start = 0
+        # A group being marked handed whose requests have certainly not been started: a soft time
+        # limit that strikes now (inside `hand`'s statement, or its COMMIT) gives it back unhanded.
+        marking: list[int] = []
         try:
             while start < len(outbound):
                 if start and deadline is not None and time.monotonic() >= deadline:
@@ -81,8 +84,10 @@ class GroupSender:
                 wait = reserve_slots(connector_id=str(connector.pk), count=len(chunk), tps=connector.tps)
                 if wait > 0:
                     time.sleep(wait)
-                handed = set(hand(message_ids=[m.id for m in chunk], token=self.token, broadcast_id=self.fence))
+                marking = [m.id for m in chunk]
+                handed = set(hand(message_ids=marking, token=self.token, broadcast_id=self.fence))
                 if not handed:
+                    marking = []
                     self.stopped = True  # paused, cancelled or taken over: nothing more goes
                     break
                 start += len(chunk)
@@ -90,6 +95,7 @@ class GroupSender:
                 # while this one waited): it is theirs now.
                 going = [m for m in chunk if m.id in handed]
                 metrics.messages_handed(connector.name, len(going))
+                marking = []  # from here on the group may leave: its mark stays, whatever happens
                 # HTTP backends return at once; the requests run on their loop while the previous
                 # group is recorded here.
                 unrecorded.append((plugin.submit(going), going))
@@ -108,6 +114,8 @@ class GroupSender:
             # most), record them (again, if the limit struck around a commit: recording twice
             # changes nothing), give back the rest, and let the run hand over to a continuation.
             connection_recover()
+            if marking:  # struck while the group was being marked handed: nothing of it left
+                give_back(message_ids=marking, token=self.token, unhand=True)
             for future, going in unrecorded:
                 self._finish(plugin, future, going, timeout=provider_timeout() + 5)
             self.stopped = True

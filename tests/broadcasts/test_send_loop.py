@@ -451,6 +451,43 @@ def test_a_soft_time_limit_striking_inside_a_records_commit_still_records_and_ha
     assert statuses(broadcast) == Counter({"sent": 6})
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_soft_time_limit_inside_the_handed_mark_gives_that_group_back_unhanded(
+    shop, daytime, gateway, settings, driven, monkeypatch
+):
+    """The limit strikes while a group is being marked handed (seen in a fresh-clone CI run: its one
+    message ended `delivery_unknown`, never sent). The group's requests were certainly never started,
+    so it goes back queued without its mark, and the continuation sends it: nothing lost, nothing
+    twice."""
+    connector = http_route(shop, gateway.url, idempotent=False)
+    Connector.objects.filter(pk=connector.pk).update(tps=10)  # two messages a group
+    gateway.answer_always(200)
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:6]))
+    real_hand = sending.hand
+    calls = []
+
+    def hand_then_struck(**kwargs):
+        calls.append(kwargs)
+        marked = real_hand(**kwargs)
+        if len(calls) == 2:
+            raise SoftTimeLimitExceeded()  # the mark is committed; its answer never came back
+        return marked
+
+    monkeypatch.setattr(sending, "hand", hand_then_struck)
+    continuation = dispatch_run(broadcast_id=str(broadcast.pk))
+    assert continuation is not None  # handed over, not crashed
+    second = list(calls[1]["message_ids"])
+    assert set(Message.objects.filter(pk__in=second).values_list("status", "handed_at")) == {("queued", None)}
+    assert statuses(broadcast)["sent"] == len(gateway.requests) == 2
+    monkeypatch.setattr(sending, "hand", real_hand)
+    while continuation is not None:
+        continuation = dispatch_run(broadcast_id=str(broadcast.pk), token=continuation[0])
+    reached = Counter(r.body["id"] for r in gateway.requests)
+    assert (len(reached), max(reached.values())) == (6, 1)
+    assert statuses(broadcast) == Counter({"sent": 6})
+    assert reservation_state(broadcast_id=broadcast.pk).captured == cost_of_sent(broadcast)
+
+
 # --- who else moves a message to failed -------------------------------------------------------------
 
 
