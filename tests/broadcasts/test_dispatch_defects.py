@@ -176,3 +176,55 @@ def test_wallet_is_locked_only_after_the_deferred_checks(shop, daytime):
     lock = next(i for i, sql in enumerate(sqls) if "wallets_wallet" in sql and "FOR UPDATE" in sql)
     assert immediate < lock
     assert Decimal(response.json()["estimated_cost"]) > 0
+
+
+def _update_plans(queries) -> list[str]:
+    """EXPLAIN every UPDATE of messages these captured queries ran (client-side binding: the SQL
+    Django records is the statement as sent)."""
+    plans = []
+    with connection.cursor() as cursor:
+        for query in queries:
+            sql = query["sql"]
+            if "UPDATE broadcasts_message" in sql and "SET status" in sql:
+                cursor.execute("EXPLAIN " + sql)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans
+
+
+def test_records_and_reports_find_their_messages_without_a_join_stale_statistics_can_spoil(
+    shop, daytime, recorder, settings
+):
+    """The record of a group (sent, failed, retry) and a batch of reports once joined the messages
+    with a list of values; with statistics taken while every message was queued the planner made
+    that a nested loop reading the list once per message (100-150 ms for a group of 500 in
+    bench_smpp) or a scan of the whole table per batch. Each message now looks up its own values by
+    id: no join, whatever the statistics."""
+    settings.BROADCAST_BATCH_SIZE = 500
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:60]))
+    messages = list(Message.objects.filter(broadcast=broadcast).order_by("pk"))
+    recorder.outcomes = {messages[0].pk: "permanent", messages[1].pk: "transient"}
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE broadcasts_message")  # every message queued: no `sending`, no `sent` known
+    with CaptureQueriesContext(connection) as recorded:
+        dispatch_batch(broadcast)
+    sent = list(
+        Message.objects.filter(broadcast=broadcast, status="sent").values_list("provider_message_id", flat=True)
+    )
+    assert len(sent) == 58
+    with CaptureQueriesContext(connection) as reported:
+        result = messages_apply_status(
+            connector_name="recorder",
+            updates=[StatusUpdate(pid, "delivered") for pid in sent[:30]]
+            + [StatusUpdate(pid, "failed", "absent") for pid in sent[30:]],
+        )
+    assert result.applied == 58
+    plans = _update_plans(recorded.captured_queries) + _update_plans(reported.captured_queries)
+    assert len(plans) == 5  # sent, failed, retry; delivered, failed
+    for plan in plans:
+        # A report's own lookup by provider id (in its CTE) is the one loop a plan may have.
+        assert "Join" not in plan, plan
+        assert plan.count("Nested Loop") == (1 if "CTE r" in plan else 0), plan
+    statuses = dict(Message.objects.filter(broadcast=broadcast).values_list("pk", "status"))
+    assert (statuses[messages[0].pk], statuses[messages[1].pk]) == ("failed", "sending")
+    assert Message.objects.get(pk=messages[1].pk).wait_reason == "retry"
+    assert Message.objects.filter(broadcast=broadcast, status="failed", error_code="absent").count() == 28
