@@ -70,7 +70,9 @@ def messages_apply_status(*, connector_name: str, updates: Sequence[StatusUpdate
     applied = 0
     now = timezone.now()
     known: set[str] = set()
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (the SMPP store's batch, a group's record): an
+    # error here fails the caller's whole transaction anyway, and a savepoint is two round trips.
+    with transaction.atomic(savepoint=False):
         for status, reports in by_status.items():
             ids = list(reports)
             with connection.cursor() as cursor:

@@ -61,14 +61,24 @@ class Receipt:
 
 
 def _date(value: str) -> datetime | None:
-    digits = re.sub(r"\D", "", value)
-    for size, fmt in ((12, "%y%m%d%H%M%S"), (10, "%y%m%d%H%M")):
-        if len(digits) == size:
-            try:
-                return datetime.strptime(digits, fmt).replace(tzinfo=UTC)
-            except ValueError:
-                return None
-    return None
+    """YYMMDDhhmm[ss] (UTC; years 69-99 are 19xx, as strptime's %y reads them). Read by slicing:
+    strptime was a tenth of the store thread's time in bench_smpp."""
+    digits = value if value.isdigit() else re.sub(r"\D", "", value)
+    if len(digits) not in (10, 12):
+        return None
+    yy = int(digits[0:2])
+    try:
+        return datetime(
+            (2000 if yy < 69 else 1900) + yy,
+            int(digits[2:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12] or 0),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
 
 
 def _text(value: Any) -> str:

@@ -91,7 +91,9 @@ def _receipts_apply(*, connector_name: str, receipts: Sequence[Receipt]) -> tupl
     receipts = [r for r in receipts if r.status is not None]
     if not receipts:
         return 0, ()
-    with transaction.atomic(), connection.cursor() as cursor:
+    # Inside the batch's transaction (delivers_store) a savepoint would be two round trips for
+    # nothing: an error here fails the whole batch, which the SMSC then sends again.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         _lock(cursor, connector_name)
         cursor.execute(
             "SELECT provider_message_id FROM broadcasts_smpppart"
