@@ -13,7 +13,6 @@ nothing (nor captures anything). Then the follow-ups a plugin asked for: deliver
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +37,7 @@ from .models import Broadcast, Connector, Message
 from .states import WAIT_RETRY
 from .status_updates import early_reports_apply, messages_apply_status
 from .transitions import broadcast_move
+from .writing import rows_by_id
 
 log = structlog.get_logger(__name__)
 
@@ -132,7 +132,7 @@ def record_results(
                 {
                     "now": now,
                     "ids": sent_ids,
-                    "pids": _by_id(dict(zip(sent_ids, sent_pids, strict=True))),
+                    "pids": rows_by_id(dict(zip(sent_ids, sent_pids, strict=True))),
                     "sent": M.SENT,
                     "sending": M.SENDING,
                     "token": token,
@@ -162,7 +162,7 @@ def record_results(
                     "failed": M.FAILED,
                     "sending": M.SENDING,
                     "ids": [r.message_id for r in failed],
-                    "r": _by_id(
+                    "r": rows_by_id(
                         {
                             r.message_id: {"code": r.error_code or "send_failed", "message": r.error_message}
                             for r in failed
@@ -191,7 +191,7 @@ def record_results(
                     "retry": WAIT_RETRY,
                     "sending": M.SENDING,
                     "ids": [r.message_id for r in retry],
-                    "r": _by_id(
+                    "r": rows_by_id(
                         {
                             r.message_id: {
                                 "at": (
@@ -249,13 +249,6 @@ def record_results(
         )
         contacts_opt_out_by_ids(contact_ids=contact_ids, source=OptOutSource.PROVIDER)
     return BatchOutcome(sent=len(left), failed=len(failed_now), retrying=len(retry), deferred=0)
-
-
-def _by_id(values: dict[int, object]) -> str:
-    """Per-message values for one UPDATE, as a JSON object keyed by message id, read in SQL with
-    `%(r)s::jsonb -> m.id::text`: the messages are found by `id = ANY(…)` and each looks up its own
-    values, so no join with a list of values exists to be planned badly (see the sent update)."""
-    return json.dumps({str(key): value for key, value in values.items()})
 
 
 def _update_failure_streak(broadcast: Broadcast, results: list[SendResult]) -> None:

@@ -25,7 +25,6 @@ while `ab_status` is `testing`, which the decision ends.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -49,6 +48,7 @@ from ..planning import Planner, Row
 from ..states import PAUSE_INSUFFICIENT_CREDIT, WAIT_AB_TEST
 from ..transitions import broadcast_move
 from ..validation import parse_broadcast_request
+from ..writing import rows_by_id
 from .context import client_wallet, plan_context
 from .request import request_data
 
@@ -58,21 +58,21 @@ M = Message.Status
 
 UPDATE_REST = """
 UPDATE broadcasts_message m
-   SET text = v.text, encoding = v.encoding, segments = v.segments, cost = v.cost, route_code = v.route_code,
-       connector = v.connector, country_code = v.country_code, status = v.status, error_code = v.error_code,
-       not_before = v.not_before, wait_reason = v.wait_reason, language = v.language,
-       parameters = v.parameters::jsonb, queued_at = CASE WHEN v.status = 'queued' THEN %(now)s END
-  FROM unnest(%(id)s::bigint[], %(text)s::text[], %(encoding)s::text[], %(segments)s::int[], %(cost)s::numeric[],
-              %(route_code)s::text[], %(connector)s::text[], %(country_code)s::text[], %(status)s::text[],
-              %(error_code)s::text[], %(not_before)s::timestamptz[], %(wait_reason)s::text[], %(language)s::text[],
-              %(parameters)s::text[])
-       AS v(id, text, encoding, segments, cost, route_code, connector, country_code, status, error_code, not_before,
-            wait_reason, language, parameters)
- WHERE m.broadcast_id = %(broadcast)s AND m.status = 'pending' AND m.id = v.id AND m.wait_reason = 'ab_test'
+   SET (text, encoding, segments, cost, route_code, connector, country_code, status, error_code, not_before,
+        wait_reason, language, parameters, queued_at) = (
+       SELECT v.text, v.encoding, v.segments, v.cost, v.route_code, v.connector, v.country_code, v.status,
+              v.error_code, v.not_before, v.wait_reason, v.language, v.parameters,
+              CASE WHEN v.status = 'queued' THEN %(now)s::timestamptz END
+         FROM jsonb_to_record(%(rows)s::jsonb -> m.id::text)
+              AS v(text text, encoding text, segments int, cost numeric, route_code text, connector text,
+                   country_code text, status text, error_code text, not_before timestamptz, wait_reason text,
+                   language text, parameters jsonb))
+ WHERE m.id = ANY(%(ids)s::bigint[]) AND m.broadcast_id = %(broadcast)s AND m.status = 'pending'
+   AND m.wait_reason = 'ab_test'
 """
-# The broadcast and status name the index (broadcast, status, id): whatever plan stale statistics
-# lead to (a rest just written may count as no pending message at all), it reads this broadcast's
-# pending messages, never a scan of the whole table per row.
+# Each message reads its own values by id from a JSON object (writing.py, `rows_by_id`): no join
+# with a list of values that stale statistics could plan as a loop reading the whole chunk once per
+# message of the rest (a rest just written may count as no pending message at all).
 
 
 def _record_links(broadcast: Broadcast, rows: list[tuple[int, Row]]) -> None:
@@ -88,21 +88,14 @@ def _record_links(broadcast: Broadcast, rows: list[tuple[int, Row]]) -> None:
 
 
 def _update_rest(broadcast: Broadcast, rows: list[tuple[int, Row]], now: datetime) -> None:
-    columns: dict[str, list[object]] = {name: [] for name in (
-        "id", "text", "encoding", "segments", "cost", "route_code", "connector", "country_code", "status",
-        "error_code", "not_before", "wait_reason", "language", "parameters",
-    )}  # fmt: skip
-    for mid, row in rows:
-        for name in columns:
-            if name == "id":
-                value: object = mid
-            elif name == "parameters":
-                value = None if row.parameters is None else json.dumps(row.parameters)
-            else:
-                value = getattr(row, name)
-            columns[name].append(value)
+    names = ("text", "encoding", "segments", "cost", "route_code", "connector", "country_code", "status",
+             "error_code", "not_before", "wait_reason", "language", "parameters")  # fmt: skip
+    values = {mid: {name: getattr(row, name) for name in names} for mid, row in rows}
     with connection.cursor() as cursor:
-        cursor.execute(UPDATE_REST, {**columns, "now": now, "broadcast": broadcast.pk})
+        cursor.execute(
+            UPDATE_REST, {"rows": rows_by_id(values), "ids": [mid for mid, _row in rows], "now": now,
+                          "broadcast": broadcast.pk},
+        )  # fmt: skip
 
 
 def _render_rest(broadcast: Broadcast, winner: int, now: datetime) -> tuple[Decimal, Decimal]:

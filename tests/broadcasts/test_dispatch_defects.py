@@ -228,3 +228,21 @@ def test_records_and_reports_find_their_messages_without_a_join_stale_statistics
     assert (statuses[messages[0].pk], statuses[messages[1].pk]) == ("failed", "sending")
     assert Message.objects.get(pk=messages[1].pk).wait_reason == "retry"
     assert Message.objects.filter(broadcast=broadcast, status="failed", error_code="absent").count() == 28
+
+
+def test_an_ab_tests_rest_is_rewritten_without_a_join(shop, daytime):
+    """The A/B rest's rewrite (ab_test.UPDATE_REST), the same shape: each message reads its values by
+    id, so no plan can read a chunk's values once per message of the rest."""
+    from broadcasts.services.ab_test import UPDATE_REST
+    from broadcasts.writing import rows_by_id
+
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE broadcasts_message")
+        cursor.execute(
+            "EXPLAIN " + UPDATE_REST,
+            {"rows": rows_by_id({1: {"text": "x"}}), "ids": [1, 2], "now": timezone.now(), "broadcast": broadcast.pk},
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Join" not in plan, plan
+    assert "Nested Loop" not in plan, plan
