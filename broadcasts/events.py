@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
+
 from webhooks import events as types
 from webhooks.selectors import event_types_wanted
 from webhooks.services import event_record, events_record
@@ -69,6 +71,25 @@ def messages_announce(event_type: str, rows: Sequence[MessageRow]) -> int:
         if event_type in event_types_wanted(client_id=client_id):
             items: list[Mapping[str, Any]] = [_event_data(event_type, row) for row in client_rows]
             recorded += events_record(client_id=client_id, type=event_type, items=items)
+    return recorded
+
+
+def messages_announce_ids(event_type: str, ids_by_client: Mapping[Any, Sequence[int]]) -> int:
+    """`messages_announce` for messages just moved, named by id: their rows (EVENT_COLUMNS, as the
+    caller's transaction wrote them) are read only for the clients that want `event_type`. Reading
+    14 columns back from every UPDATE cost ~25 µs a message in Python (bench_smpp), wanted or not."""
+    recorded = 0
+    for client_id, ids in ids_by_client.items():
+        if ids and event_type in event_types_wanted(client_id=client_id):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {EVENT_COLUMNS} FROM broadcasts_message m WHERE m.id = ANY(%s) ORDER BY m.id",  # noqa: S608
+                    [list(ids)],
+                )
+                rows = cursor.fetchall()
+            recorded += events_record(
+                client_id=client_id, type=event_type, items=[_event_data(event_type, row) for row in rows]
+            )
     return recorded
 
 

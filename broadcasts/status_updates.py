@@ -29,7 +29,7 @@ from accounts import metrics
 
 from . import billing
 from .connectors import StatusUpdate
-from .events import EVENT_COLUMNS, STATUS_EVENT, messages_announce
+from .events import STATUS_EVENT, messages_announce_ids
 from .models import EarlyReport, Message
 from .states import message_sources
 
@@ -207,7 +207,7 @@ def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str
                                      ELSE m.error_code END
                    {extra}
              WHERE m.id = ANY((SELECT ids FROM k)::bigint[]) AND m.status = ANY(%(sources)s::text[])
-         RETURNING m.cost, {EVENT_COLUMNS}
+         RETURNING m.id, m.client_id, m.broadcast_id, m.cost, m.sent_at
             """,  # noqa: S608 - column names come from a fixed table above, values are parameters
             {
                 "status": status,
@@ -221,10 +221,13 @@ def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str
         rows = cursor.fetchall()
     if status == Message.Status.FAILED and rows:
         refunds: dict[UUID, Decimal] = defaultdict(Decimal)
-        for cost, *message in rows:
-            refunds[message[2]] += cost  # by broadcast
+        for _id, _client, broadcast_id, cost, _sent_at in rows:
+            refunds[broadcast_id] += cost
         for broadcast_id, amount in refunds.items():
             billing.refund(broadcast_id=broadcast_id, amount=amount)
-    messages_announce(STATUS_EVENT[status], [tuple(message) for _cost, *message in rows])
-    metrics.reports_applied(connector_name, status, [row[9] for row in rows], now)  # row[9]: sent_at
+    by_client: dict[UUID, list[int]] = defaultdict(list)
+    for message_id, client_id, *_rest in rows:
+        by_client[client_id].append(message_id)
+    messages_announce_ids(STATUS_EVENT[status], by_client)
+    metrics.reports_applied(connector_name, status, [row[4] for row in rows], now)
     return len(rows)
