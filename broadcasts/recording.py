@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import metrics
+from accounts.sql_values import rows_by_id
 from contacts.models import OptOutSource
 from contacts.services import contacts_opt_out_by_ids
 from wallets.models import Wallet
@@ -37,7 +38,6 @@ from .models import Broadcast, Connector, Message
 from .states import WAIT_RETRY
 from .status_updates import early_reports_apply, messages_apply_status
 from .transitions import broadcast_move
-from .writing import rows_by_id
 
 log = structlog.get_logger(__name__)
 

@@ -9,9 +9,7 @@ its row's text (same length: the same parts and price) before the COPY.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 
 from django.db import connection
 
@@ -76,17 +74,3 @@ def messages_write(broadcast: Broadcast, rows: list[Row], *, now: datetime, is_t
                 )  # fmt: skip
                 write((ids[index], *values) if with_ids else values)
     return ids
-
-
-def rows_by_id(values: Mapping[int, object]) -> str:
-    """Per-message values for one UPDATE, as a JSON object keyed by message id, read in SQL with
-    `%(r)s::jsonb -> m.id::text`: the messages are found by `id = ANY(…)` and each looks up its own
-    values, so no join with a list of values exists to be planned badly (recording.py, the sent update)."""
-    return json.dumps({str(key): value for key, value in values.items()}, default=_json_value)
-
-
-def _json_value(value: object) -> str:
-    """Decimals and datetimes exactly (DjangoJSONEncoder would cut a time to milliseconds)."""
-    if isinstance(value, Decimal | datetime):
-        return str(value) if isinstance(value, Decimal) else value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

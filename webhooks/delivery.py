@@ -29,6 +29,7 @@ from standardwebhooks import Webhook
 
 from accounts import metrics
 from accounts.aio import LoopThread, close_sessions, loop_thread
+from accounts.sql_values import rows_by_id
 
 from .addresses import BlockedAddressError, PublicOnlyResolver, check_literal_host, private_allowed
 from .crypto import decrypt_text
@@ -273,12 +274,15 @@ def next_attempt_at(*, attempt: int, event_created_at: datetime, now: datetime) 
 
 RECORD_SQL = """
 UPDATE webhooks_webhookdelivery d
-   SET status = v.status, attempted_at = v.attempted_at, status_code = v.code, response_body = v.body,
-       duration_ms = v.ms, error = v.error, next_retry_at = v.next_retry, lease_until = NULL
-  FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::int[], %s::text[], %s::int[], %s::text[],
-              %s::timestamptz[]) AS v(id, status, attempted_at, code, body, ms, error, next_retry)
- WHERE d.id = v.id AND d.status = 'sending'
+   SET (status, attempted_at, status_code, response_body, duration_ms, error, next_retry_at, lease_until) = (
+       SELECT v.status, v.attempted_at, v.code, v.body, v.ms, v.error, v.next_retry, NULL::timestamptz
+         FROM jsonb_to_record(%(rows)s::jsonb -> d.id::text)
+              AS v(status text, attempted_at timestamptz, code int, body text, ms int, error text,
+                   next_retry timestamptz))
+ WHERE d.id = ANY(%(ids)s::bigint[]) AND d.status = 'sending'
 """
+# Each attempt reads its outcome by id (accounts/sql_values.py): no join with the batch's list that
+# statistics counting no `sending` delivery could plan as a loop over the list per attempt.
 
 
 def endpoints_disable(*, endpoint_ids: Sequence[Any], reason: str) -> int:
@@ -313,7 +317,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
             WebhookEndpoint.objects.filter(pk__in=ok_endpoints, failing_since__isnull=False).update(failing_since=None)
         dead_ids = {endpoint_id for endpoint_id, _since in dead}
         retries: list[WebhookDelivery] = []
-        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+        values: dict[int, dict[str, Any]] = {}
         for o in outcomes:
             d = o.delivery
             retry_at = None
@@ -329,12 +333,17 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
                         scheduled_at=retry_at,
                     )
                 )
-            status = D.SUCCEEDED if o.ok else D.FAILED
-            row = (d.id, status, o.attempted_at, o.status_code, o.response_body, o.duration_ms, o.error[:500], retry_at)
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
+            values[d.id] = {
+                "status": D.SUCCEEDED if o.ok else D.FAILED,
+                "attempted_at": o.attempted_at,
+                "code": o.status_code,
+                "body": o.response_body,
+                "ms": o.duration_ms,
+                "error": o.error[:500],
+                "next_retry": retry_at,
+            }
         with connection.cursor() as cursor:
-            cursor.execute(RECORD_SQL, list(columns))
+            cursor.execute(RECORD_SQL, {"rows": rows_by_id(values), "ids": list(values)})
         if retries:
             WebhookDelivery.objects.bulk_create(retries, ignore_conflicts=True)
         for endpoint_id, since in dead:

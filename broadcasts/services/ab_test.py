@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.exceptions import InsufficientCreditError
+from accounts.sql_values import rows_by_id
 from tracking.services import links_write
 from wallets.services import wallet_release, wallet_reserve
 
@@ -48,7 +49,6 @@ from ..planning import Planner, Row
 from ..states import PAUSE_INSUFFICIENT_CREDIT, WAIT_AB_TEST
 from ..transitions import broadcast_move
 from ..validation import parse_broadcast_request
-from ..writing import rows_by_id
 from .context import client_wallet, plan_context
 from .request import request_data
 
@@ -70,7 +70,7 @@ UPDATE broadcasts_message m
  WHERE m.id = ANY(%(ids)s::bigint[]) AND m.broadcast_id = %(broadcast)s AND m.status = 'pending'
    AND m.wait_reason = 'ab_test'
 """
-# Each message reads its own values by id from a JSON object (writing.py, `rows_by_id`): no join
+# Each message reads its own values by id from a JSON object (accounts/sql_values.py): no join
 # with a list of values that stale statistics could plan as a loop reading the whole chunk once per
 # message of the rest (a rest just written may count as no pending message at all).
 

@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 from django.db import connection, transaction
 
+from accounts.sql_values import rows_by_id
 from broadcasts.connectors.base import InboundMessage, StatusUpdate
 from broadcasts.inbound import replies_receive
 from broadcasts.models import Connector, EarlyReport
@@ -52,14 +53,20 @@ def _parts_apply(cursor: Any, connector_name: str, rows: Sequence[tuple[str, str
     """Record (part id, status, error code) on parts; the message updates they complete."""
     if not rows:
         return []
+    # Each part reads its report by its id (accounts/sql_values.py): no join with the list.
     cursor.execute(
         """
-        UPDATE broadcasts_smpppart p SET status = r.status, error_code = r.code
-          FROM unnest(%s::text[], %s::text[], %s::text[]) AS r(id, status, code)
-         WHERE p.connector = %s AND p.provider_message_id = r.id AND p.status <> 'failed'
+        UPDATE broadcasts_smpppart p
+           SET status = %(r)s::jsonb -> p.provider_message_id ->> 'status',
+               error_code = %(r)s::jsonb -> p.provider_message_id ->> 'code'
+         WHERE p.connector = %(connector)s AND p.provider_message_id = ANY(%(ids)s::text[]) AND p.status <> 'failed'
      RETURNING p.message_id
         """,
-        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], connector_name],
+        {
+            "r": rows_by_id({pid: {"status": status, "code": code} for pid, status, code in rows}),
+            "ids": [r[0] for r in rows],
+            "connector": connector_name,
+        },
     )
     message_ids = sorted({row[0] for row in cursor.fetchall()})
     if not message_ids:

@@ -233,8 +233,8 @@ def test_records_and_reports_find_their_messages_without_a_join_stale_statistics
 def test_an_ab_tests_rest_is_rewritten_without_a_join(shop, daytime):
     """The A/B rest's rewrite (ab_test.UPDATE_REST), the same shape: each message reads its values by
     id, so no plan can read a chunk's values once per message of the rest."""
+    from accounts.sql_values import rows_by_id
     from broadcasts.services.ab_test import UPDATE_REST
-    from broadcasts.writing import rows_by_id
 
     broadcast = shop.broadcast(shop.create(recipients=PHONES[:3]))
     with connection.cursor() as cursor:
