@@ -67,7 +67,8 @@ def heartbeats_all() -> dict[str, datetime]:
 
 
 def health_report(*, now: datetime | None = None, serving_since: datetime | None = None) -> HealthReport:
-    """/healthz's judgement (accounts.health): beat, a consumer per declared Celery queue, and the
+    """/healthz's judgement (accounts.health): beat, a consumer per declared Celery queue (one named
+    in settings.HEALTH_QUEUES_NEEDED_WHEN only while its callable says so), and the
     backlogs named in settings.HEALTH_BACKLOGS, each read by its own app's selector (a callable of
     `now` returning since when the oldest due item has waited). Three indexed queries in all."""
     now = now or timezone.now()
@@ -76,7 +77,12 @@ def health_report(*, now: datetime | None = None, serving_since: datetime | None
         now=now,
         max_age=settings.HEALTH_MAX_AGE,
         heartbeats=heartbeats_all(),
-        queues=[queue.name for queue in settings.CELERY_TASK_QUEUES],
+        queues=[
+            queue.name
+            for queue in settings.CELERY_TASK_QUEUES
+            if queue.name not in settings.HEALTH_QUEUES_NEEDED_WHEN
+            or import_string(settings.HEALTH_QUEUES_NEEDED_WHEN[queue.name])()
+        ],
         backlogs=backlogs,
         serving_since=serving_since,
     )

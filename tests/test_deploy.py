@@ -66,3 +66,17 @@ def test_every_model_change_has_a_migration(db):
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", stdout=StringIO(), stderr=StringIO())
+
+
+def test_docker_compose_holds_each_smpp_bind_once():
+    """docker-compose (docker is not run here: its file is read): SMPP dispatch is routed to the
+    `smpp` queue in every container by default, only the one-process smpp-worker (profile `smpp`)
+    consumes it, and the default worker does not (its prefork children would each bind)."""
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["web"]["environment"]["SMPP_QUEUE"] == "${SMPP_QUEUE:-true}"
+    worker, smpp = services["worker"]["command"], services["smpp-worker"]["command"]
+    assert worker[worker.index("-Q") + 1] == "celery"
+    assert (smpp[smpp.index("-Q") + 1], smpp[smpp.index("--concurrency") + 1]) == ("smpp", "1")
+    assert services["smpp-worker"]["profiles"] == services["smpp-listener"]["profiles"] == ["smpp"]

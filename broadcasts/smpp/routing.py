@@ -50,6 +50,12 @@ def dispatch_queue(broadcast_id: uuid.UUID | str) -> str | None:
     return QUEUE if uses else None
 
 
+def consumer_needed() -> bool:
+    """/healthz: the `smpp` queue needs a consumer only while an active smpp connector exists
+    (docker-compose declares it for every deployment; its smpp-worker runs with `--profile smpp`)."""
+    return bool(_smpp_connectors())
+
+
 def forget() -> None:
     """Drop this process's cached answers (tests; a connector just created is seen within 30 s)."""
     global _names

@@ -204,6 +204,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # or webhook delivery that has waited this long, is a problem (SPEC §2). Each backlog is read by a
 # selector of the app that owns it, named here so that accounts (where /healthz lives) imports none.
 HEALTH_MAX_AGE = env.int("HEALTH_MAX_AGE", default=60)
+# A declared queue judged only while its callable says it needs a consumer: `smpp` while an active
+# smpp connector exists (without one nothing is routed there, and no smpp worker need run).
+HEALTH_QUEUES_NEEDED_WHEN = {"smpp": "broadcasts.smpp.routing.consumer_needed"}
 HEALTH_BACKLOGS = {
     "oldest_due_message": "broadcasts.selectors.message_oldest_due_at",
     "oldest_undelivered_webhook": "webhooks.selectors.delivery_oldest_due_at",

@@ -279,3 +279,35 @@ def test_healthz_answers_503_naming_a_message_waiting_for_over_a_minute(
     assert response.status_code == 503
     [problem] = response.json()["problems"]
     assert problem.startswith("oldest due message: waiting 12")
+
+
+@pytest.mark.django_db
+def test_the_smpp_queue_needs_a_consumer_only_while_an_active_smpp_connector_exists(client: Any, settings: Any) -> None:
+    """docker-compose declares `smpp` for every deployment (SMPP_QUEUE on); its worker runs with the
+    `smpp` profile. Without an smpp connector nothing is routed there and /healthz does not ask for
+    a consumer; with one and no smpp worker it names the queue."""
+    from kombu import Exchange, Queue
+
+    from broadcasts.services import connector_create
+    from broadcasts.smpp import routing
+
+    settings.SMPP_QUEUE = True
+    settings.CELERY_TASK_QUEUES = tuple(Queue(n, Exchange(n), routing_key=n) for n in ("celery", "webhooks", "smpp"))
+    beats(timezone.now(), celery=3, webhooks=3)
+    routing.forget()
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.json()
+    assert set(response.json()["queues"]) == {"celery", "webhooks"}
+    carrier = connector_create(
+        name="carrier", channel="sms", backend="smpp", tps=10, config={"host": "127.0.0.1", "port": 1, "system_id": "h"}
+    )
+    routing.forget()
+    body = client.get("/healthz").json()
+    assert body["problems"] == ["queue smpp: no consumer (no heartbeat yet)"]
+    Heartbeat.objects.create(name=queue_heartbeat("smpp"), beat_at=ago(3, timezone.now()))
+    assert client.get("/healthz").status_code == 200
+    carrier.active = False
+    carrier.save(update_fields=["active"])
+    Heartbeat.objects.filter(name=queue_heartbeat("smpp")).delete()
+    routing.forget()
+    assert client.get("/healthz").status_code == 200
