@@ -63,7 +63,7 @@ class Receipt:
 def _date(value: str) -> datetime | None:
     """YYMMDDhhmm[ss] (UTC; years 69-99 are 19xx, as strptime's %y reads them). Read by slicing:
     strptime was a tenth of the store thread's time in bench_smpp."""
-    digits = value if value.isdigit() else re.sub(r"\D", "", value)
+    digits = value if value.isascii() and value.isdigit() else re.sub(r"\D", "", value)
     if len(digits) not in (10, 12):
         return None
     yy = int(digits[0:2])
