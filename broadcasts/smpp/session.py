@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,6 +45,8 @@ ESME_RX_T_APPN = 0x64
 ESME_RX_P_APPN = 0x65
 ESME_RINVCMDID = 0x03
 DELIVER_BATCH = 200
+READ_SIZE = 1 << 16
+_HEADER = struct.Struct(">LLLL")
 
 DeliverHandler = Callable[[list[Any]], Awaitable[None]]
 
@@ -172,31 +175,52 @@ class Session:
             self.writer.write(data)
 
     async def _read_loop(self) -> None:
+        """Read what the SMSC sent, as it comes, and handle every whole PDU in it: one read per
+        socket wake-up instead of two awaited reads per PDU."""
         assert self.reader is not None  # noqa: S101
+        buffer = bytearray()
         try:
             while True:
-                head = await self.reader.readexactly(16)
-                length, command_id, status, sequence = codec.header(head)
-                body = await self.reader.readexactly(length - 16) if length > 16 else b""
+                chunk = await self.reader.read(READ_SIZE)
+                if not chunk:
+                    raise asyncio.IncompleteReadError(bytes(buffer), None)
+                buffer += chunk
                 self.last_io = time.monotonic()
-                if command_id & RESPONSE_BIT:
-                    future = self.pending.get(sequence)
-                    if future is not None and not future.done():
-                        future.set_result((status, head + body))
-                elif command_id == CMD["deliver_sm"]:
-                    self._deliver(sequence, head + body)
-                elif command_id == CMD["enquire_link"]:
-                    self._write(codec.response("enquire_link_resp", sequence=sequence))
-                elif command_id == CMD["unbind"]:
-                    self._write(codec.response("unbind_resp", sequence=sequence))
-                    break
-                else:
-                    self._write(codec.response("generic_nack", sequence=sequence, status=ESME_RINVCMDID))
+                start, end = 0, len(buffer)
+                while end - start >= 16:
+                    length, command_id, status, sequence = _HEADER.unpack_from(buffer, start)
+                    length = max(length, 16)  # a length under the header's own: the header alone
+                    if end - start < length:
+                        break
+                    data = bytes(buffer[start : start + length])
+                    start += length
+                    if not self._received(command_id, status, sequence, data):
+                        return
+                del buffer[:start]
         except (asyncio.IncompleteReadError, OSError, ValueError) as exc:
             if not self.closed.is_set():
                 log.warning("smpp.disconnected", connector=self.name, mode=self.mode, error=type(exc).__name__)
         finally:
             await self._drop()
+
+    def _received(self, command_id: int, status: int, sequence: int, data: bytes) -> bool:
+        """One PDU from the SMSC; False once the session is over (the SMSC unbound)."""
+        if command_id & RESPONSE_BIT:
+            future = self.pending.get(sequence)
+            if future is not None and not future.done():
+                future.set_result((status, data))
+        elif command_id == CMD["deliver_sm"]:
+            self._deliver(sequence, data)
+        elif command_id == CMD["enquire_link"]:
+            self._write(codec.response("enquire_link_resp", sequence=sequence))
+        elif command_id == CMD["unbind"]:
+            # Written now: the connection closes as this returns, before a scheduled flush would run.
+            self._write(codec.response("unbind_resp", sequence=sequence))
+            self._flush()
+            return False
+        else:
+            self._write(codec.response("generic_nack", sequence=sequence, status=ESME_RINVCMDID))
+        return True
 
     def _deliver(self, sequence: int, data: bytes) -> None:
         try:

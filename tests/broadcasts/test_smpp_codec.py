@@ -313,6 +313,7 @@ def deliver(text: str = "", esm_class: int = 4, **tlvs: Any) -> Any:
 APPENDIX_B = (
     "id:00000000a1 sub:001 dlvrd:001 submit date:2612060316 done date:261206031759 stat:DELIVRD err:000 text:Hello"
 )
+APPENDIX_B_VALUES = ["00000000a1", "001", "001", "2612060316", "261206031759", "DELIVRD", "000", "Hello"]
 
 
 def test_receipt_text_10_and_12_digit_dates() -> None:
@@ -349,6 +350,33 @@ def test_receipt_dates_read_as_strptime_reads_them() -> None:
     cases += ["".join(rnd.choice("0123456789") for _ in range(rnd.choice((8, 10, 11, 12)))) for _ in range(5000)]
     for case in cases:
         assert receipts_module._date(case) == oracle(case), case
+
+
+def test_receipt_text_fast_reading_equals_the_tolerant_scan() -> None:
+    """Appendix B's own layout is read by one match (the scan was a quarter of the store thread);
+    the tolerant scan is the oracle, over receipts built from Appendix B's parts with seeded
+    mutations: keys in another case, spaces doubled, values with spaces or keys inside, texts that
+    name keys, newlines, empty values, fields missing."""
+    rnd = random.Random(23)
+    keys = ["id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text"]
+    values = ["00000000a1", "001", "", "2612060316", "261206031759", "DELIVRD", "0A1", "Hello", "a b", "x:y",
+              "hi stat:UNDELIV", "id:9", " lead", "trail ", "line\nbreak", "end\n", "\u00a0nbsp", "é€", "sub",
+              "Stat :REJECTD", "text:", "err:"]  # fmt: skip
+    fast = 0
+    for _ in range(20000):
+        fields = [
+            (k, rnd.choice(values) if rnd.random() < 0.3 else v) for k, v in zip(keys, APPENDIX_B_VALUES, strict=True)
+        ]
+        if rnd.random() < 0.3:
+            fields = [f for f in fields if rnd.random() < 0.9]
+        if rnd.random() < 0.1:
+            fields = [(k.upper() if rnd.random() < 0.5 else k, v) for k, v in fields]
+        gap = " " if rnd.random() < 0.9 else rnd.choice(["  ", "\t", "\n"])
+        text = gap.join(f"{k}:{v}" for k, v in fields) + rnd.choice(["", "", "", " ", "\n"])
+        fast += receipts_module._CANONICAL.fullmatch(text) is not None
+        assert parse_text(text) == receipts_module.parse_text_tolerant(text), text
+    assert fast > 2000  # the fast reading was tried, not only the scan
+    assert parse_text(APPENDIX_B) == receipts_module.parse_text_tolerant(APPENDIX_B)
 
 
 def test_receipt_text_is_read_tolerantly() -> None:

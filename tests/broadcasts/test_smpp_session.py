@@ -258,3 +258,15 @@ def test_tls_refuses_an_smsc_whose_certificate_is_not_trusted(
     result = plugin(smsc, name="smpp-tls-untrusted", tls=True, response_timeout=2).send([out(1, number("123"))])[0]
     assert (result.accepted, result.transient, result.error_code) == (False, True, "connection_error")
     assert smsc.stats()["binds"] == 0  # nothing was bound, nothing sent
+
+
+def test_an_unbind_from_the_smsc_is_answered_and_the_bind_made_again(smsc: Any, recorder: Recorder) -> None:
+    # SMPP 3.4 §4.2: the SMSC may end a session with an unbind, which the ESME answers with
+    # unbind_resp before the connection closes; the next send binds again.
+    connector = plugin(smsc, name="smpp-unbound")
+    assert connector.send([out(1, number("123"))])[0].accepted
+    smsc.drop(how="unbind")
+    smsc.wait_for(lambda stats: stats["unbind_resps"] == 1, what="the unbind_resp")
+    smsc.wait_for(lambda stats: stats["open_sessions"] == 0, what="the session's end")
+    assert connector.send([out(2, number("124"))])[0].accepted
+    assert smsc.stats()["binds"] == 2

@@ -69,7 +69,7 @@ let counters, submits, deliveries, held, waiting, throttle;
 function resetState() {
   counters = {
     submits: 0, accepted: 0, throttled: 0, throttled_tps: 0, rejected: 0, unanswered_forever: 0,
-    binds: 0, bind_failures: 0, enquire_links: 0, unbinds: 0, drops: 0,
+    binds: 0, bind_failures: 0, enquire_links: 0, unbinds: 0, unbind_resps: 0, drops: 0,
     receipts_sent: 0, receipts_acked: 0, mo_sent: 0, mo_acked: 0, redeliveries: 0, deliver_sm_nacked: 0,
     idle_drops: 0,
   };
@@ -546,7 +546,7 @@ const routes = {
       counters.drops += 1;
       s.closing = 'drop';
       if (how === 'unbind') {
-        s.session.unbind(() => closeSession(s, 'drop'));
+        s.session.unbind(() => { counters.unbind_resps += 1; closeSession(s, 'drop'); });
         setTimeout(() => closeSession(s, 'drop'), 1000).unref(); // no unbind_resp: close anyway
       } else if (how === 'destroy') s.session.destroy();
       else closeSession(s, 'drop');
