@@ -51,7 +51,7 @@ from .leases import lease_acquire, lease_handover, lease_release
 from .lock_objects import broadcast_for_update
 from .models import Broadcast, Connector, DispatchLane, Message
 from .recording import BatchOutcome, record_results
-from .sending import GroupSender, add_outcomes
+from .sending import GroupSender, add_outcomes, batch_rest
 from .states import (
     ACTIVE_MESSAGE_STATUSES,
     DISPATCHABLE_BROADCAST,
@@ -96,9 +96,14 @@ def dispatch_batch(
     without one (a test driving a batch by hand) by the claim's own token only. No group starts
     after `deadline` (time.monotonic()); what was claimed and not sent is given back."""
     claim_token = token or uuid.uuid4().hex
-    claimed, deferred = claim_batch(
-        broadcast, limit=settings.BROADCAST_BATCH_SIZE, now=timezone.now(), token=claim_token
-    )
+    limit = settings.BROADCAST_BATCH_SIZE
+    claimed, deferred = claim_batch(broadcast, limit=limit, now=timezone.now(), token=claim_token)
+    if claimed and len(claimed) + deferred >= limit:  # more may be due: a batch of whole groups
+        found = Connector.objects.filter(name__in={m.connector for m in claimed}).values_list("name", "backend", "tps")
+        rest = batch_rest(claimed, {name: (backend, tps) for name, backend, tps in found})
+        if rest:
+            more, more_deferred = claim_batch(broadcast, limit=rest, now=timezone.now(), token=claim_token)
+            claimed, deferred = claimed + more, deferred + more_deferred
     if not claimed:
         return BatchOutcome(0, 0, 0, deferred), 0
     outcome = send_claimed(broadcast, claimed, token=claim_token, leased=token is not None, deadline=deadline)

@@ -19,7 +19,7 @@ from accounts.interrupts import connection_recover, time_limit_behind
 
 from .billing import broadcast_wallet
 from .claims import Claimed, give_back, hand, urn_path
-from .connectors import BaseConnector, OutboundMessage, SendResult
+from .connectors import REGISTRY, BaseConnector, OutboundMessage, SendResult
 from .connectors.http import provider_timeout
 from .models import Broadcast, Connector
 from .pacing import TICK, reserve_slots
@@ -38,6 +38,18 @@ def group_size(tps: int, most: int = GROUP_MAX) -> int:
     """A request group: at most one second of the connector's tps (a pacing tick's share), and `most`
     (the backend's group_max)."""
     return max(1, min(most, int(tps * TICK)))
+
+
+def batch_rest(claimed: list[Claimed], connectors: dict[str, tuple[str, int]]) -> int:
+    """How many more messages a full batch should claim so that it holds `batch_groups` groups of
+    its connectors' largest (BaseConnector.batch_groups); `connectors`: name → (backend, tps)."""
+    want = 0
+    for name in {m.connector for m in claimed}:
+        backend, tps = connectors.get(name, ("", 0))
+        plugin = REGISTRY.get(backend)
+        if plugin is not None and plugin.batch_groups and tps:
+            want = max(want, plugin.batch_groups * group_size(tps, plugin.group_max))
+    return max(0, want - len(claimed))
 
 
 class GroupSender:

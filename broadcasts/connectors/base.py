@@ -118,6 +118,11 @@ class BaseConnector:
     # group costs a few statements (its handed mark, its record), so a backend that pipelines a
     # group cheaply (SMPP's window) takes larger ones; at most a pacing tick's share of the tps.
     group_max: ClassVar[int] = 100
+    # A claimed batch holds at least this many of the backend's groups when it has that many due
+    # (0: BROADCAST_BATCH_SIZE alone decides). Within a batch a group is recorded while the next is
+    # in flight; between batches nothing is, so a backend whose group is a whole batch (SMPP's 500)
+    # would otherwise wait on every claim, handed mark and record in turn.
+    batch_groups: ClassVar[int] = 0
     # Config keys whose values are secrets: masked in the admin, the API and logs.
     secret_keys: ClassVar[frozenset[str]] = frozenset()
 

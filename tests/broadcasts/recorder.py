@@ -53,6 +53,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch, db: None) -> type[RecorderConnecto
     monkeypatch.setattr(RecorderConnector, "mode", "ok")
     monkeypatch.setattr(RecorderConnector, "outcomes", {})
     monkeypatch.setattr(RecorderConnector, "during_send", None)
+    monkeypatch.setattr(RecorderConnector, "batch_groups", 0)
     Connector.objects.get_or_create(name="recorder", defaults={"channel": "sms", "backend": "recorder", "tps": 10_000})
     Route.objects.update(connector="recorder")
     return RecorderConnector

@@ -345,3 +345,29 @@ def test_each_chunk_is_marked_handed_when_it_goes_out_and_not_before(shop, dayti
     marks = [q["sql"] for q in queries.captured_queries if "SET handed_at" in q["sql"]]
     assert len(marks) == 3
     assert sorted(recorder.sent) == ids
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("batch_groups", "due", "claimed"), [(0, 40, 5), (4, 40, 20), (4, 13, 13), (4, 3, 3)])
+def test_a_full_batch_holds_the_backends_batch_groups(shop, daytime, settings, recorder, batch_groups, due, claimed):
+    """BaseConnector.batch_groups: a batch that found BROADCAST_BATCH_SIZE due claims on, up to that
+    many of its connector's groups (here groups of 5: tps 25 × the 0.2 s tick), so a backend whose
+    group is a whole batch (smpp) still has one group in flight while the last is recorded."""
+    settings.BROADCAST_BATCH_SIZE = 5
+    Connector.objects.filter(name="recorder").update(tps=25)
+    recorder.batch_groups = batch_groups  # (the fixture puts 0 back)
+    broadcast = shop.broadcast(shop.create(recipients=PHONES[:due]))
+    outcome, count = dispatch_batch(Broadcast.objects.get(pk=broadcast.pk))
+    assert (count, outcome.sent, len(recorder.sent)) == (claimed, claimed, claimed)
+    assert Message.objects.filter(broadcast=broadcast, status="sent").count() == claimed
+
+
+def test_smpp_claims_eight_groups_a_batch():
+    from broadcasts.claims import Claimed
+    from broadcasts.sending import batch_rest
+
+    batch = [Claimed(i, "tel:+256772000001", "carrier", "Hi", Decimal(1), False, "", ()) for i in range(500)]
+    assert batch_rest(batch, {"carrier": ("smpp", 100_000)}) == 3_500  # 8 groups of 500
+    assert batch_rest(batch, {"carrier": ("smpp", 500)}) == 300  # groups of 100 (tps 500 × 0.2 s)
+    assert batch_rest(batch, {"carrier": ("smpp", 100)}) == 0  # 8 groups of 20: the batch holds more
+    assert batch_rest(batch, {"carrier": ("http", 100_000)}) == 0  # BROADCAST_BATCH_SIZE alone
