@@ -28,7 +28,7 @@ from broadcasts.connectors.base import BaseConnector, OutboundMessage, SendResul
 from . import codec, effects, store_thread
 from .config import SmppConfig, stored
 from .pool import BindPool
-from .session import NotSent, Unanswered
+from .session import NotSent, Session, Unanswered
 
 log = structlog.get_logger(__name__)
 
@@ -98,63 +98,141 @@ class SmppConnector(BaseConnector):
     async def _send_all(self, batch: list[OutboundMessage]) -> list[SendResult]:
         config = self.smpp_config()
         pool = pool_for(self.connector_id, self.name, config)
+        results: list[SendResult | None] = [None] * len(batch)
+        singles: list[tuple[int, OutboundMessage, bytes | codec.Part, dict[str, Any]]] = []
+        multi: list[tuple[int, OutboundMessage, list[codec.Part], dict[str, Any]]] = []
+        for index, message in enumerate(batch):
+            try:
+                # The concatenation reference: the message's own id (distinct between consecutive
+                # messages, the same when a message is sent again), not a random draw per message.
+                parts = codec.parts_for(message.text, config, ref=message.id & 0xFFFF)
+                address = codec.addresses(message.sender, message.to, config)
+            except (KeyError, ValueError) as exc:
+                results[index] = SendResult(
+                    message.id, False, error_code="smpp_invalid_message", error_message=type(exc).__name__
+                )
+                continue
+            if not parts:
+                results[index] = SendResult(
+                    message.id, False, error_code="smpp_invalid_message", error_message="Empty text"
+                )
+            elif len(parts) == 1:
+                singles.append((index, message, parts[0], address))
+            else:
+                multi.append((index, message, parts, address))
         multipart: list[tuple[int, list[str]]] = []
-        results = await asyncio.gather(*(self._send_one(pool, config, m, multipart) for m in batch))
+        await asyncio.gather(
+            self._send_singles(pool, config, singles, results),
+            *(self._send_parts(pool, config, item, multipart, results) for item in multi),
+        )
         store = effects.registered
         if multipart and store is not None:
             try:
                 await store_thread.run(store.parts_record, connector_name=self.name, parts=multipart)
             except Exception:
                 log.exception("smpp.parts_not_recorded", connector=self.name, count=len(multipart))
-        if store is not None and any(r.error_code == codec.error_code(codec.ESME_RTHROTTLED) for r in results):
+        done = [r for r in results if r is not None]
+        if store is not None and any(r.error_code == codec.error_code(codec.ESME_RTHROTTLED) for r in done):
             try:
                 await store_thread.run(store.pacing_slow, connector_id=self.connector_id, seconds=THROTTLE_PAUSE)
             except Exception:
                 log.exception("smpp.pacing_not_slowed", connector=self.name)
-        return list(results)
+        return done
 
-    async def _send_one(
-        self, pool: BindPool, config: SmppConfig, message: OutboundMessage, multipart: list[tuple[int, list[str]]]
-    ) -> SendResult:
-        try:
-            # The concatenation reference: the message's own id (distinct between consecutive
-            # messages, the same when a message is sent again), not a random draw per message.
-            parts = codec.parts_for(message.text, config, ref=message.id & 0xFFFF)
-            address = codec.addresses(message.sender, message.to, config)
-        except (KeyError, ValueError) as exc:
-            return SendResult(message.id, False, error_code="smpp_invalid_message", error_message=type(exc).__name__)
-        if not parts:
-            return SendResult(message.id, False, error_code="smpp_invalid_message", error_message="Empty text")
+    async def _send_singles(
+        self,
+        pool: BindPool,
+        config: SmppConfig,
+        singles: list[tuple[int, OutboundMessage, Any, dict[str, Any]]],
+        results: list[SendResult | None],
+    ) -> None:
+        """The group's one-part messages: spread over the binds in turn (as one bind each would be
+        taken per message), each bind's share submitted by one coroutine within its window
+        (Session.submit_many) rather than one coroutine per message."""
+        shares: dict[int, tuple[Session, list[tuple[int, OutboundMessage, Any, dict[str, Any]]]]] = {}
+        lanes = min(config.binds, len(singles))
+        for lane in range(lanes):
+            share = singles[lane::lanes]
+            try:
+                session = await pool.session()
+            except NotSent as exc:
+                for index, message, _part, _address in share:
+                    results[index] = SendResult(
+                        message.id, False, transient=True, error_code="connection_error", error_message=str(exc)
+                    )
+                continue
+            shares.setdefault(id(session), (session, []))[1].extend(share)
+
+        async def submit(session: Session, share: list[tuple[int, OutboundMessage, Any, dict[str, Any]]]) -> None:
+            builds = [_builder(part, address, config) for _index, _message, part, address in share]
+            for (index, message, _part, _address), outcome in zip(
+                share, await session.submit_many(builds), strict=True
+            ):
+                results[index] = _single_result(message.id, outcome)
+
+        await asyncio.gather(*(submit(session, share) for session, share in shares.values()))
+
+    async def _send_parts(
+        self,
+        pool: BindPool,
+        config: SmppConfig,
+        item: tuple[int, OutboundMessage, list[codec.Part], dict[str, Any]],
+        multipart: list[tuple[int, list[str]]],
+        results: list[SendResult | None],
+    ) -> None:
+        """A message of several parts: in order on one bind, each part after the last's answer."""
+        index, message, parts, address = item
         try:
             session = await pool.session()
         except NotSent as exc:
-            return SendResult(message.id, False, transient=True, error_code="connection_error", error_message=str(exc))
+            results[index] = SendResult(
+                message.id, False, transient=True, error_code="connection_error", error_message=str(exc)
+            )
+            return
         ids: list[str] = []
         for seq, part in enumerate(parts, start=1):
-
-            def build(sequence: int, part: codec.Part = part) -> bytes:
-                return codec.submit_sm(sequence=sequence, part=part, address=address, config=config)
-
             try:
-                status, provider_id = await session.submit(build)
+                status, provider_id = await session.submit(_builder(part, address, config))
             except NotSent as exc:
                 if seq == 1:
-                    return SendResult(
+                    results[index] = SendResult(
                         message.id, False, transient=True, error_code="connection_error", error_message=str(exc)
                     )
-                return SendResult(
-                    message.id, False, unknown=True, error_code="delivery_unknown", error_message=str(exc)
-                )
+                else:
+                    results[index] = SendResult(
+                        message.id, False, unknown=True, error_code="delivery_unknown", error_message=str(exc)
+                    )
+                return
             except Unanswered as exc:
-                return SendResult(
+                results[index] = SendResult(
                     message.id, False, unknown=True, error_code="delivery_unknown", error_message=str(exc)
                 )
+                return
             if status != codec.ESME_ROK:
-                return _result_for_status(message.id, status, first=seq == 1, seq=seq, total=len(parts))
+                results[index] = _result_for_status(message.id, status, first=seq == 1, seq=seq, total=len(parts))
+                return
             ids.append(provider_id)
-        if len(ids) > 1:
-            multipart.append((message.id, ids))
-        return SendResult(message.id, True, provider_message_id=ids[0])
+        multipart.append((message.id, ids))
+        results[index] = SendResult(message.id, True, provider_message_id=ids[0])
+
+
+def _builder(part: codec.Part, address: dict[str, Any], config: SmppConfig) -> Any:
+    def build(sequence: int) -> bytes:
+        return codec.submit_sm(sequence=sequence, part=part, address=address, config=config)
+
+    return build
+
+
+def _single_result(message_id: int, outcome: tuple[int, str] | Exception) -> SendResult:
+    """A one-part message's outcome: its submit_sm's answer, or why there was none."""
+    if isinstance(outcome, NotSent):
+        return SendResult(message_id, False, transient=True, error_code="connection_error", error_message=str(outcome))
+    if isinstance(outcome, Exception):  # Unanswered: written, no answer
+        return SendResult(message_id, False, unknown=True, error_code="delivery_unknown", error_message=str(outcome))
+    status, provider_id = outcome
+    if status != codec.ESME_ROK:
+        return _result_for_status(message_id, status, first=True, seq=1, total=1)
+    return SendResult(message_id, True, provider_message_id=provider_id)
 
 
 def close_pools() -> None:

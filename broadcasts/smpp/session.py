@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import struct
 import time
@@ -140,10 +141,51 @@ class Session:
             finally:
                 self.in_flight -= 1
                 _gauges(self.name, in_use=-1)
-        message_id = ""
-        if status == 0 and len(raw) > 16:
-            message_id = raw[16:].split(b"\0", 1)[0].decode("latin-1").strip()
-        return status, message_id
+        return status, _message_id(status, raw)
+
+    async def submit_many(self, builds: list[Callable[[int], bytes]]) -> list[tuple[int, str] | Exception]:
+        """submit_sm after submit_sm within the window, by one coroutine: what `submit` does for
+        each, without a task, a context manager and a coroutine per PDU (they were a third of the
+        bind loop's time in bench_smpp). Per PDU in order: (command_status, message_id), or the
+        exception `submit` would have raised (NotSent: never written; Unanswered: no answer)."""
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[tuple[int, bytes]] | Exception] = []
+        for build in builds:
+            await self.window.acquire()
+            if self.writer is None or self.closed.is_set() or not self.bound:
+                self.window.release()
+                waiting.append(NotSent("no session"))
+                continue
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            _gauges(self.name, in_use=1)
+            sequence = self.next_sequence()
+            future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+            self.pending[sequence] = future
+            timer = loop.call_later(self.config.response_timeout, _expire, future)
+            future.add_done_callback(functools.partial(self._answered, sequence, timer))
+            self._write(build(sequence))
+            waiting.append(future)
+        outcomes: list[tuple[int, str] | Exception] = []
+        for item in waiting:
+            if isinstance(item, Exception):
+                outcomes.append(item)
+                continue
+            try:
+                status, raw = await item
+            except Unanswered as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append((status, _message_id(status, raw)))
+        return outcomes
+
+    def _answered(self, sequence: int, timer: asyncio.TimerHandle, _future: asyncio.Future[Any]) -> None:
+        """A submit_many PDU answered, timed out or dropped: its place in the window is free."""
+        timer.cancel()
+        self.pending.pop(sequence, None)
+        self.in_flight -= 1
+        _gauges(self.name, in_use=-1)
+        self.window.release()
 
     async def _exchange(self, sequence: int, data: bytes) -> tuple[int, bytes]:
         assert self.writer is not None  # noqa: S101 - checked by the callers
@@ -284,6 +326,13 @@ class Session:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _message_id(status: int, raw: bytes) -> str:
+    """The message_id of a submit_sm_resp (empty for a refusal)."""
+    if status == 0 and len(raw) > 16:
+        return raw[16:].split(b"\0", 1)[0].decode("latin-1").strip()
+    return ""
 
 
 def _expire(future: asyncio.Future[tuple[int, bytes]]) -> None:

@@ -83,6 +83,23 @@ def test_never_more_than_window_unanswered(smsc_factory: Any, recorder: Recorder
     assert (gauge("herald_smpp_binds_up"), gauge("herald_smpp_window_size")) == (0.0, 0.0)
 
 
+def test_a_group_goes_over_every_bind_each_within_its_window(smsc_factory: Any, recorder: Recorder) -> None:
+    # `binds` sessions per connector: a group's messages are spread over them in turn, each bind
+    # keeping its own window; a bind dropped is made again for the next group.
+    smsc = smsc_factory(RESP_DELAY_MS=20, DLR_DELAY_MS=100000)
+    connector = plugin(smsc, name="smpp-binds", window=4, binds=3)
+    results = connector.send([out(i, f"25677{i:07d}") for i in range(90)])
+    assert all(r.accepted for r in results)
+    sessions = [s for s in smsc.stats()["sessions"] if s["bound_at"]]
+    assert sorted(s["submits"] for s in sessions) == [30, 30, 30]
+    assert {s["max_unanswered"] for s in sessions} == {4}
+    smsc.drop(session=sessions[0]["id"], how="destroy")
+    smsc.wait_for(lambda stats: stats["open_sessions"] == 2, what="one bind dropped")
+    results = connector.send([out(100 + i, f"25678{i:07d}") for i in range(30)])
+    assert all(r.accepted for r in results)
+    assert (smsc.stats()["submits"], smsc.stats()["binds"], smsc.stats()["open_sessions"]) == (120, 4, 3)
+
+
 def test_statuses_map_to_outcomes(smsc: Any, recorder: Recorder) -> None:
     results = plugin(smsc, response_timeout=0.5).send(
         [
