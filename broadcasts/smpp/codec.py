@@ -167,7 +167,11 @@ def submit_sm(
             # sm_default_msg_id, sm_length
             bytes((part.esm_class, 0, 0, 0, 0, config.registered_delivery, 0, part.data_coding, 0, len(short))),
             short,
-            *(_tlv(name, tlvs[name]) for name in _SUBMIT_TLV_ORDER if tlvs.get(name) not in (None, b"")),
+            *(
+                (_tlv(name, tlvs[name]) for name in _SUBMIT_TLV_ORDER if tlvs.get(name) not in (None, b""))
+                if tlvs
+                else ()
+            ),
         )
     )
     return struct.pack(">LLLL", 16 + len(body), 4, 0, sequence) + body

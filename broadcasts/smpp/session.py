@@ -79,6 +79,7 @@ class Session:
         self.tasks: list[asyncio.Task[Any]] = []
         self.delivers: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
         self.outgoing: list[bytes] = []
+        self.in_use_gauge = metrics.SMPP_WINDOW_IN_USE.labels(name)  # changed twice a PDU: looked up once
 
     def next_sequence(self) -> int:
         self.sequence = self.sequence % 0x7FFFFFFF + 1
@@ -158,7 +159,7 @@ class Session:
                 continue
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            _gauges(self.name, in_use=1)
+            self.in_use_gauge.inc(1)
             sequence = self.next_sequence()
             future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
             self.pending[sequence] = future
@@ -184,7 +185,7 @@ class Session:
         timer.cancel()
         self.pending.pop(sequence, None)
         self.in_flight -= 1
-        _gauges(self.name, in_use=-1)
+        self.in_use_gauge.inc(-1)
         self.window.release()
 
     async def _exchange(self, sequence: int, data: bytes) -> tuple[int, bytes]:
