@@ -104,13 +104,15 @@ def addresses(sender: str, to: str, config: SmppConfig) -> dict[str, Any]:
         ton, npi = (1, 1) if sender.startswith("+") or len(digits) > 8 else (3, 1)
     else:
         ton, npi = 5, 0
+    source, destination = digits if digits.isdigit() else sender, to.lstrip("+")
+    (source + destination).encode("latin-1")  # UnicodeEncodeError (a ValueError): no PDU can carry it
     return {
         "source_addr_ton": ton,
         "source_addr_npi": npi,
-        "source_addr": digits if digits.isdigit() else sender,
+        "source_addr": source,
         "dest_addr_ton": config.dest_ton,
         "dest_addr_npi": config.dest_npi,
-        "destination_addr": to.lstrip("+"),
+        "destination_addr": destination,
     }
 
 

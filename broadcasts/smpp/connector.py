@@ -99,7 +99,7 @@ class SmppConnector(BaseConnector):
         config = self.smpp_config()
         pool = pool_for(self.connector_id, self.name, config)
         results: list[SendResult | None] = [None] * len(batch)
-        singles: list[tuple[int, OutboundMessage, bytes | codec.Part, dict[str, Any]]] = []
+        singles: list[tuple[int, OutboundMessage, codec.Part, dict[str, Any]]] = []
         multi: list[tuple[int, OutboundMessage, list[codec.Part], dict[str, Any]]] = []
         for index, message in enumerate(batch):
             try:
@@ -157,9 +157,7 @@ class SmppConnector(BaseConnector):
                 session = await pool.session()
             except NotSent as exc:
                 for index, message, _part, _address in share:
-                    results[index] = SendResult(
-                        message.id, False, transient=True, error_code="connection_error", error_message=str(exc)
-                    )
+                    results[index] = _not_sent(message.id, exc)
                 continue
             shares.setdefault(id(session), (session, []))[1].extend(share)
 
@@ -185,28 +183,17 @@ class SmppConnector(BaseConnector):
         try:
             session = await pool.session()
         except NotSent as exc:
-            results[index] = SendResult(
-                message.id, False, transient=True, error_code="connection_error", error_message=str(exc)
-            )
+            results[index] = _not_sent(message.id, exc)
             return
         ids: list[str] = []
         for seq, part in enumerate(parts, start=1):
             try:
                 status, provider_id = await session.submit(_builder(part, address, config))
-            except NotSent as exc:
-                if seq == 1:
-                    results[index] = SendResult(
-                        message.id, False, transient=True, error_code="connection_error", error_message=str(exc)
-                    )
-                else:
-                    results[index] = SendResult(
-                        message.id, False, unknown=True, error_code="delivery_unknown", error_message=str(exc)
-                    )
+            except NotSent as exc:  # after the first part, some of the message is with the SMSC
+                results[index] = _not_sent(message.id, exc) if seq == 1 else _unknown(message.id, exc)
                 return
             except Unanswered as exc:
-                results[index] = SendResult(
-                    message.id, False, unknown=True, error_code="delivery_unknown", error_message=str(exc)
-                )
+                results[index] = _unknown(message.id, exc)
                 return
             if status != codec.ESME_ROK:
                 results[index] = _result_for_status(message.id, status, first=seq == 1, seq=seq, total=len(parts))
@@ -223,12 +210,24 @@ def _builder(part: codec.Part, address: dict[str, Any], config: SmppConfig) -> A
     return build
 
 
+def _not_sent(message_id: int, exc: Exception) -> SendResult:
+    """Nothing of it left (no bind): transient, safe to send again."""
+    return SendResult(message_id, False, transient=True, error_code="connection_error", error_message=str(exc))
+
+
+def _unknown(message_id: int, exc: Exception) -> SendResult:
+    """Written and not answered: its outcome is unknown (SPEC §10), never resent."""
+    return SendResult(message_id, False, unknown=True, error_code="delivery_unknown", error_message=str(exc))
+
+
 def _single_result(message_id: int, outcome: tuple[int, str] | Exception) -> SendResult:
     """A one-part message's outcome: its submit_sm's answer, or why there was none."""
     if isinstance(outcome, NotSent):
-        return SendResult(message_id, False, transient=True, error_code="connection_error", error_message=str(outcome))
-    if isinstance(outcome, Exception):  # Unanswered: written, no answer
-        return SendResult(message_id, False, unknown=True, error_code="delivery_unknown", error_message=str(outcome))
+        return _not_sent(message_id, outcome)
+    if isinstance(outcome, Unanswered):
+        return _unknown(message_id, outcome)
+    if isinstance(outcome, Exception):  # no PDU could be made of it
+        return SendResult(message_id, False, error_code="smpp_invalid_message", error_message=type(outcome).__name__)
     status, provider_id = outcome
     if status != codec.ESME_ROK:
         return _result_for_status(message_id, status, first=True, seq=1, total=1)

@@ -135,20 +135,21 @@ class Session:
                 raise NotSent("no session")
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            _gauges(self.name, in_use=1)
+            self.in_use_gauge.inc(1)
             try:
                 sequence = self.next_sequence()
                 status, raw = await self._exchange(sequence, build(sequence))
             finally:
                 self.in_flight -= 1
-                _gauges(self.name, in_use=-1)
+                self.in_use_gauge.inc(-1)
         return status, _message_id(status, raw)
 
     async def submit_many(self, builds: list[Callable[[int], bytes]]) -> list[tuple[int, str] | Exception]:
         """submit_sm after submit_sm within the window, by one coroutine: what `submit` does for
         each, without a task, a context manager and a coroutine per PDU (they were a third of the
         bind loop's time in bench_smpp). Per PDU in order: (command_status, message_id), or the
-        exception `submit` would have raised (NotSent: never written; Unanswered: no answer)."""
+        exception `submit` would have raised (NotSent: never written; Unanswered: no answer;
+        ValueError: `build` could not make the PDU)."""
         loop = asyncio.get_running_loop()
         waiting: list[asyncio.Future[tuple[int, bytes]] | Exception] = []
         for build in builds:
@@ -157,15 +158,21 @@ class Session:
                 self.window.release()
                 waiting.append(NotSent("no session"))
                 continue
+            sequence = self.next_sequence()
+            try:
+                data = build(sequence)
+            except ValueError as exc:  # a PDU that cannot be made is not written (as `submit` raises it)
+                self.window.release()
+                waiting.append(exc)
+                continue
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             self.in_use_gauge.inc(1)
-            sequence = self.next_sequence()
             future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
             self.pending[sequence] = future
             timer = loop.call_later(self.config.response_timeout, _expire, future)
             future.add_done_callback(functools.partial(self._answered, sequence, timer))
-            self._write(build(sequence))
+            self._write(data)
             waiting.append(future)
         outcomes: list[tuple[int, str] | Exception] = []
         for item in waiting:
@@ -341,10 +348,8 @@ def _expire(future: asyncio.Future[tuple[int, bytes]]) -> None:
         future.set_exception(Unanswered("response timeout"))
 
 
-def _gauges(connector: str, *, binds: int = 0, window: int = 0, in_use: int = 0) -> None:
-    """SPEC §2's "SMPP binds up and window in use" (accounts.metrics), summed over live processes."""
-    if binds:
-        metrics.SMPP_BINDS_UP.labels(connector).inc(binds)
-        metrics.SMPP_WINDOW_SIZE.labels(connector).inc(window)
-    if in_use:
-        metrics.SMPP_WINDOW_IN_USE.labels(connector).inc(in_use)
+def _gauges(connector: str, *, binds: int, window: int) -> None:
+    """SPEC §2's "SMPP binds up" and the window (accounts.metrics), summed over live processes; the
+    window in use is the session's `in_use_gauge`."""
+    metrics.SMPP_BINDS_UP.labels(connector).inc(binds)
+    metrics.SMPP_WINDOW_SIZE.labels(connector).inc(window)

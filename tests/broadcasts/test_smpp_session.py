@@ -6,6 +6,7 @@ exactly what the binds hand over; test_smpp_delivery.py runs the real store end 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -287,3 +288,41 @@ def test_an_unbind_from_the_smsc_is_answered_and_the_bind_made_again(smsc: Any, 
     smsc.wait_for(lambda stats: stats["open_sessions"] == 0, what="the session's end")
     assert connector.send([out(2, number("124"))])[0].accepted
     assert smsc.stats()["binds"] == 2
+
+
+def test_a_message_no_pdu_can_carry_fails_alone(smsc: Any, recorder: Recorder) -> None:
+    # A sender outside Latin-1 cannot be a C-octet string: that message fails as invalid, never
+    # written; the rest of its group goes.
+    odd = OutboundMessage(id=2, to=f"+{number('101')}", channel="sms", sender="ΩShop", text="Hello")
+    results = plugin(smsc).send([out(1, number("100")), odd, out(3, number("102"))])
+    assert [(r.accepted, r.error_code) for r in results] == [(True, ""), (False, "smpp_invalid_message"), (True, "")]
+    assert smsc.stats()["submits"] == 2
+
+
+def test_submit_many_gives_back_the_window_of_a_pdu_it_could_not_make(smsc: Any, recorder: Recorder) -> None:
+    from broadcasts.smpp import codec
+    from broadcasts.smpp.config import SmppConfig
+    from broadcasts.smpp.session import Session
+
+    config = SmppConfig.from_dict({"host": smsc.host, "port": smsc.port, "system_id": "herald", "window": 1})
+    part = codec.parts_for("Hello", config, ref=0)[0]
+    address = codec.addresses("Herald", number("100"), config)
+
+    def good(sequence: int) -> bytes:
+        return codec.submit_sm(sequence=sequence, part=part, address=address, config=config)
+
+    def bad(sequence: int) -> bytes:
+        raise ValueError("no PDU")
+
+    async def main() -> tuple[list[Any], int]:
+        session = Session(config, mode="bind_transceiver", on_deliver=None, name="smpp-many")
+        await session.connect()
+        outcomes = await session.submit_many([good, bad, good])  # window 1: the bad one must free it
+        in_flight = session.in_flight
+        await session.close(unbind=True)
+        return outcomes, in_flight
+
+    outcomes, in_flight = asyncio.run(main())
+    assert [o[0] if isinstance(o, tuple) else type(o).__name__ for o in outcomes] == [0, "ValueError", 0]
+    assert in_flight == 0
+    assert smsc.stats()["submits"] == 2
