@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.exceptions import HeraldError, InsufficientCreditError
+from accounts.sql_values import rows_by_id
 
 from ..events import broadcast_failed_announce
 from ..lock_objects import broadcast_for_action, series_due_chunk_for_update, series_due_for_update
@@ -135,10 +136,11 @@ def series_fire_chunk(*, now: datetime, limit: int = LOCK_CHUNK) -> int:
                 occurrence_fire(series=series, at=at)
     if following:
         with connection.cursor() as cursor:
+            # Rows by `id = ANY`, each reading its value by id (accounts/sql_values.py): no join to plan.
             cursor.execute(
-                "UPDATE broadcasts_broadcast b SET next_run_at = d.n, updated_at = %s"
-                " FROM unnest(%s::uuid[], %s::timestamptz[]) AS d(i, n) WHERE b.id = d.i",
-                [timezone.now(), list(following), list(following.values())],
+                "UPDATE broadcasts_broadcast b SET next_run_at = (%s::jsonb ->> b.id::text)::timestamptz,"
+                " updated_at = %s WHERE b.id = ANY(%s::uuid[])",
+                [rows_by_id({str(i): n for i, n in following.items()}), timezone.now(), list(following)],
             )
     return len(chunk)
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.exceptions import HeraldError
 from accounts.models import Client
+from accounts.sql_values import rows_by_id
 from wallets.pricing import money
 from wallets.services import wallet_reserve_each
 
@@ -165,10 +166,10 @@ def _reserve(children: list[Broadcast], wallet: Any, cost: Decimal) -> set[uuid.
 
 def _link(pairs: list[tuple[int, uuid.UUID]]) -> None:
     with connection.cursor() as cursor:
+        # Rows by `id = ANY`, each reading its value by id (accounts/sql_values.py): no join to plan.
         cursor.execute(
-            "UPDATE broadcasts_occurrence o SET broadcast_id = d.b"
-            " FROM unnest(%s::bigint[], %s::uuid[]) AS d(o, b) WHERE o.id = d.o",
-            [[o for o, _ in pairs], [b for _, b in pairs]],
+            "UPDATE broadcasts_occurrence o SET broadcast_id = (%s::jsonb ->> o.id::text)::uuid WHERE o.id = ANY(%s)",
+            [rows_by_id({o: str(b) for o, b in pairs}), [o for o, _ in pairs]],
         )
 
 
