@@ -1,8 +1,36 @@
-"""Assertions shared by API tests."""
+"""Assertions shared by API tests, and a way to run a coroutine from any test."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+    """asyncio.run on a thread of its own. The browser tests' Playwright (sync API) leaves the main
+    thread with a running event loop for the rest of the session, where asyncio.run refuses to
+    start ("cannot be called from a running event loop"): a test after them must not depend on it."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    runner = threading.Thread(target=target, name="run-async")
+    runner.start()
+    runner.join(timeout)
+    if runner.is_alive():
+        raise TimeoutError(f"the coroutine did not finish within {timeout} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    result: T = outcome["result"]
+    return result
 
 
 def assert_error(response: Any, status: int, error_type: str, code: str | None = None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ exactly what the binds hand over; test_smpp_delivery.py runs the real store end 
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ from prometheus_client import REGISTRY
 from broadcasts.connectors import OutboundMessage
 from broadcasts.smpp import effects
 from broadcasts.smpp.connector import SmppConnector, close_pools
+from tests.helpers import run_async
 from tests.smsc import PERMANENT, QUEUE_FULL, THROTTLED, number
 
 GSM_BOUNDARY = "c" * 152 + "€" + "d" * 100
@@ -322,13 +322,7 @@ def test_submit_many_gives_back_the_window_of_a_pdu_it_could_not_make(smsc: Any,
         await session.close(unbind=True)
         return outcomes, in_flight
 
-    # A loop of its own on a thread of its own: an earlier test of the suite may have left this
-    # thread with a running loop, where asyncio.run refuses to start.
-    done: dict[str, tuple[list[Any], int]] = {}
-    runner = threading.Thread(target=lambda: done.update(result=asyncio.run(main())))
-    runner.start()
-    runner.join(30)
-    outcomes, in_flight = done["result"]
+    outcomes, in_flight = run_async(main())
     assert [o[0] if isinstance(o, tuple) else type(o).__name__ for o in outcomes] == [0, "ValueError", 0]
     assert in_flight == 0
     assert smsc.stats()["submits"] == 2

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 
 from broadcasts.smpp import store_thread
+from tests.helpers import run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +48,7 @@ def test_batches_share_one_connection_and_idle_closes_it(monkeypatch: pytest.Mon
         open_after_idle = await store_thread.run(is_open)
         return pids, open_after_work, open_after_idle
 
-    pids, open_after_work, open_after_idle = asyncio.run(scenario())
+    pids, open_after_work, open_after_idle = run_async(scenario())
     assert len(set(pids)) == 1  # one connection for every batch, not one each
     assert open_after_work
     assert not open_after_idle
@@ -59,11 +60,11 @@ def test_work_that_raises_leaves_no_connection_behind() -> None:
             await store_thread.run(fails)
         return await store_thread.run(is_open)
 
-    assert asyncio.run(scenario()) is False
+    assert run_async(scenario()) is False
 
 
 def test_close_closes_the_connection_and_ends_the_thread() -> None:
-    first = asyncio.run(store_thread.run(backend_pid))
+    first = run_async(store_thread.run(backend_pid))
     store_thread.close()
     deadline = time.monotonic() + 5
     with connection.cursor() as cursor:
@@ -74,4 +75,4 @@ def test_close_closes_the_connection_and_ends_the_thread() -> None:
                 break
             time.sleep(0.05)
     assert not still_there  # the server saw the store thread's session end
-    assert asyncio.run(store_thread.run(backend_pid)) != first  # a new thread, a new connection
+    assert run_async(store_thread.run(backend_pid)) != first  # a new thread, a new connection
