@@ -42,13 +42,16 @@ def group_size(tps: int, most: int = GROUP_MAX) -> int:
 
 def batch_rest(claimed: list[Claimed], connectors: dict[str, tuple[str, int]]) -> int:
     """How many more messages a full batch should claim so that it holds `batch_groups` groups of
-    its connectors' largest (BaseConnector.batch_groups); `connectors`: name → (backend, tps)."""
+    its connectors' largest (BaseConnector.batch_groups); `connectors`: name → (backend, tps).
+    Only when every connector of the batch asks for it: a broadcast also routed through a slower
+    backend would otherwise claim thousands that the run's deadline then gives back."""
     want = 0
     for name in {m.connector for m in claimed}:
         backend, tps = connectors.get(name, ("", 0))
         plugin = REGISTRY.get(backend)
-        if plugin is not None and plugin.batch_groups and tps:
-            want = max(want, plugin.batch_groups * group_size(tps, plugin.group_max))
+        if plugin is None or not plugin.batch_groups or not tps:
+            return 0
+        want = max(want, plugin.batch_groups * group_size(tps, plugin.group_max))
     return max(0, want - len(claimed))
 
 

@@ -371,3 +371,5 @@ def test_smpp_claims_eight_groups_a_batch():
     assert batch_rest(batch, {"carrier": ("smpp", 500)}) == 300  # groups of 100 (tps 500 × 0.2 s)
     assert batch_rest(batch, {"carrier": ("smpp", 100)}) == 0  # 8 groups of 20: the batch holds more
     assert batch_rest(batch, {"carrier": ("http", 100_000)}) == 0  # BROADCAST_BATCH_SIZE alone
+    mixed = [*batch[:490], *(Claimed(i, "tel:+256772000002", "web", "Hi", Decimal(1), False) for i in range(10))]
+    assert batch_rest(mixed, {"carrier": ("smpp", 100_000), "web": ("http", 100_000)}) == 0  # not every one asks
