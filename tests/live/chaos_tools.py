@@ -105,6 +105,9 @@ class CountingProvider:
         # a test sending through a `twilio` connector says which message a (path, To) is, or None.
         # Only the `http` format has `report_first`.
         self.twilio_message_id: Callable[[str, str], int | None] = lambda _path, _to: None
+        # When set, a policy's delay is the longest an answer is held: it goes as soon as the test
+        # sets the event (a race staged on the test's own signal, not on how fast the stack is).
+        self.hold: threading.Event | None = None
         self._seen: Counter[tuple[str, int]] = Counter()
         self._in_flight: Counter[int] = Counter()  # client port -> requests being answered
         self._lock = threading.Lock()
@@ -175,7 +178,10 @@ class CountingProvider:
             report = self.report_first(message_id, nth) if ok and not twilio else None
             if report:
                 self._report(body, handler.headers.get("Authorization", ""), message_id, report)
-            if delay:
+            hold = self.hold
+            if hold is not None:
+                hold.wait(delay)
+            elif delay:
                 time.sleep(delay)
             if twilio:
                 accepted: Any = {"sid": f"SM{message_id:032x}", "status": "queued"}

@@ -140,9 +140,15 @@ def test_worker_killed_mid_preparation_resumes_without_duplicates_or_gaps(
             assert state["preparing"], f"preparation ended before a chunk could be seen: {state}"
             assert time.monotonic() < deadline, f"no chunk prepared within 60 s: {state}"
             time.sleep(0.01)
-        victim, pid, backend_state = preparing_worker(live, conn, broadcast_id)
-        before = written(conn, broadcast_id)
-        sigkill([victim])
+        # The tenant's wallet row held from now on: the preparer's next reservation waits for it
+        # inside its chunk, so the kill lands mid-preparation however fast the rest would have gone
+        # (the two chunks left took ~0.3 s each; a slow poll or process scan could miss them all).
+        with psycopg.connect(live.database_url) as holder:
+            holder.execute("SELECT 1 FROM wallets_wallet WHERE client_id = %s FOR UPDATE", [tenant.client_id])
+            victim, pid, backend_state = preparing_worker(live, conn, broadcast_id)
+            before = written(conn, broadcast_id)
+            sigkill([victim])
+            holder.rollback()
         run.note(
             f"SIGKILLed pool process {victim.pid} (backend {pid}, {backend_state}) at processed "
             f"{before['processed']}/{MEMBERS}, {accepted_so_far(provider, route)} messages accepted so far"
