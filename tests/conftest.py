@@ -19,7 +19,7 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 # Hypothesis: no per-example deadline (its default 200 ms fails a test as "unreliable timings" when
 # a shared 2-core machine stalls one example, which says nothing about the code). The examples stay
-# random: a counterexample found on a CI run is a real defect (two were, see test_encoding_properties).
+# random: a counterexample found on a CI run is a real defect (one was: test_encoding_properties' @example).
 hypothesis.settings.register_profile("herald", deadline=None)
 hypothesis.settings.load_profile("herald")
 
