@@ -354,6 +354,16 @@ def deployed_end_to_end(host: str, port: int, count: int, timeout: float) -> Non
             done = delivered()
         seconds = time.perf_counter() - started
         require(done == count, f"deployed end to end: {done} of {count} delivered:\n{stack.log_tail('smpp-worker')}")
+        # Dispatch on the smpp worker, which holds the bind: a default-queue worker that sent any of
+        # it would open binds of its own (once per prefork child in production).
+        dispatched_by = {
+            name: (stack.tmp / f"{name}.log").read_text(errors="replace").count('"broadcast.batch"')
+            for name in ("worker", "smpp-worker")
+        }
+        require(
+            dispatched_by["worker"] == 0 and dispatched_by["smpp-worker"] > 0,
+            f"deployed: batches sent per worker {dispatched_by}, all expected on the smpp worker",
+        )
         report("smpp_herald_deployed", messages=count, seconds=f"{seconds:.3f}", create_s=f"{created:.2f}",
                preparing=accepted.broadcast.preparing, delivered_per_s=f"{count / seconds:,.0f}")  # fmt: skip
 

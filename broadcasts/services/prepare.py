@@ -314,7 +314,9 @@ def prepare_chunk(*, broadcast_id: uuid.UUID | str, planned: PlannedChunk | None
         if not broadcast.preparing:
             broadcast.preparation_total = broadcast.preparation_processed
         broadcast.save(update_fields=[*_TOTAL_FIELDS, *_PREPARATION_FIELDS, "local_time", "updated_at"])
-        if broadcast.status != B.SCHEDULED:
+        # A chunk that wrote nothing (the named recipients of a list-only broadcast) has nothing to
+        # send: its dispatcher would run on the default queue (no smpp message yet to route it).
+        if broadcast.status != B.SCHEDULED and (planned.rows or not broadcast.preparing):
             queue.dispatch_on_commit(broadcast.pk)
     log.info(
         "broadcast.prepared_chunk", broadcast_id=str(broadcast.pk), rows=len(planned.rows), done=not broadcast.preparing

@@ -14,7 +14,7 @@ import uuid
 
 from django.conf import settings
 
-from broadcasts.models import Connector, Message
+from broadcasts.models import Broadcast, Connector, Message
 
 QUEUE = "smpp"
 _CACHE_SECONDS = 30.0
@@ -33,7 +33,11 @@ def _smpp_connectors() -> frozenset[str]:
 
 
 def dispatch_queue(broadcast_id: uuid.UUID | str) -> str | None:
-    """`smpp` when the broadcast has messages for an active smpp connector, else None (the default)."""
+    """`smpp` when the broadcast has messages for an active smpp connector, else None (the default).
+
+    A yes is kept (messages are not moved off a connector); a no only once the broadcast's messages
+    all exist: while it is prepared in the background a later chunk can bring the first smpp ones,
+    and a no kept from an earlier chunk sent the whole broadcast to the default queue."""
     if not settings.SMPP_QUEUE:
         return None
     names = _smpp_connectors()
@@ -44,9 +48,10 @@ def dispatch_queue(broadcast_id: uuid.UUID | str) -> str | None:
     if uses or time.monotonic() - at < _CACHE_SECONDS:
         return QUEUE if uses else None
     uses = Message.objects.filter(broadcast_id=key, connector__in=names).exists()
-    if len(_routed) > 10_000:
-        _routed.clear()
-    _routed[key] = (time.monotonic(), uses)
+    if uses or not Broadcast.objects.filter(pk=key, preparing=True).exists():
+        if len(_routed) > 10_000:
+            _routed.clear()
+        _routed[key] = (time.monotonic(), uses)
     return QUEUE if uses else None
 
 

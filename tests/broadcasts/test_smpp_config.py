@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from broadcasts import queue
 from broadcasts.admin import ConnectorForm
-from broadcasts.models import Connector, Message
+from broadcasts.models import Broadcast, Connector, Message
 from broadcasts.smpp import routing
 from tests.factories.broadcasts import ConnectorFactory
 
@@ -92,3 +92,56 @@ def test_queue_dispatch_sends_an_smpp_broadcast_to_the_smpp_queue(shop, daytime,
         queue.dispatch(broadcast.pk, "token", lane=1)
         queue.send_tests(broadcast.pk, [1])
     assert [options.get("queue") for options in published] == [None, "smpp", "smpp"]
+
+
+def test_a_broadcast_prepared_in_the_background_is_dispatched_on_the_smpp_queue(
+    make_shop, daytime, settings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """A list-only broadcast over BROADCAST_SYNC_LIMIT: its first chunk (the named recipients) writes
+    nothing, and a "no smpp message" answer kept from it sent every later chunk's dispatch to the
+    default queue (found by bench_smpp's deployed run: the smpp worker never saw the broadcast). A
+    chunk that wrote nothing enqueues no dispatcher, and every other one goes to `smpp`."""
+    from broadcasts.services import prepare
+    from tests.broadcasts.test_large_audiences import members
+    from wallets.models import Route
+
+    settings.BROADCAST_SYNC_LIMIT = 50
+    settings.SMPP_QUEUE = True
+    monkeypatch.setattr("broadcasts.services.prepare.PREPARE_CHUNK", 40)
+    ConnectorFactory(name="carrier", backend="smpp", config=CONFIG)
+    shop = make_shop(balance="1000")
+    Route.objects.update(connector="carrier")
+    routing.forget()
+    published: list[tuple[str, object]] = []
+    monkeypatch.setattr(
+        Signature, "apply_async", lambda self, **kw: published.append((self.task, self.options.get("queue")))
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = shop.create(contact_lists=[str(members(shop, 100).pk)], text="Big news", sender="Herald")
+    assert response.status_code == 201, response.content
+    broadcast = shop.broadcast(response)
+    assert broadcast.preparing
+    outcome = ""
+    while outcome != prepare.DONE:  # chunk by chunk, each one's on_commit work run as it commits
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = prepare.prepare_chunk(broadcast_id=broadcast.pk)
+    assert Message.objects.filter(broadcast=broadcast, connector="carrier").count() == 100
+    dispatches = [q for task, q in published if task == queue.DISPATCH]
+    assert dispatches, published
+    assert set(dispatches) == {routing.QUEUE}, published
+
+
+def test_a_no_is_not_kept_while_the_broadcast_is_being_prepared(shop, daytime) -> None:
+    """Its next chunk may bring the first smpp messages: the answer is asked again, not kept 30 s."""
+    broadcast = shop.broadcast(shop.create(recipients=["+256772000001"], sender="Herald", text="Hi"))
+    ConnectorFactory(name="carrier", backend="smpp", config=CONFIG)
+    with override_settings(SMPP_QUEUE=True):
+        routing.forget()
+        Broadcast.objects.filter(pk=broadcast.pk).update(preparing=True)
+        assert routing.dispatch_queue(broadcast.pk) is None
+        Message.objects.filter(broadcast=broadcast).update(connector="carrier")  # the next chunk's
+        assert routing.dispatch_queue(broadcast.pk) == routing.QUEUE
+        other = shop.broadcast(shop.create(recipients=["+256772000002"], sender="Herald", text="Hi"))
+        assert routing.dispatch_queue(other.pk) is None  # prepared in full: the no is kept
+        Message.objects.filter(broadcast=other).update(connector="carrier")
+        assert routing.dispatch_queue(other.pk) is None
