@@ -10,7 +10,8 @@ chunk per transaction, through the same steps as a synchronous create:
     → plan (planning.Planner: render, encode, price, time) → write (writing.messages_write)
     → reserve (the chunk's exact cost) → enqueue (dispatch starts with the first chunk)
 
-The chunk, its reservation and the cursor commit together, under the broadcast's row lock: a worker
+The chunk, its reservation and the cursor commit together, under the broadcast's row lock (taken
+once the rows are written, so that a dispatcher already sending waits only for the check): a worker
 that dies mid-chunk leaves nothing of it, and the next run starts at the same cursor, so no chunk is
 written twice and none is skipped. Too little credit for a chunk pauses the broadcast with
 `insufficient_credit` (resume after a top-up goes on); cancel stops it and releases everything.
@@ -270,20 +271,21 @@ def plan_at(context: PlanContext, cursor: str) -> PlannedChunk:
 def prepare_chunk(*, broadcast_id: uuid.UUID | str, planned: PlannedChunk | None = None) -> str:
     """Write the next chunk: `planned` when it starts at the broadcast's cursor (planned ahead by
     prepare_ahead.PlannedAhead), else planned here. Returns "more", "done" or "stopped" (paused,
-    cancelled, not found). The chunk, its reservation and the cursor commit together."""
+    cancelled, not found). The chunk, its reservation and the cursor commit together.
+
+    The rows are written before the broadcast's row is locked, and kept only if, under the lock, the
+    broadcast is still being prepared from the same cursor: the COPY is most of a chunk's time, and
+    the lock is what its dispatcher's lease and every handed mark wait for (they sent nothing while
+    a chunk was written). One preparer per broadcast (prepare_run's advisory lock) writes at a time."""
     now = timezone.now()
     with transaction.atomic():
         broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
         if broadcast is None:
             return "stopped"
-        broadcast = broadcast_for_update(broadcast_id)
-        if not broadcast.preparing:
-            return DONE
-        if broadcast.status not in DISPATCHABLE_BROADCAST and broadcast.status != B.SCHEDULED:
-            return "stopped"  # paused (resume enqueues preparation again) or cancelled
+        if (stopped := _not_preparing(broadcast)) is not None:  # read unlocked: checked again below
+            return stopped
         if planned is None or planned.cursor != broadcast.preparation_cursor:
             planned = plan_at(load_context(broadcast, now=now), broadcast.preparation_cursor)
-        wallet = client_wallet(broadcast.client)  # the credit now, not when the chunk was planned
         totals, request = planned.totals, planned.request
         if totals.stop_missing or totals.too_long:
             try:
@@ -292,16 +294,20 @@ def prepare_chunk(*, broadcast_id: uuid.UUID | str, planned: PlannedChunk | None
                 reason = "; ".join(exc.messages)[:255]
                 broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=reason, paused_at=now)
                 return "stopped"
-        if not _write_and_reserve(broadcast, planned, wallet=wallet, now=now):
-            paused = broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=INSUFFICIENT_CREDIT, paused_at=now)
-            # A scheduled broadcast cannot be paused: it waits (beat retries) until credit comes.
-            log.warning(
-                "broadcast.preparation_waits_for_credit",
-                broadcast_id=str(broadcast.pk),
-                paused=paused,
-                reason=INSUFFICIENT_CREDIT,
-            )
-            return "stopped"
+        if planned.totals.total_cost > client_wallet(broadcast.client).available:
+            return _wait_for_credit(broadcast, now=now)  # short already: nothing written
+        written = transaction.savepoint()
+        messages_write(broadcast, planned.rows, now=now)
+        broadcast = broadcast_for_update(broadcast_id)
+        stopped = _not_preparing(broadcast) or ("more" if planned.cursor != broadcast.preparation_cursor else None)
+        if stopped is not None:
+            transaction.savepoint_rollback(written)  # paused or cancelled meanwhile: nothing of it stays
+            return stopped
+        # The credit now, under the lock, not when the chunk was planned.
+        if not _reserve(broadcast, planned, wallet=client_wallet(broadcast.client)):
+            transaction.savepoint_rollback(written)
+            return _wait_for_credit(broadcast, now=now)
+        transaction.savepoint_commit(written)
         first = planned.cursor == ""
         _add_totals(broadcast, totals, duplicates=planned.duplicates, first=first)
         if totals.local_time is not None and broadcast.local_time is not None:
@@ -324,20 +330,41 @@ def prepare_chunk(*, broadcast_id: uuid.UUID | str, planned: PlannedChunk | None
     return "more" if broadcast.preparing else DONE
 
 
-def _write_and_reserve(broadcast: Broadcast, planned: PlannedChunk, *, wallet: Wallet, now: Any) -> bool:
-    """The chunk's rows and its exact cost held; False (nothing written) when the credit is short,
-    whether seen before writing or by the reservation itself (another broadcast took it meanwhile)."""
+def _not_preparing(broadcast: Broadcast) -> str | None:
+    """Why no chunk is written now (DONE, or "stopped": paused, resume enqueues preparation again,
+    or cancelled), or None."""
+    if not broadcast.preparing:
+        return DONE
+    if broadcast.status not in DISPATCHABLE_BROADCAST and broadcast.status != B.SCHEDULED:
+        return "stopped"
+    return None
+
+
+def _wait_for_credit(broadcast: Broadcast, *, now: Any) -> str:
+    """Too little credit for the chunk: paused with the reason (resume after a top-up goes on)."""
+    paused = broadcast_move(broadcast.pk, "pause", B.PAUSED, pause_reason=INSUFFICIENT_CREDIT, paused_at=now)
+    # A scheduled broadcast cannot be paused: it waits (beat retries) until credit comes.
+    log.warning(
+        "broadcast.preparation_waits_for_credit",
+        broadcast_id=str(broadcast.pk),
+        paused=paused,
+        reason=INSUFFICIENT_CREDIT,
+    )
+    return "stopped"
+
+
+def _reserve(broadcast: Broadcast, planned: PlannedChunk, *, wallet: Wallet) -> bool:
+    """The chunk's exact cost held; False when the credit is short, whether seen before or by the
+    reservation itself (another broadcast took it meanwhile)."""
     cost = planned.totals.total_cost
     if cost > wallet.available:
         return False
-    try:
-        with transaction.atomic():  # a savepoint: the rows go if their credit cannot be held
-            messages_write(broadcast, planned.rows, now=now)
-            if cost > 0:
-                note = f"Broadcast {broadcast.name[:80]} (part)"
-                reserve_after_checks(wallet=wallet, amount=cost, broadcast_id=broadcast.pk, note=note)
-    except InsufficientCreditError:
-        return False
+    if cost > 0:
+        note = f"Broadcast {broadcast.name[:80]} (part)"
+        try:
+            reserve_after_checks(wallet=wallet, amount=cost, broadcast_id=broadcast.pk, note=note)
+        except InsufficientCreditError:
+            return False
     return True
 
 
