@@ -66,6 +66,9 @@ INSUFFICIENT_CREDIT = PAUSE_INSUFFICIENT_CREDIT
 LISTS = "lists"  # the cursor once the explicit recipients are prepared
 DONE = "done"
 PREPARE_CHUNK = 5000  # list members per chunk (and transaction)
+# The first chunk of list members is smaller: sending starts with it, so the first message leaves
+# after planning and writing 1,000 rows rather than 5,000 (bench_first_message.py).
+FIRST_CHUNK = 1000
 ESTIMATE_PREFIX = 8  # characters of E.164 that decide a number's country and route, for the estimate
 
 
@@ -253,7 +256,7 @@ def load_context(broadcast: Broadcast, *, now: Any) -> PlanContext:
 
 def plan_at(context: PlanContext, cursor: str) -> PlannedChunk:
     """Plan the chunk that starts at `cursor`: the named recipients first (cursor ""), then
-    PREPARE_CHUNK list members after the last contact id written."""
+    PREPARE_CHUNK list members after the last contact id written (FIRST_CHUNK at most for the first)."""
     planner = Planner(context)
     explicit = planner.audience.explicit_targets()  # first: named members are left out of the lists
     named_duplicates = planner.audience.duplicates
@@ -261,7 +264,8 @@ def plan_at(context: PlanContext, cursor: str) -> PlannedChunk:
         targets, next_cursor, read, duplicates = explicit, LISTS, len(explicit), named_duplicates
     else:
         after = "" if cursor == LISTS else cursor
-        targets, last, read = planner.audience.members_after(after, limit=PREPARE_CHUNK)
+        limit = min(FIRST_CHUNK, PREPARE_CHUNK) if cursor == LISTS else PREPARE_CHUNK
+        targets, last, read = planner.audience.members_after(after, limit=limit)
         next_cursor = last or DONE
         duplicates = planner.audience.duplicates - named_duplicates
     rows = planner.plan_chunk(targets)

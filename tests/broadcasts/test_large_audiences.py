@@ -216,3 +216,16 @@ def test_the_estimate_prices_each_country_of_the_members(shop, daytime, limit):
     assert Decimal(body["estimated_cost"]) == 60 * ug + 40 * ke
     prepare_run(broadcast_id=body["id"])
     assert Broadcast.objects.get(pk=body["id"]).estimated_cost == 60 * ug + 40 * ke  # exact, once prepared
+
+
+def test_the_first_chunk_of_members_is_smaller_so_sending_starts_sooner(shop, daytime, limit, monkeypatch):
+    monkeypatch.setattr(prepare, "PREPARE_CHUNK", 40)
+    monkeypatch.setattr(prepare, "FIRST_CHUNK", 10)
+    broadcast_id = create(shop, members(shop, 100), recipients=["+256772099999"]).json()["id"]
+    processed = []
+    while (outcome := prepare.prepare_chunk(broadcast_id=broadcast_id)) != prepare.DONE:
+        assert outcome == "more"
+        processed.append(Broadcast.objects.get(pk=broadcast_id).preparation_processed)
+    processed.append(Broadcast.objects.get(pk=broadcast_id).preparation_processed)
+    assert processed == [1, 11, 51, 91, 101]  # the named one, then 10 members, then 40 at a time
+    assert Message.objects.filter(broadcast_id=broadcast_id).count() == 101

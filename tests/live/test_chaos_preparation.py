@@ -1,12 +1,13 @@
 """Chaos in a large broadcast's preparation (issue 12): its worker SIGKILLed between two chunks' commits.
 
 A list over BROADCAST_SYNC_LIMIT is accepted at once and prepared by the worker in chunks of
-PREPARE_CHUNK members, one chunk per transaction (messages, their reservation and the cursor commit
-together, under one preparer's advisory lock), and dispatch starts with the first chunk. This test
-builds such a list through the contacts import API (as test_flows' 10,050-member test does), creates
-the broadcast over HTTP, waits until some chunks but not all are written, finds the pool process
-that holds the preparer's lock (pg_locks → its session's application_name, `herald worker <pid>`,
-which each pool process sets: config.celery) and SIGKILLs it, usually in the middle of its next chunk. Then:
+PREPARE_CHUNK members (FIRST_CHUNK for the first), one chunk per transaction (messages, their
+reservation and the cursor commit together, under one preparer's advisory lock), and dispatch starts
+with the first chunk. This test builds such a list through the contacts import API (as test_flows'
+10,050-member test does), creates the broadcast over HTTP, waits until some chunks but not all are
+written, finds the pool process that holds the preparer's lock (pg_locks → its session's
+application_name, `herald worker <pid>`, which each pool process sets: config.celery) and SIGKILLs
+it, usually in the middle of its next chunk. Then:
 
 - right after the kill (once PostgreSQL has ended the dead process's session), what is committed is
   whole chunks: as many messages as `preparation.processed` says, reserved to the cent, and the
@@ -20,10 +21,11 @@ which each pool process sets: config.celery) and SIGKILLs it, usually in the mid
   messages' cost (one reserve per chunk: none reserved twice) and the wallet's `reserved` is back to
   its value before.
 
-The list is three chunks and a bit, so the kill (sent within tens of milliseconds of the first list
-chunk's commit) has two chunks' time (≥ 0.3 s each here, more while dispatch shares the two cores)
-to land before preparation ends; the test fails, saying so, if it did not land mid-preparation.
-Sending the 15,050 messages to the counting provider is most of the test's time.
+The list is a first chunk, three full chunks and a bit, so the kill (sent within tens of
+milliseconds of the first list chunk's commit, with the tenant's wallet row held so the preparer's
+next reservation waits for it) lands before preparation ends; the test fails, saying so, if it did
+not land mid-preparation. Sending the 16,050 messages to the counting provider is most of the test's
+time.
 """
 
 from __future__ import annotations
@@ -39,14 +41,20 @@ import psutil
 import psycopg
 import pytest
 
-from broadcasts.services.prepare import PREPARE_CHUNK
+from broadcasts.services.prepare import FIRST_CHUNK, PREPARE_CHUNK
 from tests.live.chaos_tools import CountingProvider, accept, sigkill, worker_children
 from tests.live.conftest import LiveStack, import_list, wait_for
 from tests.live.test_chaos import TEXT, Route, Run, assert_sound, make_routes, settle, verdict, wallet
 
 pytestmark = pytest.mark.slow
 
-MEMBERS = 3 * PREPARE_CHUNK + 50
+MEMBERS = FIRST_CHUNK + 3 * PREPARE_CHUNK + 50
+
+
+def chunks(processed: int) -> int:
+    """Chunks (each one reserve) that prepared `processed` list members: FIRST_CHUNK, then
+    PREPARE_CHUNK at a time (the named recipients' chunk is empty here and reserves nothing)."""
+    return min(1, processed) + math.ceil(max(0, processed - FIRST_CHUNK) / PREPARE_CHUNK)
 
 
 def accepted_so_far(provider: CountingProvider, route: Route) -> int:
@@ -131,12 +139,15 @@ def test_worker_killed_mid_preparation_resumes_without_duplicates_or_gaps(
     assert (accepted["preparing"], accepted["preparation"]) == (True, {"processed": 0, "total": MEMBERS}), accepted
     broadcast_id = accepted["id"]
     run = Run(live, provider, tenant, route, broadcast_id, set(), balance, reserved)
-    run.note(f"created {broadcast_id}: {MEMBERS} members via {route.connector}, chunks of {PREPARE_CHUNK}")
+    run.note(
+        f"created {broadcast_id}: {MEMBERS} members via {route.connector},"
+        f" chunks of {FIRST_CHUNK}, then {PREPARE_CHUNK}"
+    )
 
     with psycopg.connect(live.database_url, autocommit=True) as conn:
         # Some chunks written, not all: the first list chunk has committed.
         deadline = time.monotonic() + 60
-        while (state := written(conn, broadcast_id))["processed"] < PREPARE_CHUNK:
+        while (state := written(conn, broadcast_id))["processed"] < FIRST_CHUNK:
             assert state["preparing"], f"preparation ended before a chunk could be seen: {state}"
             assert time.monotonic() < deadline, f"no chunk prepared within 60 s: {state}"
             time.sleep(0.01)
@@ -166,7 +177,7 @@ def test_worker_killed_mid_preparation_resumes_without_duplicates_or_gaps(
         assert landed == (True, True), f"the kill did not land mid-preparation: {after}"
         assert after["messages"] == after["processed"], after
         assert after["reserved"] == after["cost"], after
-        assert after["reserves"] == math.ceil(after["processed"] / PREPARE_CHUNK), after
+        assert after["reserves"] == chunks(after["processed"]), after
 
     wait_for(
         lambda: len([p for p in worker_children(live) if p.pid != victim.pid]) >= 2,
@@ -244,5 +255,5 @@ def test_worker_killed_mid_preparation_resumes_without_duplicates_or_gaps(
         """,
         [broadcast_id],
     )
-    assert final == [(cost, cost, Decimal(0), math.ceil(MEMBERS / PREPARE_CHUNK))], v.report
+    assert final == [(cost, cost, Decimal(0), chunks(MEMBERS))], v.report
     assert wallet(live, tenant.client_id) == (balance - cost, reserved), v.report
