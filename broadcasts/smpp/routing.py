@@ -18,6 +18,10 @@ from broadcasts.models import Broadcast, Connector, Message
 
 QUEUE = "smpp"
 _CACHE_SECONDS = 30.0
+# A no while the broadcast is still being prepared: asked again this soon (a later chunk can bring
+# the first smpp messages), not at every chunk (the question scans the broadcast's messages: 200
+# chunks of a 1,000,000-member list would each read all the rows written before them).
+_PREPARING_NO_SECONDS = 5.0
 
 _names: tuple[float, frozenset[str]] = (0.0, frozenset())
 _routed: dict[str, tuple[float, bool]] = {}
@@ -35,9 +39,10 @@ def _smpp_connectors() -> frozenset[str]:
 def dispatch_queue(broadcast_id: uuid.UUID | str) -> str | None:
     """`smpp` when the broadcast has messages for an active smpp connector, else None (the default).
 
-    A yes is kept (messages are not moved off a connector); a no only once the broadcast's messages
-    all exist: while it is prepared in the background a later chunk can bring the first smpp ones,
-    and a no kept from an earlier chunk sent the whole broadcast to the default queue."""
+    A yes is kept (messages are not moved off a connector); a no for 30 s once the broadcast's
+    messages all exist, for _PREPARING_NO_SECONDS while it is prepared in the background: a later
+    chunk can bring the first smpp ones, and a no kept 30 s from an earlier chunk sent the whole
+    broadcast to the default queue."""
     if not settings.SMPP_QUEUE:
         return None
     names = _smpp_connectors()
@@ -48,10 +53,12 @@ def dispatch_queue(broadcast_id: uuid.UUID | str) -> str | None:
     if uses or time.monotonic() - at < _CACHE_SECONDS:
         return QUEUE if uses else None
     uses = Message.objects.filter(broadcast_id=key, connector__in=names).exists()
-    if uses or not Broadcast.objects.filter(pk=key, preparing=True).exists():
-        if len(_routed) > 10_000:
-            _routed.clear()
-        _routed[key] = (time.monotonic(), uses)
+    at = time.monotonic()
+    if not uses and Broadcast.objects.filter(pk=key, preparing=True).exists():
+        at -= _CACHE_SECONDS - _PREPARING_NO_SECONDS  # this no runs out sooner
+    if len(_routed) > 10_000:
+        _routed.clear()
+    _routed[key] = (at, uses)
     return QUEUE if uses else None
 
 

@@ -131,8 +131,11 @@ def test_a_broadcast_prepared_in_the_background_is_dispatched_on_the_smpp_queue(
     assert set(dispatches) == {routing.QUEUE}, published
 
 
-def test_a_no_is_not_kept_while_the_broadcast_is_being_prepared(shop, daytime) -> None:
-    """Its next chunk may bring the first smpp messages: the answer is asked again, not kept 30 s."""
+def test_a_no_is_not_kept_while_the_broadcast_is_being_prepared(shop, daytime, monkeypatch) -> None:
+    """Its next chunk may bring the first smpp messages: the answer is asked again after 5 s, not
+    kept 30 s (nor asked at every chunk: the question reads the broadcast's messages)."""
+    clock = [1000.0]
+    monkeypatch.setattr(routing.time, "monotonic", lambda: clock[0])
     broadcast = shop.broadcast(shop.create(recipients=["+256772000001"], sender="Herald", text="Hi"))
     ConnectorFactory(name="carrier", backend="smpp", config=CONFIG)
     with override_settings(SMPP_QUEUE=True):
@@ -140,8 +143,11 @@ def test_a_no_is_not_kept_while_the_broadcast_is_being_prepared(shop, daytime) -
         Broadcast.objects.filter(pk=broadcast.pk).update(preparing=True)
         assert routing.dispatch_queue(broadcast.pk) is None
         Message.objects.filter(broadcast=broadcast).update(connector="carrier")  # the next chunk's
+        assert routing.dispatch_queue(broadcast.pk) is None  # the no of a moment ago
+        clock[0] += 5.1
         assert routing.dispatch_queue(broadcast.pk) == routing.QUEUE
         other = shop.broadcast(shop.create(recipients=["+256772000002"], sender="Herald", text="Hi"))
         assert routing.dispatch_queue(other.pk) is None  # prepared in full: the no is kept
         Message.objects.filter(broadcast=other).update(connector="carrier")
+        clock[0] += 5.1
         assert routing.dispatch_queue(other.pk) is None
