@@ -4,6 +4,13 @@ Lock order across apps: the broadcast row, then its messages (by pk), then the w
 reservation (wallets/lock_objects.py). Taking locks in one order is what keeps retry-failed, cancel,
 test sends and the dispatcher's settlement from deadlocking each other. Claims lock messages with
 `FOR UPDATE SKIP LOCKED` in claims.py, also by id.
+
+A broadcast row is locked `FOR NO KEY UPDATE` (`no_key=True`): every locker still excludes every
+other, but a transaction checking a foreign key to the row (`FOR KEY SHARE`, at its COMMIT: the
+constraints are deferred) does not wait. A send's record that applies an early report updates its
+messages twice, so PostgreSQL checks their foreign key to the broadcast at COMMIT; with `FOR UPDATE`
+that check waited for a preparation chunk holding the broadcast while the chunk waited for the
+wallet the record held: a deadlock, and a group's answers lost (tests/broadcasts/test_lock_strength.py).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from .states import ACTIONS
 
 def broadcast_for_update(broadcast_id: uuid.UUID | str) -> Broadcast:
     """The broadcast row, locked until the end of the caller's transaction."""
-    return Broadcast.objects.select_for_update().get(pk=broadcast_id)
+    return Broadcast.objects.select_for_update(no_key=True).get(pk=broadcast_id)
 
 
 def broadcast_for_action(broadcast: Broadcast, action: str) -> Broadcast:
@@ -42,7 +49,7 @@ def series_due_for_update(*, now: datetime, skip: Collection[uuid.UUID]) -> Broa
     """The recurring series due first at `now` (but those in `skip`), locked; one another
     transaction holds is skipped, not waited for (two beats fire different series)."""
     return (
-        Broadcast.objects.select_for_update(skip_locked=True)
+        Broadcast.objects.select_for_update(skip_locked=True, no_key=True)
         .filter(status=Broadcast.Status.SCHEDULED, schedule_mode=Broadcast.ScheduleMode.RECURRING, next_run_at__lte=now)
         .exclude(pk__in=list(skip))
         .order_by("next_run_at")
@@ -54,7 +61,7 @@ def series_due_chunk_for_update(*, now: datetime, limit: int, skip: Collection[u
     """Up to `limit` recurring series due at `now` (but those in `skip`), locked, the earliest due
     first; those another transaction holds are skipped (a burst's firing runs share the due ones)."""
     return list(
-        Broadcast.objects.select_for_update(skip_locked=True, of=("self",))
+        Broadcast.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
         .filter(status=Broadcast.Status.SCHEDULED, schedule_mode=Broadcast.ScheduleMode.RECURRING, next_run_at__lte=now)
         .exclude(pk__in=list(skip))
         .order_by("next_run_at", "pk")[:limit]
@@ -66,7 +73,7 @@ def ab_test_due_for_update(*, now: datetime, skip: Collection[uuid.UUID]) -> Bro
     transaction holds is skipped (two beats decide different tests, and each test once). A paused
     test, or one still being prepared, waits."""
     return (
-        Broadcast.objects.select_for_update(skip_locked=True)
+        Broadcast.objects.select_for_update(skip_locked=True, no_key=True)
         .filter(
             ab_status="testing",
             ab_decide_at__lte=now,

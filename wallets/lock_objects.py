@@ -1,6 +1,7 @@
 """Every row lock the wallets app takes, in one place and one order (Saleor's pattern): the wallet
 row first, then a broadcast's reservation. Callers from other apps lock their own rows before these
-(broadcasts/lock_objects.py)."""
+(broadcasts/lock_objects.py). Rows are locked `FOR NO KEY UPDATE`, as there: a foreign key's check
+from another transaction (a ledger entry, a reservation) never waits on a lock holder."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from .models import LedgerEntry, Reservation, Wallet
 
 def wallet_for_update(wallet: Wallet) -> Wallet:
     """The wallet row, locked until the end of the caller's transaction (and read afresh)."""
-    return Wallet.objects.select_for_update().get(pk=wallet.pk)
+    return Wallet.objects.select_for_update(no_key=True).get(pk=wallet.pk)
 
 
 def reservation_for_update(broadcast_id: uuid.UUID) -> Reservation | None:
     """A broadcast's reservation, locked; take it after its wallet's lock."""
-    return Reservation.objects.select_for_update().filter(broadcast_id=broadcast_id).first()
+    return Reservation.objects.select_for_update(no_key=True).filter(broadcast_id=broadcast_id).first()
 
 
 # One statement, one round trip: lock the wallet, take the amount out of the reservation only if it
@@ -31,7 +32,7 @@ def reservation_for_update(broadcast_id: uuid.UUID) -> Reservation | None:
 # asks why (wallets.services.wallet_capture).
 _CAPTURE = """
 WITH w AS (
-    SELECT client_id FROM wallets_wallet WHERE client_id = %(wallet)s FOR UPDATE
+    SELECT client_id FROM wallets_wallet WHERE client_id = %(wallet)s FOR NO KEY UPDATE
 ), r AS (
     UPDATE wallets_reservation
        SET captured = captured + %(amount)s, updated_at = %(now)s
