@@ -16,6 +16,8 @@ in node, receipts 200 ms after the submit as in the SMPP notes' A.5), one bind e
    dispatch task's body runs in this process, as one worker's child would run it, no broker. Beat's
    `early_reports_sweep` runs while waiting (a receipt read before its message's record is kept as
    an early report, as in production). Targets: ≥ 4,000 messages/s and ≥ 0.5× the raw client.
+   After it, a diagnostic line `smpp_message_table`: the message table's heap and how many of its
+   row updates were HOT (its fillfactor leaves room for the handed mark's: docs/broadcasts.md).
 3b. Herald as deployed: the same broadcast in a child process with production settings, a Redis
    broker, a default-queue worker (the preparation) and the one-process smpp worker holding the
    bind (`SMPP_QUEUE`), as `make run` starts them; from the create call until every message is
@@ -330,6 +332,34 @@ def end_to_end(
     return dispatched, finished, {row["status"]: row["n"] for row in rows}
 
 
+def message_table() -> dict[str, str]:
+    """The message table after the end-to-end run (a diagnostic): its heap's size and how many of
+    its row updates were HOT (no index entry written: docs/broadcasts.md, "Indexes"). Read after
+    the run's connections closed, so every backend has reported its counts."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # this connection's own counts
+        for _ in range(20):  # another connection's backend reports as it exits: wait for it
+            cursor.execute(
+                "SELECT pg_relation_size('broadcasts_message'), n_tup_upd, n_tup_hot_upd"
+                "  FROM pg_stat_user_tables WHERE relname = 'broadcasts_message'"
+            )
+            heap, updates, hot = cursor.fetchone()
+            if updates:
+                break
+            time.sleep(0.1)
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'broadcasts_message'")
+        (options,) = cursor.fetchone()
+    return {
+        "heap_kb": f"{heap // 1024:,}",
+        "updates": f"{updates:,}",
+        "hot_updates": f"{hot:,}",
+        "hot_share": f"{hot / max(updates, 1):.2f}",
+        "reloptions": ",".join(options or []) or "-",
+    }
+
+
 def deployed_end_to_end(host: str, port: int, count: int, timeout: float) -> None:
     """--deployed (a child process of the bench: Django is set up with other settings here): Herald
     as `make run` deploys it with an smpp connector (scripts/run.py's dedicated mode, SMPP_QUEUE on):
@@ -527,6 +557,7 @@ def main() -> None:
         if profiler:
             profiler.disable()
         close_pools()
+        report("smpp_message_table", **message_table())
         stats = smsc.stats()
         require(found.get(final, 0) == n, f"Herald end to end: statuses {found}, {n} {final} expected")
         require(stats["submits"] == n, f"Herald end to end: the simulator saw {stats['submits']} submits for {n}")
