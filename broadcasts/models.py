@@ -282,9 +282,7 @@ class Message(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        # Storage: fillfactor 60 (migration 0019, which Meta cannot say), so that the handed mark,
-        # an update of no indexed column, is HOT (docs/broadcasts.md, "Indexes and volume").
+    class Meta:  # and fillfactor 60 (migration 0019): see docs/broadcasts.md, "Indexes and volume"
         ordering = ["-id"]
         indexes = [
             # The message log's filters (docs/broadcasts.md, "Indexes"): a broadcast's messages of one
