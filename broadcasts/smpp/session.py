@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ssl
 import struct
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -70,6 +70,12 @@ class Session:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.pending: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
+        # submit_many's PDUs: their place in the window is freed where their answer is read, and
+        # their deadlines, in the order they were written, are kept by one sweep for the bind
+        # (`_deadline_loop`) instead of a timer and a done-callback each (~4.5 µs a PDU).
+        self.windowed: set[int] = set()
+        self.deadlines: deque[tuple[float, int]] = deque()
+        self.deadline_added = asyncio.Event()
         self.sequence = 0
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -94,7 +100,11 @@ class Session:
             )
         except (OSError, TimeoutError) as exc:
             raise NotSent(f"connect: {type(exc).__name__}") from exc
-        self.tasks = [asyncio.ensure_future(self._read_loop()), asyncio.ensure_future(self._deliver_loop())]
+        self.tasks = [
+            asyncio.ensure_future(self._read_loop()),
+            asyncio.ensure_future(self._deliver_loop()),
+            asyncio.ensure_future(self._deadline_loop()),
+        ]
         try:
             status, _ = await self._bind()
         except Unanswered as exc:  # nothing but the bind left: no message's outcome is at stake
@@ -151,6 +161,7 @@ class Session:
         exception `submit` would have raised (NotSent: never written; Unanswered: no answer;
         ValueError: `build` could not make the PDU)."""
         loop = asyncio.get_running_loop()
+        timeout = self.config.response_timeout
         waiting: list[asyncio.Future[tuple[int, bytes]] | Exception] = []
         for build in builds:
             await self.window.acquire()
@@ -170,8 +181,10 @@ class Session:
             self.in_use_gauge.inc(1)
             future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
             self.pending[sequence] = future
-            timer = loop.call_later(self.config.response_timeout, _expire, future)
-            future.add_done_callback(functools.partial(self._answered, sequence, timer))
+            self.windowed.add(sequence)
+            if not self.deadlines:
+                self.deadline_added.set()
+            self.deadlines.append((time.monotonic() + timeout, sequence))
             self._write(data)
             waiting.append(future)
         outcomes: list[tuple[int, str] | Exception] = []
@@ -187,13 +200,38 @@ class Session:
             outcomes.append((status, _message_id(status, raw)))
         return outcomes
 
-    def _answered(self, sequence: int, timer: asyncio.TimerHandle, _future: asyncio.Future[Any]) -> None:
-        """A submit_many PDU answered, timed out or dropped: its place in the window is free."""
-        timer.cancel()
+    def _free(self, sequence: int) -> None:
+        """A submit_many PDU answered, timed out or dropped: its place in the window is free (also
+        when its waiter was cancelled: the PDU counts as in flight until then)."""
+        self.windowed.discard(sequence)
         self.pending.pop(sequence, None)
         self.in_flight -= 1
         self.in_use_gauge.inc(-1)
         self.window.release()
+        deadlines = self.deadlines  # answers come mostly in order: the oldest unanswered stays first
+        while deadlines and deadlines[0][1] not in self.windowed:
+            deadlines.popleft()
+
+    async def _deadline_loop(self) -> None:
+        """submit_many's response timeout: sleeps until the oldest unanswered PDU's deadline (they
+        are written in deadline order), fails those past it (Unanswered), and frees their window."""
+        deadlines = self.deadlines
+        while True:
+            if not deadlines:
+                self.deadline_added.clear()
+                await self.deadline_added.wait()
+                continue
+            deadline, sequence = deadlines[0]
+            now = time.monotonic()
+            if deadline > now:
+                await asyncio.sleep(deadline - now)
+                continue
+            deadlines.popleft()
+            if sequence in self.windowed:
+                future = self.pending.get(sequence)
+                if future is not None:
+                    _expire(future)
+                self._free(sequence)
 
     async def _exchange(self, sequence: int, data: bytes) -> tuple[int, bytes]:
         assert self.writer is not None  # noqa: S101 - checked by the callers
@@ -259,6 +297,8 @@ class Session:
             future = self.pending.get(sequence)
             if future is not None and not future.done():
                 future.set_result((status, data))
+            if sequence in self.windowed:
+                self._free(sequence)
         elif command_id == CMD["deliver_sm"]:
             self._deliver(sequence, data)
         elif command_id == CMD["enquire_link"]:
@@ -319,6 +359,8 @@ class Session:
         for future in self.pending.values():
             if not future.done():
                 future.set_exception(Unanswered("disconnected"))
+        for sequence in list(self.windowed):
+            self._free(sequence)
         if self.writer is not None:
             self.writer.close()
         current = asyncio.current_task()

@@ -327,3 +327,49 @@ def test_submit_many_gives_back_the_window_of_a_pdu_it_could_not_make(smsc: Any,
     assert [o[0] if isinstance(o, tuple) else type(o).__name__ for o in outcomes] == [0, "ValueError", 0]
     assert in_flight == 0
     assert smsc.stats()["submits"] == 2
+
+
+def test_submit_many_times_out_the_unanswered_alone_and_frees_its_window(smsc: Any, recorder: Recorder) -> None:
+    """One deadline sweep for the bind (not a timer a PDU): the PDU the SMSC never answers fails
+    Unanswered once response_timeout has passed, the answered ones around it are not held up, and
+    its place in the window is free again; a waiter that is cancelled keeps the PDU in the window
+    until its deadline (it is still unanswered on the wire)."""
+    from broadcasts.smpp import codec
+    from broadcasts.smpp.config import SmppConfig
+    from broadcasts.smpp.session import Session, Unanswered
+
+    config = SmppConfig.from_dict(
+        {"host": smsc.host, "port": smsc.port, "system_id": "herald", "window": 2, "response_timeout": 0.5}
+    )
+    part = codec.parts_for("Hello", config, ref=0)[0]
+
+    def to(suffix: str) -> Any:
+        address = codec.addresses("Herald", number(suffix), config)
+        return lambda sequence: codec.submit_sm(sequence=sequence, part=part, address=address, config=config)
+
+    async def main() -> dict[str, Any]:
+        import asyncio
+
+        session = Session(config, mode="bind_transceiver", on_deliver=None, name="smpp-deadline")
+        await session.connect()
+        started = time.monotonic()
+        outcomes = await session.submit_many([to("100"), to("888"), to("101"), to("102"), to("103")])
+        elapsed = time.monotonic() - started
+        after = (session.in_flight, len(session.windowed), len(session.deadlines), len(session.pending))
+        waiter = asyncio.ensure_future(session.submit_many([to("888")]))
+        await asyncio.sleep(0.1)
+        waiter.cancel()
+        await asyncio.sleep(0.1)
+        held = session.in_flight
+        await asyncio.sleep(0.5)
+        released = session.in_flight
+        await session.close(unbind=True)
+        return {"outcomes": outcomes, "elapsed": elapsed, "after": after, "held": held, "released": released}
+
+    got = run_async(main())
+    kinds = [o[0] if isinstance(o, tuple) else type(o) for o in got["outcomes"]]
+    assert kinds == [0, Unanswered, 0, 0, 0]
+    assert 0.45 <= got["elapsed"] < 2.0
+    assert got["after"] == (0, 0, 0, 0)
+    assert (got["held"], got["released"]) == (1, 0)
+    assert smsc.stats()["submits"] == 6
