@@ -7,12 +7,16 @@ whole list once per row (a nested loop: 100-150 ms instead of ~25 for 500 messag
 or scans the whole table per batch. Instead the rows are found by `id = ANY(%(ids)s)` and each reads
 its own values from a JSON object by its id (`%(r)s::jsonb -> t.id::text ->> 'column'`, or
 `jsonb_to_record(…)` for many columns): there is no join to plan badly.
+
+Lists of ids go as one array literal (`int_array`, `text_array`, cast in the SQL: `%s::bigint[]`):
+psycopg's client-side binding renders a Python list element by element (~0.7 µs each), the literal
+is built by `str.join` (~0.1 µs each); dispatch and receipts pass several such lists per message.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,6 +24,17 @@ from decimal import Decimal
 def rows_by_id(values: Mapping[int, object] | Mapping[str, object]) -> str:
     """The values as one JSON object keyed by id (the module's docstring says why)."""
     return json.dumps({str(key): value for key, value in values.items()}, default=_json_value)
+
+
+def int_array(values: Iterable[int]) -> str:
+    """The integers as one PostgreSQL array literal (`{1,2,3}`), to be cast `::bigint[]`."""
+    return "{" + ",".join(map(str, map(int, values))) + "}"
+
+
+def text_array(values: Iterable[str]) -> str:
+    """The strings as one PostgreSQL array literal, each element quoted (commas, braces, quotes,
+    backslashes, spaces and the word NULL kept as they are), to be cast `::text[]`."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
 def _json_value(value: object) -> str:

@@ -28,6 +28,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.sql_values import int_array
+
 from .leases import lease_seconds, message_lease_seconds
 from .models import Broadcast, Message
 from .quiet_hours import next_allowed, number_zones
@@ -74,9 +76,9 @@ def _mark_sending(cursor: Any, ids: list[int], now: datetime, token: str) -> Non
         UPDATE broadcasts_message
            SET status = 'sending', attempts = attempts + 1, lease_until = %(lease)s, claim_token = %(token)s,
                queued_at = COALESCE(queued_at, %(now)s), error_code = '', error_message = ''
-         WHERE id = ANY(%(ids)s)
+         WHERE id = ANY(%(ids)s::bigint[])
         """,
-        {"ids": ids, "now": now, "lease": now + timedelta(seconds=message_lease_seconds()), "token": token},
+        {"ids": int_array(ids), "now": now, "lease": now + timedelta(seconds=message_lease_seconds()), "token": token},
     )
 
 
@@ -189,7 +191,7 @@ def hand(*, message_ids: Sequence[int], token: str, broadcast_id: uuid.UUID | st
             )
             UPDATE broadcasts_message
                SET handed_at = %(now)s, lease_until = %(now)s + make_interval(secs => %(message_lease)s)
-             WHERE id = ANY(%(ids)s) AND status = 'sending' AND claim_token = %(token)s
+             WHERE id = ANY(%(ids)s::bigint[]) AND status = 'sending' AND claim_token = %(token)s
                AND (%(broadcast)s::uuid IS NULL OR EXISTS (SELECT 1 FROM holder))
          RETURNING id
             """,
@@ -200,7 +202,7 @@ def hand(*, message_ids: Sequence[int], token: str, broadcast_id: uuid.UUID | st
                 "broadcast": str(broadcast_id) if broadcast_id is not None else None,
                 "token": token,
                 "dispatchable": sorted(DISPATCHABLE_BROADCAST),
-                "ids": list(message_ids),
+                "ids": int_array(message_ids),
             },
         )
         return [row[0] for row in cursor.fetchall()]

@@ -26,7 +26,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts import metrics
-from accounts.sql_values import rows_by_id
+from accounts.sql_values import int_array, rows_by_id
 from contacts.models import OptOutSource
 from contacts.services import contacts_opt_out_by_ids
 from wallets.models import Wallet
@@ -141,7 +141,7 @@ def record_results(
                     """,
                     {
                         "now": now,
-                        "ids": sent_ids,
+                        "ids": int_array(sent_ids),
                         "pids": rows_by_id(dict(zip(sent_ids, sent_pids, strict=True))),
                         "sent": M.SENT,
                         "sending": M.SENDING,

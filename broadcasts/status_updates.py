@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import metrics
+from accounts.sql_values import text_array
 
 from . import billing
 from .connectors import StatusUpdate
@@ -76,7 +77,7 @@ def messages_apply_status(*, connector_name: str, updates: Sequence[StatusUpdate
         for status, reports in by_status.items():
             ids = list(reports)
             with connection.cursor() as cursor:
-                cursor.execute(KNOWN, [ids, connector_name])
+                cursor.execute(KNOWN, [text_array(ids), connector_name])
                 known.update(row[0] for row in cursor.fetchall())
             applied += _apply(status=status, reports=reports, connector_name=connector_name, now=now)
         early = [u for u in updates if u.status in _TIMESTAMP_COLUMN and u.provider_message_id not in known]
@@ -212,8 +213,8 @@ def _apply(*, status: str, reports: dict[str, StatusUpdate], connector_name: str
             {
                 "status": status,
                 "now": now,
-                "ids": ids,
-                "codes": error_codes,
+                "ids": text_array(ids),
+                "codes": text_array(error_codes),
                 "connector": connector_name,
                 "sources": sources,
             },

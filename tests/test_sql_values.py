@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from accounts.sql_values import rows_by_id
+from accounts.sql_values import int_array, rows_by_id, text_array
 from webhooks.delivery import RECORD_SQL
 
 
@@ -35,6 +35,22 @@ def test_the_webhook_record_has_no_join_to_plan() -> None:
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Join" not in plan, plan
     assert "Nested Loop" not in plan, plan
+
+
+@pytest.mark.django_db
+def test_array_literals_read_back_as_the_same_lists() -> None:
+    """One literal instead of a list psycopg renders element by element: whatever a provider id holds
+    (commas, braces, quotes, backslashes, spaces, the word NULL, nothing), PostgreSQL reads back the
+    same strings, and the same integers."""
+    texts = ["0a1b", "a,b", "{x}", 'q"uote', "back\\slash", " spaced ", "NULL", "", "ü€😀", '\\"{,}']
+    numbers = [1, 0, -7, 2**62, 9_000_000_001]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[], %s::bigint[], %s::text[], %s::bigint[]", [
+            text_array(texts), int_array(numbers), text_array([]), int_array(iter(()))
+        ])  # fmt: skip
+        assert cursor.fetchone() == (texts, numbers, [], [])
+    with pytest.raises(ValueError, match="invalid literal"):
+        int_array(["1; DROP TABLE x"])  # type: ignore[list-item]
 
 
 def test_no_many_row_update_joins_a_list_of_values() -> None:

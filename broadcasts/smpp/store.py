@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from django.db import connection, transaction
 
-from accounts.sql_values import rows_by_id
+from accounts.sql_values import rows_by_id, text_array
 from broadcasts.connectors.base import InboundMessage, StatusUpdate
 from broadcasts.inbound import replies_receive
 from broadcasts.models import Connector, EarlyReport
@@ -104,8 +104,8 @@ def _receipts_apply(*, connector_name: str, receipts: Sequence[Receipt]) -> tupl
         _lock(cursor, connector_name)
         cursor.execute(
             "SELECT provider_message_id FROM broadcasts_smpppart"
-            " WHERE connector = %s AND provider_message_id = ANY(%s)",
-            [connector_name, [r.message_id for r in receipts]],
+            " WHERE connector = %s AND provider_message_id = ANY(%s::text[])",
+            [connector_name, text_array(r.message_id for r in receipts)],
         )
         of_parts = {row[0] for row in cursor.fetchall()}
         updates = [
