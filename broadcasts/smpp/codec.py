@@ -19,7 +19,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
-from types import SimpleNamespace
 from typing import Any
 
 from smpplib import command as smpplib_command
@@ -277,20 +276,43 @@ def parse_deliver(data: bytes) -> Any:
         return parse(data)
 
 
+class DeliverSm:
+    """A deliver_sm read by `_deliver_fields`: every field smpplib's DeliverSM has reads None unless
+    the PDU carries it (class attributes), so a PDU costs only the fields it has."""
+
+    command = "deliver_sm"
+
+    def __init__(self, status: int, sequence: int, fields: dict[str, Any]) -> None:
+        self.__dict__.update(fields)
+        self.status = status
+        self.sequence = sequence
+
+
+for _name in _DELIVER_PARAMS:
+    setattr(DeliverSm, _name, None)
+_INT, _STR, _OCTETS = 0, 1, 2
+_MANDATORY_KINDS = tuple(
+    (name, _INT if _DELIVER.params[name].type is int else _STR if _DELIVER.params[name].type is str else _OCTETS)
+    for name in _DELIVER_MANDATORY
+)
+_HEADER = struct.Struct(">LLLL")
+_TLV = struct.Struct(">HH")
+
+
 def _deliver_fields(data: bytes) -> Any:
-    length, command_id, status, sequence = struct.unpack(">LLLL", data[:16])
-    if command_id != 5 or length != len(data):
+    length, command_id, status, sequence = _HEADER.unpack_from(data)
+    end = len(data)
+    if command_id != 5 or length != end:
         raise _Unusual
-    fields: dict[str, Any] = dict.fromkeys(_DELIVER_PARAMS)
-    pos, end = 16, len(data)
-    for name in _DELIVER_MANDATORY:
+    fields: dict[str, Any] = {}
+    pos = 16
+    for name, kind in _MANDATORY_KINDS:
         if pos == end:
             raise _Unusual  # smpplib leaves the rest None: its parse says so
-        param = _DELIVER.params[name]
-        if param.type is int:
+        if kind == _INT:
             fields[name] = data[pos]
             pos += 1
-        elif param.type is str:
+        elif kind == _STR:
             nul = data.find(b"\0", pos)
             if nul < 0:
                 raise _Unusual
@@ -301,7 +323,7 @@ def _deliver_fields(data: bytes) -> Any:
                 raise _Unusual
             fields[name], pos = data[pos : pos + size], pos + size
     while pos < end:
-        tag, size = struct.unpack(">HH", data[pos : pos + 4])
+        tag, size = _TLV.unpack_from(data, pos)
         pos += 4
         name = _OPTIONAL_NAMES.get(tag)
         if name is None:
@@ -323,7 +345,7 @@ def _deliver_fields(data: bytes) -> Any:
         pos += size
     if pos != end:
         raise _Unusual
-    return SimpleNamespace(command="deliver_sm", status=status, sequence=sequence, **fields)
+    return DeliverSm(status, sequence, fields)
 
 
 # submit_sm_resp command_status → what happens (SPEC §10 `smpp` row).
